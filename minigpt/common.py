@@ -1,0 +1,32 @@
+"""Small helpers every chapter shares: where the repo is, which device to use, fast mode.
+
+Run `python -m minigpt.common` to see what this machine picks.
+"""
+import os
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """`auto` picks cuda, then Apple's mps, then cpu; any other name is used as given."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def is_fast() -> bool:
+    """MINIGPT_FAST=1 (set by the test suite) keeps models and data but cuts steps."""
+    return os.environ.get("MINIGPT_FAST", "0") not in ("", "0", "false", "False")
+
+
+if __name__ == "__main__":
+    print("repo:", REPO_ROOT)
+    print("device:", pick_device())
+    print("fast mode:", is_fast())

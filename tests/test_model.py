@@ -1,0 +1,200 @@
+"""Chapter 5 model: shapes, weight tying, seed state_dict parity, masks, KV cache, errors, initial loss.
+
+    pytest tests/test_model.py -p no:randomly -x -q
+"""
+import importlib.util
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from minigpt.kv_cache import KVCache
+from minigpt.model import (GPT_CPU, PRESETS, GPTConfig, GPTLMHeadModel, config_for,
+                           make_attention_mask)
+
+ROOT = Path(__file__).resolve().parent.parent
+VOCAB = 50
+
+
+def load_seed_reference():
+    spec = importlib.util.spec_from_file_location("seed_reference", ROOT / "benchmarks" / "seed_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return GPTLMHeadModel(config_for("tiny", VOCAB, **overrides)).eval()
+
+
+def left_pad(rows, pad=0):
+    """rows: list of id lists -> (ids, mask), LEFT padded as generation expects."""
+    T = max(len(r) for r in rows)
+    ids = torch.tensor([[pad] * (T - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (T - len(r)) + [1] * len(r) for r in rows])
+    return ids, mask
+
+
+def right_pad(rows, pad=0):
+    T = max(len(r) for r in rows)
+    ids = torch.tensor([r + [pad] * (T - len(r)) for r in rows])
+    mask = torch.tensor([[1] * len(r) + [0] * (T - len(r)) for r in rows])
+    return ids, mask
+
+
+def random_rows(lengths, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(3, VOCAB, (n,), generator=g).tolist() for n in lengths]
+
+
+def test_shapes_presets_and_tying():
+    model = tiny()
+    logits = model(torch.randint(0, VOCAB, (3, 7)))
+    assert logits.shape == (3, 7, VOCAB)
+    assert model.lm_head.weight is model.transformer.wte.weight
+    # tied weights are counted once
+    assert model.num_parameters() == sum(p.numel() for p in set(model.parameters()))
+    assert set(PRESETS) >= {"seed", "cpu", "tiny"}
+    seed_cfg = config_for("seed", 4825)
+    assert (seed_cfg.n_embd, seed_cfg.n_head, seed_cfg.n_layer) == (768, 8, 6)
+    assert PRESETS["cpu"].vocab_size == GPT_CPU.vocab_size  # config_for does not mutate the preset
+    assert asdict(config_for("cpu", 123))["vocab_size"] == 123
+    with torch.device("meta"):
+        n = GPTLMHeadModel(seed_cfg).num_parameters()
+    assert 45e6 < n < 48e6, n
+    with pytest.raises(ValueError):
+        GPTConfig(n_embd=30, n_head=4)
+    with pytest.raises(ValueError):
+        config_for("huge", 10)
+
+
+def test_seed_state_dict_loads_unchanged_and_gives_same_logits():
+    seed = load_seed_reference()
+    torch.manual_seed(1)
+    ref = seed.GPTLMHeadModel(seed.GPTConfig(n_embd=32, n_head=4, n_layer=2, dropout=0.0,
+                                             block_size=64, vocab_size=VOCAB)).eval()
+    ours = GPTLMHeadModel(GPTConfig(**asdict(ref.config))).eval()
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+
+    ids = torch.randint(3, VOCAB, (2, 20))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids), ref(ids))
+        # the seed's training path: right padding with an explicit mask; ours takes the is_causal path,
+        # exact on every non-pad position (pad positions are ignored by the loss)
+        ids, mask = right_pad(random_rows([20, 13, 5]))
+        got, want = ours(ids, mask), ref(ids, mask)
+        keep = mask.bool()
+        torch.testing.assert_close(got[keep], want[keep])
+        # an all-ones mask is the same as no mask (both take the is_causal path)
+        torch.testing.assert_close(ours(ids, torch.ones_like(mask)), ref(ids))
+
+
+def test_right_padding_fast_path_equals_explicit_mask_on_real_tokens():
+    model = tiny(2)
+    ids, mask = right_pad(random_rows([9, 4, 1], seed=3))
+    with torch.no_grad():
+        fast = model(ids, mask)  # right padding -> is_causal path
+        # explicit padding mask, forced by passing it through the blocks directly
+        x = model.transformer.wte(ids) + model.transformer.wpe(torch.arange(ids.shape[1]))
+        explicit = make_attention_mask(mask, ids.shape[1], 0, ids.shape[0])
+        for block in model.transformer.blocks:
+            x = block(x, explicit)
+        slow = model.lm_head(model.transformer.ln_f(x))
+    keep = mask.bool()
+    torch.testing.assert_close(fast[keep], slow[keep])
+
+
+def test_left_padded_row_equals_unpadded_row_and_no_nan():
+    model = tiny(3)
+    rows = random_rows([8, 3, 5], seed=4)
+    ids, mask = left_pad(rows)
+    with torch.no_grad():
+        batched = model(ids, mask)
+        assert not torch.isnan(batched).any()  # pad queries see themselves, never a fully masked row
+        for i, row in enumerate(rows):
+            alone = model(torch.tensor([row]))[0]
+            torch.testing.assert_close(batched[i, -len(row):], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_mask_has_no_empty_row():
+    _, mask = left_pad(random_rows([6, 2]))
+    m = make_attention_mask(mask, 6)
+    assert m.shape == (2, 1, 6, 6)
+    assert m.any(-1).all()
+    assert not m[1, 0, 5, :4].any()  # a real query never sees left padding
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cached_forward_equals_full_forward(seed):
+    model = tiny(seed)
+    rows = random_rows([10, 6, 8], seed=seed)
+    ids, mask = left_pad(rows)
+    with torch.no_grad():
+        full = model(ids, mask)
+        cache = KVCache(model.config.n_layer)
+        parts = [model(ids[:, :4], mask[:, :4], kv_cache=cache)]  # prefill
+        parts.append(model(ids[:, 4:7], mask[:, :7], kv_cache=cache))  # a chunk of 3 with an offset
+        for t in range(7, ids.shape[1]):  # then one token at a time
+            parts.append(model(ids[:, t:t + 1], mask[:, :t + 1], kv_cache=cache))
+        assert cache.seq_len == ids.shape[1]
+    torch.testing.assert_close(torch.cat(parts, 1)[mask.bool()], full[mask.bool()], atol=1e-5, rtol=1e-5)
+
+    # without padding and without a mask: positions come from the cache length
+    ids = torch.tensor(random_rows([9], seed=seed))
+    with torch.no_grad():
+        full = model(ids)
+        cache = KVCache(model.config.n_layer)
+        parts = [model(ids[:, :5], kv_cache=cache), model(ids[:, 5:7], kv_cache=cache),
+                 model(ids[:, 7:8], kv_cache=cache), model(ids[:, 8:], kv_cache=cache)]
+    torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_too_long_raises_clear_error():
+    model = tiny(block_size=16)
+    model(torch.zeros(1, 16, dtype=torch.long))
+    with pytest.raises(ValueError, match="block_size=16"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+    cache = KVCache(model.config.n_layer)
+    model(torch.zeros(1, 10, dtype=torch.long), kv_cache=cache)
+    with pytest.raises(ValueError, match="block_size=16"):
+        model(torch.zeros(1, 7, dtype=torch.long), kv_cache=cache)
+    with pytest.raises(ValueError, match="attention_mask"):
+        model(torch.zeros(2, 5, dtype=torch.long), torch.ones(2, 4))
+    with pytest.raises(ValueError, match="position_ids"):
+        model(torch.zeros(1, 2, dtype=torch.long), position_ids=torch.tensor([[0, 16]]))
+
+
+def test_initial_loss_is_close_to_log_vocab():
+    torch.manual_seed(0)
+    vocab = 4825
+    model = GPTLMHeadModel(config_for("cpu", vocab)).eval()
+    ids = torch.randint(3, vocab, (4, 32))
+    with torch.no_grad():
+        logits = model(ids[:, :-1])
+    loss = F.cross_entropy(logits.reshape(-1, vocab), ids[:, 1:].reshape(-1))
+    assert abs(loss.item() - math.log(vocab)) < 0.15, (loss.item(), math.log(vocab))
+
+
+def test_gradients_reach_every_parameter():
+    model = tiny(dropout=0.1).train()
+    ids, mask = right_pad(random_rows([12, 7], seed=5))
+    logits = model(ids, mask)
+    targets = ids.roll(-1, 1).masked_fill(~mask.bool(), 0)
+    F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1), ignore_index=0).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_dropout_only_in_training():
+    model = tiny(dropout=0.5)
+    ids = torch.randint(0, VOCAB, (2, 8))
+    model.eval()
+    torch.testing.assert_close(model(ids), model(ids))
+    model.train()
+    assert not torch.equal(model(ids), model(ids))

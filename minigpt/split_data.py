@@ -1,0 +1,96 @@
+"""Chapter 3: split a question/answer JSONL file into train.jsonl and val.jsonl (written beside it).
+
+    python ./minigpt/split_data.py --input ./data/data.jsonl --train_ratio 0.8
+
+Same split as the seed: the valid lines, kept exactly as written (stripped of surrounding
+whitespace), shuffled with Python's `random` seeded with --seed (default 42); the first
+int(n * train_ratio) go to train.jsonl, the rest to val.jsonl. For valid input the two files are
+byte-for-byte the seed's. Unlike the seed, a line is kept only if every reader of the course accepts
+it (see minigpt/jsonl.py), so a bad line can never reach training through the split files.
+
+train_ratio must lie strictly between 0 and 1 and leave at least one pair on each side.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python ./minigpt/split_data.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from minigpt.jsonl import DataError, read_qa_jsonl
+
+
+def shuffle_and_cut(lines: list, train_ratio: float, seed: int) -> tuple[list, list]:
+    """The seed's shuffle and cut. random.Random(seed) draws exactly what random.seed(seed) would,
+    without disturbing the global random state of the caller."""
+    data = list(lines)
+    random.Random(seed).shuffle(data)
+    n_train = int(len(data) * train_ratio)
+    return data[:n_train], data[n_train:]
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def split_jsonl_data(input_path: str, train_ratio: float = 0.9, seed: int = 42, *, warn=print) -> tuple[Path, Path]:
+    """Split input_path into train.jsonl / val.jsonl in the same folder; return their paths."""
+    if not (isinstance(train_ratio, (int, float)) and 0 < train_ratio < 1):
+        raise DataError(f"train_ratio must be between 0 and 1 (exclusive), got {train_ratio}")
+    input_path = Path(input_path)
+    output_dir = input_path.parent
+    train_path = output_dir / "train.jsonl"
+    val_path = output_dir / "val.jsonl"
+    for out in (train_path, val_path):
+        if input_path.exists() and out.exists() and out.resolve() == input_path.resolve():
+            raise DataError(f"{input_path}: the input would be overwritten by the split; rename it (e.g. data.jsonl)")
+
+    pairs = read_qa_jsonl(input_path, warn=warn)
+    train_data, val_data = shuffle_and_cut([p.raw for p in pairs], train_ratio, seed)
+    if not train_data or not val_data:
+        raise DataError(
+            f"{input_path}: {len(pairs)} valid QA pairs with train_ratio={train_ratio} give "
+            f"{len(train_data)} for training and {len(val_data)} for validation; both need at least one "
+            "(add data or change --train_ratio)"
+        )
+
+    for out in (train_path, val_path):
+        if out.exists():
+            print(f"note: overwriting existing {out}")
+    _write_lines(train_path, train_data)
+    _write_lines(val_path, val_data)
+
+    print("✅ Split completed!")
+    print(f"   Total samples: {len(pairs)}")
+    print(f"   Train: {len(train_data)} → {train_path}")
+    print(f"   Val:   {len(val_data)} → {val_path}")
+    print(f"   Train ratio: {train_ratio:.1%}")
+    return train_path, val_path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Split QA dataset into train/val sets.")
+    parser.add_argument("--input", type=str, required=True, help="Path to original JSONL dataset (e.g., data/all.jsonl)")
+    parser.add_argument("--train_ratio", type=float, default=0.9, help="Proportion of data to use for training (default: 0.9)")
+    parser.add_argument("--seed", type=int, default=42, help="Random seed for reproducibility (default: 42)")
+    args = parser.parse_args(argv)
+    try:
+        split_jsonl_data(args.input, args.train_ratio, args.seed)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

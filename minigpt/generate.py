@@ -1,0 +1,367 @@
+"""第 7 章：用训练好的模型生成回答——贪心/采样、KV cache、流式输出，以及一个命令行聊天程序。
+
+    python ./minigpt/generate.py                          # Q:/A: 对话（空行或 Ctrl-D 退出；也可以用管道喂问题）
+    python ./minigpt/generate.py --question "画蛇添足是什么意思？"
+    python ./minigpt/generate.py --sample --temperature 0.8 --top-p 0.9 --seed 0
+    python -m minigpt.generate --help
+
+生成只和 token id 打交道（encode/decode 只在两端：answer/answers 和命令行）。
+`generate` 对任何满足模型约定的模型都适用（本章的 GPT 与第 8 章的 Qwen3）：
+    model(input_ids, attention_mask=None, *, kv_cache=None, position_ids=None) -> logits (B, T, vocab)
+批量生成时提示词「左填充」：这样每一行最后一个位置都是真实 token，下一个 token 的 logits 都在 [:, -1]。
+"""
+import argparse
+import sys
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.*` 能找到仓库根目录
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from minigpt.common import REPO_ROOT, pick_device
+from minigpt.kv_cache import KVCache
+
+SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "minigpt-idiom.pth"
+TRAINED_CHECKPOINT = Path("output") / "best_model.pth"  # train.py 的默认输出（相对仓库根目录）
+
+
+# ------------------------------------------------------------------------------ 处理 logits 的几个小步骤
+def apply_repetition_penalty(logits: torch.Tensor, seen_ids: torch.Tensor, penalty: float) -> torch.Tensor:
+    """CTRL（Keskar et al., 2019）的重复惩罚，与 transformers 的 RepetitionPenaltyLogitsProcessor 相同：
+    出现过的 token，logit > 0 时除以 penalty，< 0 时乘以 penalty——两种情况都让它变得更不可能。
+
+    logits: (B, V)；seen_ids: (B, L) 已出现的 token（提示词 + 已生成）。penalty=1 不变。
+    """
+    if penalty == 1.0:
+        return logits
+    if penalty <= 0:
+        raise ValueError(f"repetition_penalty 必须 > 0，实际 {penalty}")
+    score = torch.gather(logits, 1, seen_ids)  # (B, L)
+    score = torch.where(score < 0, score * penalty, score / penalty)
+    return logits.scatter(1, seen_ids, score)
+
+
+def filter_logits(logits: torch.Tensor, *, temperature: float = 1.0, top_k: Optional[int] = None,
+                  top_p: Optional[float] = None) -> torch.Tensor:
+    """温度 → top-k → top-p（与 transformers 的顺序相同）。被排除的 token 的 logit 设为 -inf。logits: (B, V)。"""
+    if temperature <= 0:
+        raise ValueError(f"temperature 必须 > 0（想要确定的输出请用贪心：do_sample=False），实际 {temperature}")
+    logits = logits / temperature  # 温度 < 1：分布更尖；> 1：更平
+    if top_k is not None and top_k > 0 and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1) 第 k 大的 logit
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        if top_p <= 0:
+            raise ValueError(f"top_p 必须在 (0, 1] 之间，实际 {top_p}")
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
+        probs = sorted_logits.softmax(-1)
+        before = probs.cumsum(-1) - probs  # 比它更可能的 token 的总概率
+        remove_sorted = before >= top_p  # 前面的 token 已凑够 top_p：它不在「核」里（第一个永远保留）
+        remove = remove_sorted.scatter(1, order, remove_sorted)  # 排序位置 → 原位置
+        logits = logits.masked_fill(remove, float("-inf"))
+    return logits
+
+
+def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: Optional[int] = None,
+                top_p: Optional[float] = None, generator: Optional[torch.Generator] = None,
+                do_sample: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """从最后一个位置的 logits (B, V) 选出下一个 token。返回 (token_ids (B,), 它们的概率 (B,))。
+
+    do_sample=False：贪心，取概率最大的（此时温度等参数不起作用，概率按原分布计算）。
+    概率是在「实际用来抽样的分布」下的概率（经过温度、top-k、top-p 之后）。
+    """
+    if not do_sample:
+        probs = logits.float().softmax(-1)
+        token = probs.argmax(-1)  # (B,)
+    else:
+        probs = filter_logits(logits.float(), temperature=temperature, top_k=top_k, top_p=top_p).softmax(-1)
+        token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (B,)
+    return token, probs.gather(1, token[:, None]).squeeze(-1)
+
+
+# ------------------------------------------------------------------------------ 生成主循环
+def context_length(model) -> Optional[int]:
+    """模型最多能看多少个位置：GPT 是 block_size，Qwen3 是 max_position_embeddings。"""
+    cfg = model.config
+    return getattr(cfg, "block_size", None) or getattr(cfg, "max_position_embeddings", None)
+
+
+def _new_cache(model) -> KVCache:
+    if hasattr(model, "new_kv_cache"):
+        return model.new_kv_cache()
+    cfg = model.config
+    return KVCache(getattr(cfg, "n_layer", None) or cfg.num_hidden_layers)
+
+
+@torch.no_grad()
+def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=False, temperature=1.0,
+           top_k=None, top_p=None, repetition_penalty=1.0, stop_token_ids=(2,), pad_token_id=0, seed=None,
+           use_cache=True) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """每一步产出 (rows, tokens, probs)：仍在生成的行号 (b,)、它们的新 token (b,) 和概率 (b,)。
+
+    已经生成停止符的行从批里拿掉（KV cache 也用 reorder 同步删掉），后面的步骤只算还没结束的行。
+    """
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids 应为 (B, T)，实际形状 {tuple(input_ids.shape)}")
+    device = next(model.parameters()).device
+    ids = input_ids.to(device)
+    B, T = ids.shape
+    if T == 0:
+        raise ValueError("提示词为空：至少需要一个 token")
+    limit = context_length(model)
+    if limit is not None and T + max_new_tokens > limit:
+        raise ValueError(f"提示词 {T} 个 token + max_new_tokens={max_new_tokens} 超出模型的上下文长度 {limit}："
+                         f"请缩短提示词或把 max_new_tokens 减到 {max(limit - T, 0)} 以内")
+    mask = torch.ones_like(ids) if attention_mask is None else attention_mask.to(device).long()
+    if mask.shape != ids.shape:
+        raise ValueError(f"attention_mask 形状 {tuple(mask.shape)} 与 input_ids {tuple(ids.shape)} 不一致")
+    if not bool(mask[:, -1].all()):
+        raise ValueError("批量提示词必须左填充（每行最后一个位置是真实 token）：新 token 接在最后一个位置后面")
+    stop = torch.tensor(list(stop_token_ids or ()), dtype=torch.long, device=device)
+    generator = None
+    if seed is not None and do_sample:
+        generator = torch.Generator(device=device).manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        rows = torch.arange(B, device=device)  # 还在生成的行（原批里的行号）
+        cache = _new_cache(model) if use_cache else None
+        step_ids = ids  # 这一步要送进模型的 token：有缓存时第一步是整个提示词，之后只有新 token
+        for _ in range(max_new_tokens):
+            if cache is not None:
+                logits = model(step_ids, mask, kv_cache=cache)[:, -1]  # (b, V)
+            else:
+                logits = model(ids, mask)[:, -1]  # 没有缓存：每一步把整个序列重新算一遍
+            logits = apply_repetition_penalty(logits.float(), ids, repetition_penalty)
+            token, prob = sample_next(logits, temperature=temperature, top_k=top_k, top_p=top_p,
+                                      generator=generator, do_sample=do_sample)
+            yield rows, token, prob
+            done = torch.isin(token, stop) if stop.numel() else torch.zeros_like(token, dtype=torch.bool)
+            ids = torch.cat([ids, token[:, None]], 1)  # (b, T+1)
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
+            step_ids = token[:, None]
+            if done.any():
+                keep = (~done).nonzero().squeeze(-1)
+                if keep.numel() == 0:
+                    return
+                rows, ids, mask, step_ids = rows[keep], ids[keep], mask[keep], step_ids[keep]
+                if cache is not None:
+                    cache.reorder(keep)
+    finally:
+        model.train(was_training)
+
+
+def generate(model, input_ids: torch.Tensor, max_new_tokens: int, *, attention_mask: Optional[torch.Tensor] = None,
+             do_sample: bool = False, temperature: float = 1.0, top_k: Optional[int] = None,
+             top_p: Optional[float] = None, repetition_penalty: float = 1.0,
+             stop_token_ids: Optional[Sequence[int]] = (2,), pad_token_id: int = 0, seed: Optional[int] = None,
+             use_cache: bool = True) -> torch.Tensor:
+    """像 transformers 的 `model.generate` 一样：返回 提示词 + 新 token (B, T + n)，n ≤ max_new_tokens。
+
+    input_ids: (B, T)，多行时左填充并给出 attention_mask（1=真实 token）。
+    停止符（默认 <sep>=2）本身包含在输出里；先结束的行后面补 pad_token_id；所有行都结束就提前停止。
+    stop_token_ids=None 或 () 表示不停，恰好生成 max_new_tokens 个（基准测试用）。
+    seed：采样时用独立的 torch.Generator，同样的 seed 得到同样的结果，不影响全局随机状态。
+    use_cache=False：每步重算整个序列（慢，但最直观）；贪心时两者逐 token 相同（tests/test_generate.py）。
+    """
+    device = next(model.parameters()).device
+    B, T = input_ids.shape
+    out = torch.full((B, T + max_new_tokens), pad_token_id, dtype=torch.long, device=device)
+    out[:, :T] = input_ids.to(device)
+    n = 0
+    for step, (rows, token, _) in enumerate(_steps(
+            model, input_ids, max_new_tokens, attention_mask=attention_mask, do_sample=do_sample,
+            temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
+            stop_token_ids=stop_token_ids, pad_token_id=pad_token_id, seed=seed, use_cache=use_cache)):
+        out[rows, T + step] = token
+        n = step + 1
+    return out[:, :T + n]
+
+
+def stream_generate(model, input_ids: torch.Tensor, max_new_tokens: int, **kwargs) -> Iterator[tuple[int, float]]:
+    """一行提示词（(T,) 或 (1, T)），每生成一个 token 就产出 (token_id, 概率)。参数同 generate。
+
+    停止符也会产出（调用方据此知道回答结束了），之后迭代结束。
+    """
+    if input_ids.dim() == 1:
+        input_ids = input_ids[None]
+    if input_ids.shape[0] != 1:
+        raise ValueError(f"stream_generate 只处理一行，实际 {input_ids.shape[0]} 行；批量请用 generate")
+    for _, token, prob in _steps(model, input_ids, max_new_tokens, **kwargs):
+        yield int(token[0]), float(prob[0])
+
+
+# ------------------------------------------------------------------------------ 文本两端：问题进，回答出
+def _prompt_ids(tokenizer, question: str) -> list[int]:
+    ids, _ = tokenizer.encode(question, None, pad_to_max_length=False)  # 问题 + <sep>
+    return list(ids)
+
+
+def _room(model, prompt_len: int, max_new_tokens: int, question: str) -> int:
+    """回答最多能有多长：不超过 max_new_tokens，也不超过上下文剩下的位置。"""
+    limit = context_length(model)
+    if limit is None:
+        return max_new_tokens
+    if prompt_len >= limit:
+        raise ValueError(f"问题太长：编码后 {prompt_len} 个 token，模型上下文只有 {limit}（问题：{question[:20]}…）")
+    return min(max_new_tokens, limit - prompt_len)
+
+
+def _sampling_defaults(tokenizer, sampling: dict) -> dict:
+    sampling = dict(sampling)
+    sampling.setdefault("stop_token_ids", (tokenizer.sep_token_id,))
+    sampling.setdefault("pad_token_id", tokenizer.pad_token_id)
+    return sampling
+
+
+def answer(model, tokenizer, question: str, *, return_probs: bool = False, max_new_tokens: int = 64, **sampling):
+    """回答一个问题，返回文字（停止符之前的部分）；return_probs=True 时再返回每个字的概率。
+
+    sampling 是 generate 的采样参数（do_sample, temperature, top_k, top_p, repetition_penalty, seed...）。
+    max_new_tokens 会自动截到上下文剩下的长度。
+    """
+    prompt = _prompt_ids(tokenizer, question)
+    sampling = _sampling_defaults(tokenizer, sampling)
+    stops = set(sampling["stop_token_ids"] or ())
+    new_ids, probs = [], []
+    for token, prob in stream_generate(model, torch.tensor([prompt]), _room(model, len(prompt), max_new_tokens, question),
+                                       **sampling):
+        if token in stops:
+            break
+        new_ids.append(token)
+        probs.append(prob)
+    text = tokenizer.decode(new_ids)
+    return (text, probs) if return_probs else text
+
+
+def answers(model, tokenizer, questions: Sequence[str], *, max_new_tokens: int = 64, batch_size: int = 64,
+            **sampling) -> list[str]:
+    """批量回答：每 batch_size 个问题左填充成一批，一起生成。结果与逐个 answer() 的贪心结果相同。"""
+    sampling = _sampling_defaults(tokenizer, sampling)
+    stops = set(sampling["stop_token_ids"] or ())
+    pad = sampling["pad_token_id"]
+    results = []
+    for start in range(0, len(questions), batch_size):
+        chunk = list(questions[start:start + batch_size])
+        prompts = [_prompt_ids(tokenizer, q) for q in chunk]
+        T = max(len(p) for p in prompts)
+        longest = max(range(len(chunk)), key=lambda i: len(prompts[i]))
+        room = _room(model, T, max_new_tokens, chunk[longest])  # 左填充后整批共用一个长度 T
+        ids = torch.tensor([[pad] * (T - len(p)) + p for p in prompts])  # (B, T) 左填充
+        mask = torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])
+        out = generate(model, ids, room, attention_mask=mask, **sampling)[:, T:].tolist()
+        for row in out:
+            cut = next((i for i, t in enumerate(row) if t in stops), len(row))
+            results.append(tokenizer.decode(row[:cut]))
+    return results
+
+
+def default_checkpoint() -> Path:
+    """自己训练的 output/best_model.pth（如果有），否则仓库自带的 checkpoints/minigpt-idiom.pth。打印用的是哪个。"""
+    for path, what in ((Path.cwd() / TRAINED_CHECKPOINT, "你训练的模型"), (REPO_ROOT / TRAINED_CHECKPOINT, "你训练的模型"),
+                       (SHIPPED_CHECKPOINT, "仓库自带的模型")):
+        if path.is_file():
+            print(f"使用{what}：{_show(path)}")
+            return path
+    print(f"使用仓库自带的模型：{_show(SHIPPED_CHECKPOINT)}（文件不存在，请先运行 python ./minigpt/train.py）")
+    return SHIPPED_CHECKPOINT
+
+
+def _show(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+# ------------------------------------------------------------------------------ 命令行聊天
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="和训练好的 minigpt 对话：默认逐行读问题（Q:），输出回答（A:）。")
+    p.add_argument("--question", "-q", help="只回答这一个问题然后退出")
+    p.add_argument("--checkpoint", help="检查点路径（默认：output/best_model.pth，否则 checkpoints/minigpt-idiom.pth）")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="回答最多多少个字（默认 64）")
+    p.add_argument("--sample", action="store_true", help="随机采样（默认贪心：每次取概率最大的字）")
+    p.add_argument("--temperature", type=float, default=1.0, help="采样温度，<1 更保守，>1 更发散（需 --sample）")
+    p.add_argument("--top-k", type=int, default=None, help="只在概率最高的 k 个字里采样（需 --sample）")
+    p.add_argument("--top-p", type=float, default=None, help="只在累计概率达到 p 的最小集合里采样（需 --sample）")
+    p.add_argument("--repetition-penalty", type=float, default=1.0, help="重复惩罚，>1 时少重复（默认 1.0 不惩罚）")
+    p.add_argument("--seed", type=int, default=None, help="采样随机种子（可复现）")
+    p.add_argument("--device", default="auto", help="cpu / cuda / mps（默认 auto）")
+    return p
+
+
+def load_for_chat(path, device):
+    """加载检查点和它自带的词表；出错时抛出带有「怎么办」的 ValueError。"""
+    from minigpt.train import load_checkpoint, load_tokenizer  # 延迟导入：只有命令行需要训练模块
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"error: {path}: 找不到检查点。先训练一个：python ./minigpt/train.py"
+                         f"（或用 --checkpoint 指定已有的 .pth 文件）")
+    try:
+        model, metadata = load_checkpoint(path, map_location=device)
+        tokenizer = load_tokenizer(metadata)
+    except (ValueError, KeyError, RuntimeError, OSError, TypeError) as e:  # 旧格式、损坏、与代码不兼容……
+        msg = str(e).strip() or type(e).__name__
+        if not msg.startswith("error:"):
+            msg = f"error: {path}: 无法加载（{msg[:300]}）"
+        raise ValueError(f"{msg}\n重新生成检查点：python ./minigpt/train.py") from None
+    return model.to(device).eval(), tokenizer
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    device = pick_device(args.device)
+    path = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
+    try:
+        model, tokenizer = load_for_chat(path, device)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 1
+    sampling = dict(do_sample=args.sample, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                    repetition_penalty=args.repetition_penalty, seed=args.seed)
+
+    def reply(question: str) -> None:
+        """边生成边打印（流式）。"""
+        try:
+            prompt = _prompt_ids(tokenizer, question)
+            room = _room(model, len(prompt), args.max_new_tokens, question)
+            for token, _ in stream_generate(model, torch.tensor([prompt]), room,
+                                            **_sampling_defaults(tokenizer, sampling)):
+                if token == tokenizer.sep_token_id:
+                    break
+                print(tokenizer.decode([token]), end="", flush=True)
+        except ValueError as e:
+            print(f"\nerror: {e}", file=sys.stderr, end="")
+        print(flush=True)
+
+    if args.question is not None:
+        reply(args.question)
+        return 0
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("输入问题后回车；空行或 Ctrl-D 退出。")
+    while True:
+        try:
+            question = input("Q: ") if interactive else sys.stdin.readline()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            break
+        if not interactive:
+            if not question:  # EOF
+                break
+            question = question.rstrip("\r\n")
+        if not question.strip():
+            break
+        if not interactive:
+            print(f"Q: {question}")
+        print("A: ", end="", flush=True)
+        reply(question)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

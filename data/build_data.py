@@ -187,8 +187,11 @@ def _is_gloss(sentence: str, word: str, is_last: bool) -> bool:
     if not head or is_last:
         return False
     first = head.group(1)
-    if "、" in first:
-        return all(part in word for part in first.split("、"))
+    for n in (1, 2):   # 枯、朽枯草朽木 / 分、别分辨、区别: a list of characters of the idiom
+        listed = re.match(rf"^[\u4e00-\u9fff]{{{n}}}(?:、[\u4e00-\u9fff]{{{n}}})+", sentence)
+        if listed and all(part in word for part in listed.group(0).split("、")):
+            return True
+    first = first.split("、")[0]
     longest = 0
     for n in range(min(len(first), len(word)), 0, -1):
         if first[:n] in word:
@@ -215,7 +218,8 @@ def clean_explanation(word: str, raw: str) -> str | None:
          sources are dropped; the last sentence is kept unless damaged.
       6. pick the first sentence that states the current, primary meaning (比喻/形容/指..., but not
          原指/旧指/也比喻...); otherwise the first remaining sentence.
-      7. unbalanced quotation marks removed; cut at the last clause boundary (，；：) that keeps it
+      7. a sentence that is still a list of glosses (3+ ；-clauses, 2+ starting with a character of the
+         idiom) makes the idiom unusable; unbalanced quotation marks removed; cut at the last clause boundary (，；：) that keeps it
          <= MAX_MEANING chars; end with 。.
     """
     text = LATIN.sub("", re.sub(r"\s+", "", raw).translate(HALF_TO_FULL))
@@ -266,6 +270,9 @@ def clean_explanation(word: str, raw: str) -> str | None:
     stated = [s for s in keep if (m := KEYWORD.match(s)) and not re.search("[原本旧也又亦]", m.group(1))]
     chosen = (stated or keep)[0]
     chosen = re.sub(r"^以(比喻|形容)", r"\1", chosen)
+    clauses = chosen.split("；")
+    if len(clauses) >= 3 and sum(c[:1] in word for c in clauses) >= 2:
+        return None   # a list of glosses whose first head was misprinted: 励精图治 "砺奋勉；图设法；治治理好国家"
     chosen = _strip_unbalanced_quotes(chosen)
 
     if len(chosen) + 1 > MAX_MEANING:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python ./minigpt/build_vocab.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigpt.jsonl import DataError, read_qa_jsonl
+from minigpt.jsonl import DataError, atomic_write_text, read_qa_jsonl
 
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<sep>"]
 
@@ -74,13 +73,11 @@ def build_vocab(data_path: str, output_path: str, *, warn=print) -> dict:
                 f"note: overwriting existing {output_path}{size}: the ids changed, so a model trained "
                 "with the old vocabulary will not match it (retrain, or keep the old file with its model)"
             )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, output)  # a crash never leaves a half-written vocab.json
+        output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(f"{output_path}: cannot write ({e.strerror or e})") from None
+        raise DataError(f"{output.parent}: cannot create the folder ({e.strerror or e})") from None
+    atomic_write_text(output, text)  # a crash never leaves a half-written vocab.json
 
     chars = sorted(counter.keys())
     print(f"✅ Vocabulary built and saved to {output_path}")

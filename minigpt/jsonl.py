@@ -24,7 +24,9 @@ What happens to bad input:
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -81,6 +83,30 @@ def read_text(path) -> str:
             f"{path}:{line}: not valid UTF-8 (byte 0x{data[e.start]:02x} at byte column {col}); save the file as UTF-8"
         ) from None
     return text[1:] if text.startswith("\ufeff") else text
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write text as UTF-8 to a unique temporary file beside path, then rename it over path, so a crash
+    (or another process writing the same file) never leaves a half-written file. Raises DataError."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with open(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def split_lines(text: str) -> list[str]:

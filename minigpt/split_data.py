@@ -13,7 +13,6 @@ train_ratio must lie strictly between 0 and 1 and leave at least one pair on eac
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python ./minigpt/split_data.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigpt.jsonl import DataError, read_qa_jsonl
+from minigpt.jsonl import DataError, atomic_write_text, read_qa_jsonl
 
 
 def shuffle_and_cut(lines: list, train_ratio: float, seed: int) -> tuple[list, list]:
@@ -31,16 +30,6 @@ def shuffle_and_cut(lines: list, train_ratio: float, seed: int) -> tuple[list, l
     random.Random(seed).shuffle(data)
     n_train = int(len(data) * train_ratio)
     return data[:n_train], data[n_train:]
-
-
-def _write_lines(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def split_jsonl_data(input_path: str, train_ratio: float = 0.9, seed: int = 42, *, warn=print) -> tuple[Path, Path]:
@@ -67,8 +56,8 @@ def split_jsonl_data(input_path: str, train_ratio: float = 0.9, seed: int = 42, 
     for out in (train_path, val_path):
         if out.exists():
             print(f"note: overwriting existing {out}")
-    _write_lines(train_path, train_data)
-    _write_lines(val_path, val_data)
+    atomic_write_text(train_path, "\n".join(train_data) + "\n")  # the seed's file layout
+    atomic_write_text(val_path, "\n".join(val_data) + "\n")
 
     print("✅ Split completed!")
     print(f"   Total samples: {len(pairs)}")

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python ./minigpt/tokenizer.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigpt.jsonl import DataError, read_text
+from minigpt.jsonl import DataError, atomic_write_text, read_text
 
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<sep>")  # ids 0, 1, 2 in every vocabulary build_vocab writes
 
@@ -136,10 +135,7 @@ class Tokenizer:
     def save(self, path) -> None:
         """Write vocab.json in the seed's format (the one build_vocab.py writes)."""
         vocab = {"word2id": self.word2id, "id2word": self.id2word}
-        tmp = Path(f"{path}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(vocab, f, ensure_ascii=False, indent=4)
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(vocab, ensure_ascii=False, indent=4))
 
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={len(self)}, vocab_hash={self.vocab_hash[:12]}…)"

@@ -65,12 +65,23 @@ def test_build_vocab_says_when_it_overwrites(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"note: overwriting existing {out_path}" in out and "will not match" in out
     assert Tokenizer(out_path).get_vocab_size() == 5
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
 
-def test_build_vocab_output_is_a_directory(tmp_path):
+def test_build_vocab_output_is_a_directory_or_unwritable(tmp_path):
     with pytest.raises(DataError, match="is a directory"):
         build_vocab(FIXTURE, tmp_path, warn=lambda m: None)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="cannot create the folder"):
+        build_vocab(FIXTURE, tmp_path / "file" / "vocab.json", warn=lambda m: None)
+
+
+def test_written_files_have_the_usual_mode(tmp_path):
+    import os
+
+    build_vocab(FIXTURE, tmp_path / "vocab.json", warn=lambda m: None)
+    (tmp_path / "plain").write_text("x")
+    assert os.stat(tmp_path / "vocab.json").st_mode == os.stat(tmp_path / "plain").st_mode
 
 
 def test_count_chars_counts_questions_and_answers():

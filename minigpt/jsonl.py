@@ -135,7 +135,7 @@ def parse_qa_line(line: str) -> tuple[str, str] | str:
     except ValueError as e:  # e.g. an integer with more digits than Python converts
         return f"invalid JSON ({e})"
     if not isinstance(item, dict):
-        return f"expected a JSON object, got {type(item).__name__ if item is not None else 'null'}"
+        return f"expected a JSON object, got {_json_type(item)}"
     values = []
     for field in REQUIRED_FIELDS:
         if field not in item:
@@ -155,9 +155,8 @@ def parse_qa_line(line: str) -> tuple[str, str] | str:
 
 
 def _json_type(value) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}.get(
-        type(value), type(value).__name__
-    )
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def read_qa_jsonl(

@@ -1,6 +1,7 @@
 """minigpt.jsonl: the one QA reader. Every bad-input case, through read_qa_jsonl and through every reader."""
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from minigpt.qa_dataset import QADataset
 from minigpt.split_data import split_jsonl_data
 from minigpt.tokenizer import Tokenizer
 
+FIXTURES = Path(__file__).parent / "fixtures"
 GOOD = '{"question": "你好", "answer": "好的"}'
 
 
@@ -34,9 +36,9 @@ def read(path):
 BAD_LINES = {
     "invalid_json": ('{"question": "你好", "answer": ', "invalid JSON"),
     "trailing_garbage": (GOOD + " x", "invalid JSON"),
-    "array": ('["你好", "好的"]', "expected a JSON object, got list"),
-    "string": ('"你好"', "expected a JSON object, got str"),
-    "number": ("42", "expected a JSON object, got int"),
+    "array": ('["你好", "好的"]', "expected a JSON object, got an array"),
+    "string": ('"你好"', "expected a JSON object, got a string"),
+    "number": ("42", "expected a JSON object, got a number"),
     "null_value": ("null", "expected a JSON object, got null"),
     "missing_question": ('{"answer": "好的"}', 'missing field "question"'),
     "missing_answer": ('{"question": "你好"}', 'missing field "answer"'),
@@ -165,3 +167,20 @@ def test_every_reader_skips_the_same_lines(tmp_path, fixture_tokenizer):
     for key in msgs:
         warnings = [m for m in msgs[key] if m.startswith("warning:")]
         assert [w.split(": ")[1] for w in warnings] == [f"{path}:2", f"{path}:3"], key
+
+
+def test_the_bad_fixture_used_by_notebook_01():
+    messages = []
+    pairs = read_qa_jsonl(FIXTURES / "qa_bad.jsonl", warn=messages.append)
+    assert [p.line for p in pairs] == [1, 9, 10]
+    assert pairs[1].answer == "😀" and pairs[2].question.startswith("<sep>")
+    reasons = [m.split(": ", 2)[2] for m in messages[:-1]]
+    assert reasons == [
+        "invalid JSON (Expecting ',' delimiter at column 54), line skipped",
+        "expected a JSON object, got an array, line skipped",
+        'missing field "answer", line skipped',
+        '"answer" is null, line skipped',
+        '"answer" must be a string, got a number, line skipped',
+        '"question" is empty, line skipped',
+    ]
+    assert messages[-1].endswith("qa_bad.jsonl: 3 QA pairs kept, 6 lines skipped, 2 blank lines ignored")

@@ -9,12 +9,18 @@ byte-for-byte the seed's. Unlike the seed, a line is kept only if every reader o
 it (see minigpt/jsonl.py), so a bad line can never reach training through the split files.
 
 train_ratio must lie strictly between 0 and 1 and leave at least one pair on each side.
+
+`prepare_data()` makes vocab.json, train.jsonl and val.jsonl only where they are missing or out of
+date: later chapters call it so that each notebook runs on its own in a fresh clone.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import random
 import sys
+from collections import Counter
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python ./minigpt/split_data.py`
@@ -65,6 +71,48 @@ def split_jsonl_data(input_path: str, train_ratio: float = 0.9, seed: int = 42, 
     print(f"   Val:   {len(val_data)} → {val_path}")
     print(f"   Train ratio: {train_ratio:.1%}")
     return train_path, val_path
+
+
+def prepare_data(data_path="./data/data.jsonl", train_ratio: float = 0.8, seed: int = 42, *, vocab_path=None, warn=None) -> dict:
+    """Make sure the seed's outputs exist and match the data: vocab.json, train.jsonl and val.jsonl.
+
+    For notebooks and tests that must run on their own in a fresh clone: builds what is missing or out
+    of date (a vocabulary whose ids differ from the data's, split files that differ from the split
+    of the current data with train_ratio and seed; 0.8 and 42 are the seed's README command), leaves
+    the rest alone, and prints one line saying which. vocab_path defaults to vocab.json beside the data.
+    Returns {"vocab": Path, "train": Path, "val": Path}.
+    """
+    from minigpt.build_vocab import build_vocab, count_chars, vocab_from_counter, vocab_json
+
+    quiet = warn if warn is not None else (lambda msg: None)
+    data_path = Path(data_path)
+    vocab_path = Path(vocab_path) if vocab_path is not None else data_path.parent / "vocab.json"
+    train_path, val_path = data_path.parent / "train.jsonl", data_path.parent / "val.jsonl"
+    pairs = read_qa_jsonl(data_path, warn=quiet)
+    made = []
+
+    counter = Counter()
+    for pair in pairs:
+        counter.update(pair.question)
+        counter.update(pair.answer)
+    expected_vocab = vocab_json(vocab_from_counter(counter))
+    if not vocab_path.exists() or vocab_path.read_text(encoding="utf-8") != expected_vocab:
+        made.append(f"{'rebuilt' if vocab_path.exists() else 'built'} {vocab_path}")
+        with contextlib.redirect_stdout(io.StringIO()):
+            build_vocab(data_path, vocab_path, warn=quiet)
+
+    train_data, val_data = shuffle_and_cut([p.raw for p in pairs], train_ratio, seed)
+    expected = ("\n".join(train_data) + "\n", "\n".join(val_data) + "\n")
+    current = tuple(p.read_text(encoding="utf-8") if p.is_file() else None for p in (train_path, val_path))
+    if current != expected:
+        made.append(f"{'re-split' if any(current) else 'split'} into {train_path} / {val_path}")
+        with contextlib.redirect_stdout(io.StringIO()):
+            split_jsonl_data(data_path, train_ratio, seed, warn=quiet)
+
+    status = "; ".join(made) if made else "already up to date"
+    print(f"data ready ({status}): {vocab_path} ({len(counter) + 3} tokens), "
+          f"{train_path} ({len(train_data)} pairs), {val_path} ({len(val_data)} pairs)")
+    return {"vocab": vocab_path, "train": train_path, "val": val_path}
 
 
 def main(argv=None) -> int:

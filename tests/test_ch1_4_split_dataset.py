@@ -269,3 +269,25 @@ def test_padding_fraction():
     assert padding_fraction([2, 4], [[0], [1]]) == 0
     assert padding_fraction([2, 4], [[0, 1]], width=8) == pytest.approx(0.625)
     assert padding_fraction([], []) == 0.0
+
+
+def test_prepare_data_builds_only_what_is_missing_or_stale(data, capsys):
+    from minigpt.split_data import prepare_data
+
+    paths = prepare_data(data)
+    out = capsys.readouterr().out.strip()
+    assert paths == {"vocab": data.parent / "vocab.json", "train": data.parent / "train.jsonl", "val": data.parent / "val.jsonl"}
+    assert out.startswith(f"data ready (built {paths['vocab']}; split into ") and "(283 tokens)" in out and "(24 pairs)" in out
+    assert len(out.splitlines()) == 1
+    files = {k: p.read_bytes() for k, p in paths.items()}
+    prepare_data(data)
+    assert capsys.readouterr().out.startswith("data ready (already up to date)")
+    paths["train"].write_text("stale\n")
+    prepare_data(data)
+    assert capsys.readouterr().out.startswith("data ready (re-split into ")
+    assert {k: p.read_bytes() for k, p in paths.items()} == files
+    with data.open("a", encoding="utf-8") as f:
+        f.write('{"question": "新字龘", "answer": "好"}\n')
+    prepare_data(data)
+    assert capsys.readouterr().out.startswith(f"data ready (rebuilt {paths['vocab']}; re-split")
+    assert "龘" in Tokenizer(paths["vocab"]).word2id

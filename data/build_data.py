@@ -151,6 +151,9 @@ HALF_TO_FULL = str.maketrans({",": "，", ";": "；", ":": "：", "?": "？", "!
 LATIN = re.compile("[a-zA-Zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü]+")
 # Explanation sentences that carry no meaning: variant spellings, sources, pronunciation notes.
 NOISE = re.compile(r"^(?:亦作|也作|又作|亦称|也称|又称|也说|亦说|又说|同“|同[\u4e00-\u9fff]{4}$|语出|出自|见“|见[\u4e00-\u9fff]+”)")
+# A sentence that adds a secondary meaning: 也比喻... / 又指... / 旧时也指...
+ADDITIONAL = re.compile(r"^(?:现在|后来|旧时|现|后|今)?[也又亦](?:多|常|可)?(?:用来|用以|用作|用)?"
+                        r"(?:比喻|形容|泛指|借指|指|喻|表示|作|称)")
 # A sentence that states the meaning: optional adverbs (现/后/多/原...), then 比喻/形容/指/...
 KEYWORD = re.compile(r"^((?:现在|后来|这里|旧时|现|后|多|也|又|亦|常|今|原|本|旧|今多|一般)*)"
                      r"(?:用以|用来|以)?(?:比喻|形容|泛指|借指|喻指|特指|专指|指|喻|表示|意思是|意为|谓)")
@@ -176,12 +179,12 @@ def _strip_unbalanced_quotes(text: str) -> str:
     return text
 
 
-def _is_gloss(sentence: str, word: str, is_last: bool) -> bool:
+def _is_gloss(sentence: str, word: str, is_last: bool, short_ok: bool = True) -> bool:
     """Glosses of single characters: 付交给；诸之于 / 枯、朽枯草朽木 / 意气主观偏激的情绪；用事行事.
 
     They start with a piece of the idiom (the source lost the “：” after it). One shared first
-    character alone is weak evidence (十全十美: 十分完美), so it only counts for a short sentence or a
-    list of ；-separated glosses. The last sentence is never a gloss (乘人之危: 乘人家危难的时候...).
+    character alone is weak evidence (十全十美: 十分完美), so it only counts for a list of ；-separated
+    glosses, or for a short sentence (登成熟) when the caller allows it (short_ok). The last sentence is never a gloss (乘人之危: 乘人家危难的时候...).
     """
     head = re.match(r"^([\u4e00-\u9fff]{1,4}(?:、[\u4e00-\u9fff]{1,2})*)", sentence)
     if not head or is_last:
@@ -200,7 +203,7 @@ def _is_gloss(sentence: str, word: str, is_last: bool) -> bool:
     if longest >= 2 and len(sentence) > longest:
         return True
     if longest == 1:
-        return len(sentence) <= 8 or "；" in sentence
+        return (short_ok and len(sentence) <= 8) or "；" in sentence
     return False
 
 
@@ -217,7 +220,8 @@ def clean_explanation(word: str, raw: str) -> str | None:
       5. leading sentences that gloss single characters (付交给；诸之于), variant spellings (亦作...) and
          sources are dropped; the last sentence is kept unless damaged.
       6. pick the first sentence that states the current, primary meaning (比喻/形容/指..., but not
-         原指/旧指/也比喻...); otherwise the first remaining sentence.
+         原指/旧指/也比喻...); otherwise the first remaining sentence that is not an additional meaning
+         (也指...), otherwise the first remaining sentence.
       7. a sentence that is still a list of glosses (3+ ；-clauses, 2+ starting with a character of the
          idiom) makes the idiom unusable; unbalanced quotation marks removed; cut at the last clause boundary (，；：) that keeps it
          <= MAX_MEANING chars; end with 。.
@@ -253,7 +257,10 @@ def clean_explanation(word: str, raw: str) -> str | None:
         if NOISE.match(s):
             continue
         is_last = i == len(sentences) - 1 and not damaged
-        if (leading or damaged) and _is_gloss(s, word, is_last):
+        # a short sentence that is followed by an additional meaning (也指...) is the main meaning, not a
+        # gloss: 不近人情 "不合乎人的常情。也指性情或言行怪僻。"
+        short_gloss_ok = not (i + 1 < len(sentences) and ADDITIONAL.match(sentences[i + 1][0]))
+        if (leading or damaged) and _is_gloss(s, word, is_last, short_gloss_ok):
             continue
         leading = False
         keep.append(s)
@@ -268,7 +275,8 @@ def clean_explanation(word: str, raw: str) -> str | None:
 
     # a current, primary meaning (比喻/形容/指...) beats the first sentence; 原指/旧指/也比喻 do not
     stated = [s for s in keep if (m := KEYWORD.match(s)) and not re.search("[原本旧也又亦]", m.group(1))]
-    chosen = (stated or keep)[0]
+    plain = [s for s in keep if not ADDITIONAL.match(s)]
+    chosen = (stated or plain or keep)[0]
     chosen = re.sub(r"^以(比喻|形容)", r"\1", chosen)
     clauses = chosen.split("；")
     if len(clauses) >= 3 and sum(c[:1] in word for c in clauses) >= 2:
@@ -453,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"error: {e.filename or ''}: {e.strerror}", file=sys.stderr)
+        print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
         return 1
     counts = compute_stats(records)["counts"]
     print(f"wrote {len(records)} records to {output} ("

@@ -343,3 +343,20 @@ def test_0_6b_shaped_model_loads_and_generates(tmp_path):
     with torch.no_grad():
         out = greedy(model, ids, 8)
     assert out.shape == (1, 13) and int(out.max()) < cfg.vocab_size
+
+
+def test_works_with_chapter7_generate(pair):
+    """minigpt.generate.generate (chapter 7) drives our Qwen3 unchanged: greedy equals transformers', cached equals
+    uncached, and a left-padded batch equals each row alone."""
+    from minigpt.generate import generate
+    hf, ours = pair
+    ids = torch.randint(1, V, (2, 7), generator=torch.Generator().manual_seed(6))
+    ref = hf.generate(ids, max_new_tokens=15, do_sample=False, eos_token_id=None, pad_token_id=0)
+    assert torch.equal(generate(ours, ids, 15, stop_token_ids=None), ref)
+    assert torch.equal(generate(ours, ids, 15, stop_token_ids=None, use_cache=False), ref)
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0
+    batch = generate(ours, ids, 10, attention_mask=mask, stop_token_ids=None)
+    assert torch.equal(batch[1, 7:], generate(ours, ids[1:, 3:], 10, stop_token_ids=None)[0, 4:])
+    with pytest.raises(ValueError, match="attention_mask"):
+        ours(ids, mask[:, 1:])

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -199,8 +200,6 @@ def build_attn_mask(attention_mask: torch.Tensor | None, past_len: int, T: int, 
     k_pos = torch.arange(S, device=device)[None, :]  # (1, S)
     mask = (k_pos <= q_pos)[None, None]  # (1, 1, T, S)
     if attention_mask is not None:
-        if attention_mask.shape[1] != S:
-            raise ValueError(f"attention_mask 长度 {attention_mask.shape[1]} ≠ 缓存 {past_len} + 新输入 {T}")
         mask = mask & attention_mask.bool()[:, None, None, :]  # (B, 1, T, S)
         mask = mask | (k_pos == q_pos)[None, None]
     return mask
@@ -220,6 +219,11 @@ class Qwen3ForCausalLM(nn.Module):
         if config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight  # 共用同一个 Parameter
         self.apply(self._init_weights)
+        # 与第 5 章的 GPT 相同的 GPT-2 做法：写回残差流的投影（o_proj、down_proj）再缩小 1/sqrt(2·层数)，
+        # 让初始时残差流的方差不随层数增长。只影响从头训练；加载真实权重时会被覆盖。
+        for name, p in self.named_parameters():
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                nn.init.normal_(p, mean=0.0, std=config.initializer_range / math.sqrt(2 * config.num_hidden_layers))
 
     def _init_weights(self, module):
         std = self.config.initializer_range
@@ -247,6 +251,9 @@ class Qwen3ForCausalLM(nn.Module):
         if past_len + T > self.config.max_position_embeddings:
             raise ValueError(f"序列长度 {past_len + T} 超过 max_position_embeddings="
                              f"{self.config.max_position_embeddings}")
+        if attention_mask is not None and tuple(attention_mask.shape) != (B, past_len + T):
+            raise ValueError(f"attention_mask 的形状应为 (B, 缓存 + 新输入) = {(B, past_len + T)}，"
+                             f"实际是 {tuple(attention_mask.shape)}")
         device = input_ids.device
         if position_ids is None:
             if attention_mask is not None:
@@ -254,6 +261,9 @@ class Qwen3ForCausalLM(nn.Module):
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past_len:]  # (B, T)
             else:
                 position_ids = torch.arange(past_len, past_len + T, device=device)[None].expand(B, T)
+
+        if attention_mask is not None and bool(attention_mask.all()):
+            attention_mask = None  # 没有填充：位置已算好，省掉显式掩码，走下面更快的路径
 
         x = self.model.embed_tokens(input_ids)  # (B, T, C)
         cos, sin = rope_cos_sin(position_ids, self.config.head_dim, self.config.rope_theta, x.dtype)

@@ -26,6 +26,32 @@ def is_fast() -> bool:
     return os.environ.get("MINIGPT_FAST", "0") not in ("", "0", "false", "False")
 
 
+CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "SimHei",
+             "Microsoft YaHei", "PingFang SC", "Heiti SC", "Arial Unicode MS"]
+
+
+def use_chinese_font() -> str | None:
+    """Make matplotlib draw Chinese characters; return the font used, or None if none is installed.
+
+    Linux: `apt-get install fonts-noto-cjk`; Windows and macOS ship SimHei / PingFang.
+    Without such a font, Chinese glyphs are drawn as boxes (and the missing-glyph warnings are muted).
+    """
+    import warnings
+
+    import matplotlib
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    for name in CJK_FONTS:
+        if name in installed:
+            matplotlib.rcParams["font.sans-serif"] = [name, *matplotlib.rcParams["font.sans-serif"]]
+            matplotlib.rcParams["font.family"] = "sans-serif"
+            matplotlib.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack the minus glyph
+            return name
+    warnings.filterwarnings("ignore", message="Glyph .* missing from (current )?font")
+    return None
+
+
 if __name__ == "__main__":
     print("repo:", REPO_ROOT)
     print("device:", pick_device())

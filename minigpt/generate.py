@@ -120,6 +120,8 @@ def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=F
         raise ValueError(f"attention_mask 形状 {tuple(mask.shape)} 与 input_ids {tuple(ids.shape)} 不一致")
     if not bool(mask[:, -1].all()):
         raise ValueError("批量提示词必须左填充（每行最后一个位置是真实 token）：新 token 接在最后一个位置后面")
+    # 没有任何 padding 时不把 mask 交给模型：位置编号直接从缓存长度算，注意力走无掩码的快速路径
+    padded = not bool(mask.all())
     stop = torch.tensor(list(stop_token_ids or ()), dtype=torch.long, device=device)
     generator = None
     if seed is not None and do_sample:
@@ -131,10 +133,11 @@ def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=F
         cache = _new_cache(model) if use_cache else None
         step_ids = ids  # 这一步要送进模型的 token：有缓存时第一步是整个提示词，之后只有新 token
         for _ in range(max_new_tokens):
+            step_mask = mask if padded else None
             if cache is not None:
-                logits = model(step_ids, mask, kv_cache=cache)[:, -1]  # (b, V)
+                logits = model(step_ids, step_mask, kv_cache=cache)[:, -1]  # (b, V)
             else:
-                logits = model(ids, mask)[:, -1]  # 没有缓存：每一步把整个序列重新算一遍
+                logits = model(ids, step_mask)[:, -1]  # 没有缓存：每一步把整个序列重新算一遍
             logits = apply_repetition_penalty(logits.float(), ids, repetition_penalty)
             token, prob = sample_next(logits, temperature=temperature, top_k=top_k, top_p=top_p,
                                       generator=generator, do_sample=do_sample)

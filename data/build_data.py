@@ -421,20 +421,22 @@ def _is_builder_output(path: Path) -> bool:
         return False
 
 
-def write_output(data: bytes, path: Path, *, force: bool = False, log=print) -> None:
+def write_output(data: bytes, path: Path, *, force: bool = False, log=print) -> bool:
+    """Write data to path; False if the file already held exactly these bytes."""
     if path.is_dir():
         raise BuildError(f"{path}: is a directory")
     if path.exists():
         old = path.read_bytes()
         if old == data:
             log(f"{path}: unchanged ({len(data.splitlines())} lines)")
-            return
+            return False
         if not force and not _is_builder_output(path):
             raise BuildError(f"{path}: exists and is not a data set written by this builder; "
                              "pass --force to overwrite it")
         log(f"{path}: overwriting the existing file ({len(old.splitlines())} lines)")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -456,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
             print(format_stats(compute_stats(records)))
             return 0
         output = args.output or (FULL_OUTPUT if args.full else DEFAULT_OUTPUT)
-        write_output(to_jsonl(records), output, force=args.force)
+        written = write_output(to_jsonl(records), output, force=args.force)
     except BuildError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -464,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
         return 1
     counts = compute_stats(records)["counts"]
-    print(f"wrote {len(records)} records to {output} ("
+    print(f"{'wrote' if written else 'kept'} {len(records)} records in {output} ("
           + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")")
     return 0
 

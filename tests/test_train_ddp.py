@@ -1,0 +1,25 @@
+"""Data-parallel training: `torchrun --nproc_per_node=2 ./minigpt/train.py` with two CPU processes (gloo)."""
+import json
+import subprocess
+import sys
+
+import torch
+
+from test_train import ENV, METRICS, ROOT, make_data
+
+
+def test_two_processes_train_and_only_rank0_writes(tmp_path):
+    data = make_data(tmp_path / "data")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "./minigpt/train.py",
+           "--train", str(data / "train.jsonl"), "--val", str(data / "val.jsonl"), "--vocab", str(data / "vocab.json"),
+           "--output-dir", str(out), "--preset", "tiny", "--max-steps", "4", "--device", "cpu", "--dtype", "fp32",
+           "--eval-every", "2", "--eval-samples", "4", "--final-eval-samples", "4", "--batch-size", "8",
+           "--tensorboard-dir", "", "--no-progress"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "2 processes" in done.stdout and done.stdout.count("done: 4 steps") == 1  # rank 0 reports once
+    ckpt = torch.load(out / "last_model.pth", weights_only=True)
+    assert ckpt["step"] == 4 and len(ckpt["train_state"]["rng"]) == 2  # each process's RNG, for resuming
+    rows = [json.loads(line) for line in (out / METRICS).read_text(encoding="utf-8").splitlines()]
+    assert [r["step"] for r in rows if "val_loss" in r] == [2, 4]

@@ -1,0 +1,213 @@
+"""The answer playground in a real browser: JupyterLab + Chromium (playwright), end to end.
+
+    pytest tests/test_browser.py -m browser -p no:randomly -q -s
+
+Starts `jupyter lab` on 127.0.0.1 (free port, token auth, its own settings/workspace/runtime dirs), opens a small
+notebook (the shared set-up cell + notebook 07's playground cell, written to test-artifacts/), waits for the
+kernel's `kernel_info_reply` on its websocket (a Run All issued before that is sometimes dropped), runs all
+cells, types a question, clicks Generate and compares the streamed answer in the DOM with
+`minigpt.generate.answer(...)` computed here for the same greedy settings. A screenshot goes to
+test-artifacts/browser_playground.png. Skipped when Debian's chromium (/usr/bin/chromium) is not installed.
+"""
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHIPPED = ROOT / "checkpoints" / "minigpt-idiom.pth"
+QUESTION_FALLBACK = "画蛇添足是什么意思？"
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def jupyter_lab(root_dir: Path, *, startup_timeout: float = 90):
+    """Start JupyterLab in the background; yield (base_url, token, log_path); always stop it."""
+    port, token = free_port(), "minigpt-browser-test"
+    tmp = Path(tempfile.mkdtemp(prefix="minigpt-lab-"))
+    settings = tmp / "settings"
+    # No news/update pop-ups: they can cover the notebook and reach out to the network.
+    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+               PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.open_browser=False",
+           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}",
+           f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log_path = tmp / "jupyter.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, cwd=root_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"jupyter lab did not answer in {startup_timeout} s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base, token, log_path
+    finally:
+        # The kernel is a child of the server: stop the whole process group (started with a new session).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def open_and_run_all(page, url: str, *, kernel_timeout: float = 90) -> None:
+    """Open a notebook, wait until its kernel really answered (kernel_info_reply), then Run All."""
+    ready = threading.Event()
+
+    def on_frame(payload):
+        data = payload if isinstance(payload, bytes) else payload.encode("utf-8", "replace")
+        if b"kernel_info_reply" in data:
+            ready.set()
+
+    def on_websocket(ws):
+        if "/api/kernels/" in ws.url:
+            ws.on("framereceived", on_frame)
+
+    page.on("websocket", on_websocket)
+    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    deadline = time.monotonic() + kernel_timeout
+    while not ready.is_set():  # playwright delivers events while we wait on the page
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no kernel_info_reply on the kernel websocket within {kernel_timeout} s")
+        page.wait_for_timeout(200)
+    page.locator(".jp-Notebook").first.click()  # focus the notebook so Run All applies to it
+    page.click("li.lm-MenuBar-item:has-text('Run')")
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def playground_cell() -> str:
+    """Notebook 07's playground cell (the last cell that calls playground()), else the same call."""
+    nb_path = next(iter(sorted((ROOT / "notebooks").glob("07_*.ipynb"))), None)
+    if nb_path is not None:
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        for cell in reversed(nb["cells"]):
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and "playground(" in source:
+                return source
+    return "from minigpt.playground import playground\npg = playground()"
+
+
+def pick_question() -> str:
+    """A question the model was trained on (a real answer, not just noise), else a fixed one."""
+    for name in ("train.jsonl", "data.jsonl"):
+        path = ROOT / "data" / name
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError, AttributeError):
+                    q = json.loads(line).get("question")
+                    if isinstance(q, str) and 0 < len(q) <= 30:
+                        return q
+    return QUESTION_FALLBACK
+
+
+def test_playground_in_jupyterlab():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium); browser test skipped")
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    import torch
+
+    from minigpt import generate
+    from minigpt.train import load_checkpoint, load_tokenizer
+
+    checkpoint = generate.default_checkpoint()
+    if not Path(checkpoint).exists():
+        pytest.skip(f"no checkpoint at {checkpoint}")
+    model, metadata = load_checkpoint(checkpoint, map_location="cpu")
+    tokenizer = load_tokenizer(metadata)
+    question = pick_question()
+    expected = generate.answer(model.eval(), tokenizer, question, max_new_tokens=64, do_sample=False,
+                               repetition_penalty=1.0)
+    del model
+    torch.set_num_threads(1)  # leave the cores to the kernel
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    nb_path = ARTIFACTS / "browser_playground.ipynb"
+    setup = (ROOT / "tests" / "setup_cell.py").read_text(encoding="utf-8")
+    # device=cpu: the expected answer above was computed on the CPU too
+    cell = playground_cell().replace("playground()", "playground(device='cpu')")
+    write_notebook(nb_path, [setup, cell])
+
+    start = time.monotonic()
+    with jupyter_lab(ROOT) as (base, token, log_path), playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(60_000)
+            open_and_run_all(page, f"{base}/lab/tree/{nb_path.relative_to(ROOT).as_posix()}?token={token}")
+            question_box = page.locator(".minigpt-question input")
+            question_box.wait_for(state="visible", timeout=120_000)  # kernel imports torch, loads the checkpoint
+            question_box.fill(question)
+            page.locator(".minigpt-question input").press("Tab")
+            page.locator(".minigpt-generate").click()
+            page.wait_for_function(
+                "() => (document.querySelector('.minigpt-status') || {}).textContent?.includes('首字延迟')",
+                timeout=60_000)
+            streamed = page.locator(".minigpt-answer").first.text_content()
+            status = page.locator(".minigpt-status").first.text_content()
+            echo = page.locator(".minigpt-echo").first.text_content()
+            page.screenshot(path=str(ARTIFACTS / "browser_playground.png"), full_page=True)
+        except Exception:
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(ARTIFACTS / "browser_playground_failure.png"), full_page=True)
+            print(Path(log_path).read_text()[-3000:])
+            raise
+        finally:
+            browser.close()
+    print(f"\nbrowser: question {question!r} → {streamed!r}; {status}; whole run {time.monotonic() - start:.0f} s")
+    assert echo == question
+    assert streamed == expected

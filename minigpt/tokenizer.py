@@ -76,7 +76,10 @@ class Tokenizer:
 
     @property
     def vocab_hash(self) -> str:
-        """sha256 (hex) of the tokens in id order: equal hashes ⇔ the same id for every token."""
+        """sha256 (hex) of the tokens in id order: equal hashes ⇔ the same id for every token.
+
+        Exactly: sha256(json.dumps([token of id 0, token of id 1, ...], ensure_ascii=False).encode("utf-8")).
+        """
         tokens = [self.id2word[i] for i in range(len(self.id2word))]
         return hashlib.sha256(json.dumps(tokens, ensure_ascii=False).encode("utf-8")).hexdigest()
 

@@ -84,7 +84,7 @@ class TrainSettings:
     eval_every: int | None = None  # 每多少步评估一次；None：约 10 次/整个训练
     eval_samples: int = 100  # 训练中评估：训练集、验证集各抽这么多题做精确匹配
     final_eval_samples: int = 500  # 结束时的报告：各抽这么多题
-    val_loss_samples: int | None = 2000  # 验证损失用的固定子集大小；None：整个验证集
+    val_loss_samples: int | None = 1000  # 验证损失用的固定子集大小；None：整个验证集
     save_every: int | None = None  # 每多少步保存一次 last；None：每次评估时 + 至少每 2 分钟
     log_every: int = 10  # 每多少步写一行 metrics.jsonl / TensorBoard
 
@@ -182,7 +182,7 @@ def block_size_of(model) -> int:
 
 
 @torch.no_grad()
-def greedy_answers(model, tokenizer, questions, *, max_new_tokens, device, dtype=torch.float32, batch_size=64):
+def greedy_answers(model, tokenizer, questions, *, max_new_tokens, device, dtype=torch.float32, batch_size=128):
     """Greedy answers, batched, no KV cache (chapter 7 has the fast generator; this stays obviously right).
 
     Prompts are LEFT-padded so that every row's next token sits in the last column; the attention mask
@@ -275,6 +275,26 @@ def sample(records, n, seed):
 
 
 # ====================================================================== the training loop
+def train_step(model, optimizer, batch, *, pad_token_id, device, dtype=torch.float32, grad_clip=1.0):
+    """One optimizer step on a right-padded batch; returns the loss (a detached 0-d tensor).
+
+    Also used by benchmarks/bench_train.py, so the benchmark times exactly this.
+    """
+    input_ids = batch["input_ids"].to(device, non_blocking=True)  # (B, T), right-padded
+    targets = batch["targets"].to(device, non_blocking=True)  # (B, T), <pad> where nothing is learned
+    with autocast(device, dtype):
+        # No attention mask: with right padding, causal attention never lets a real token see <pad>,
+        # so every position that has a target is exact, and SDPA takes its fast causal path.
+        logits = model(input_ids)  # (B, T, vocab)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=pad_token_id)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach()
+
+
 class History(list):
     """Per-step training losses (a list), plus `.evals` (every evaluation) and `.final` (the final report)."""
 
@@ -513,6 +533,7 @@ def _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype_
     save_every = s.save_every or eval_every
     last_save_time = time.perf_counter()
     timing = {"seconds": 0.0, "padded": 0, "steps": 0}
+    time_per_step = None
     estimated = False
     tokens_since, time_since = 0, 0.0
     bar = tqdm(total=total_steps or provisional, initial=step, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
@@ -532,22 +553,12 @@ def _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype_
             lr = lr_now(step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            input_ids = batch["input_ids"].to(device, non_blocking=True)  # (B, T), right-padded
-            targets = batch["targets"].to(device, non_blocking=True)  # (B, T), <pad> where nothing is learned
-            with autocast(device, dtype):
-                # No attention mask: with right padding, causal attention never lets a real token see <pad>,
-                # so every position that has a target is exact, and SDPA takes its fast causal path.
-                logits = train_model(input_ids)  # (B, T, vocab)
-            loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=pad)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
-            optimizer.step()
-            loss_value = loss.detach()
+            loss_value = train_step(train_model, optimizer, batch, pad_token_id=pad, device=device, dtype=dtype, grad_clip=s.grad_clip)
             if world > 1:  # the logged loss is the mean over processes
                 dist.all_reduce(loss_value, op=dist.ReduceOp.AVG)
             loss_value = loss_value.item()  # also waits for the GPU, so the timing below is real
             dt = time.perf_counter() - t0
+            time_per_step = dt if time_per_step is None else 0.9 * time_per_step + 0.1 * dt  # smoothed
             step += 1
             position += 1
             history.append(loss_value)
@@ -560,7 +571,7 @@ def _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype_
             # ---- duration estimate from a few timed steps (the first one includes warm-up costs)
             if step > 1 and not estimated:
                 timing["seconds"] += dt
-                timing["padded"] += input_ids.numel()
+                timing["padded"] += batch["input_ids"].numel()
                 timing["steps"] += 1
                 if timing["steps"] >= 5 or timing["seconds"] > 10:
                     estimated = True
@@ -614,6 +625,10 @@ def _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype_
                         writer.add_scalar("ExactMatch/val", row["exact_match"]["val"], step)
                     bar.write(f"step {step}: train loss {loss_value:.4f}  val loss {row['val_loss']:.4f}  "
                               f"exact match train {row['exact_match']['train']:.1%} val {row['exact_match']['val']:.1%}")
+                    if s.eval_every is None and world == 1 and time_per_step:
+                        # keep evaluations under ~10% of the time: on a slow CPU they can cost more than training
+                        eval_every = max(eval_every, math.ceil(row["eval_seconds"] / (0.1 * time_per_step) / 10) * 10)
+                        save_every = s.save_every or eval_every
                     if row["val_loss"] < best_val:
                         best_val = row["val_loss"]
                         save_checkpoint(best_path, model, arch, tokenizer, step, metrics=row)
@@ -701,6 +716,7 @@ def build_parser():
     p.add_argument("--warmup-steps", type=int, default=TrainSettings.warmup_steps)
     p.add_argument("--device", default="auto", help="auto: cuda → mps → cpu")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 autocast where measured faster")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice; 1 helps on a busy shared machine)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (helps on GPUs; not on this CPU)")
     p.add_argument("--seed", type=int, default=TrainSettings.seed)
     p.add_argument("--resume", dest="resume", action="store_true", default=True, help="continue from output-dir/last_model.pth if it exists")
@@ -729,6 +745,8 @@ def main(argv=None) -> int:
         if not path.is_file():
             print(f"error: {path}: not found; {MISSING_HINTS[name]}", file=sys.stderr)
             return 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         from minigpt.tokenizer import Tokenizer
 

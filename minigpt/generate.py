@@ -99,8 +99,10 @@ def _new_cache(model) -> KVCache:
 @torch.no_grad()
 def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=False, temperature=1.0,
            top_k=None, top_p=None, repetition_penalty=1.0, stop_token_ids=(2,), pad_token_id=0, seed=None,
-           use_cache=True) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+           use_cache=True, want_probs=True) -> Iterator[tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]]:
     """每一步产出 (rows, tokens, probs)：仍在生成的行号 (b,)、它们的新 token (b,) 和概率 (b,)。
+
+    want_probs=False 且贪心时 probs 是 None（省掉每步对整个词表的 softmax）。
 
     已经生成停止符的行从批里拿掉（KV cache 也用 reorder 同步删掉），后面的步骤只算还没结束的行。
     """
@@ -122,7 +124,7 @@ def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=F
         raise ValueError("批量提示词必须左填充（每行最后一个位置是真实 token）：新 token 接在最后一个位置后面")
     # 没有任何 padding 时不把 mask 交给模型：位置编号直接从缓存长度算，注意力走无掩码的快速路径
     padded = not bool(mask.all())
-    stop = torch.tensor(list(stop_token_ids or ()), dtype=torch.long, device=device)
+    stop = torch.tensor(list(stop_token_ids or ()), dtype=torch.long, device=device)[None, :]  # (1, n_stop)
     generator = None
     if seed is not None and do_sample:
         generator = torch.Generator(device=device).manual_seed(seed)
@@ -138,19 +140,26 @@ def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=F
                 logits = model(step_ids, step_mask, kv_cache=cache)[:, -1]  # (b, V)
             else:
                 logits = model(ids, step_mask)[:, -1]  # 没有缓存：每一步把整个序列重新算一遍
-            logits = apply_repetition_penalty(logits.float(), ids, repetition_penalty)
-            token, prob = sample_next(logits, temperature=temperature, top_k=top_k, top_p=top_p,
-                                      generator=generator, do_sample=do_sample)
+            logits = apply_repetition_penalty(logits, ids, repetition_penalty)
+            if do_sample or want_probs:
+                token, prob = sample_next(logits, temperature=temperature, top_k=top_k, top_p=top_p,
+                                          generator=generator, do_sample=do_sample)
+            else:
+                token, prob = logits.argmax(-1), None  # (b,)
             yield rows, token, prob
-            done = torch.isin(token, stop) if stop.numel() else torch.zeros_like(token, dtype=torch.bool)
-            ids = torch.cat([ids, token[:, None]], 1)  # (b, T+1)
-            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
-            step_ids = token[:, None]
-            if done.any():
+            step_ids = token[:, None]  # (b, 1)
+            ids = torch.cat([ids, step_ids], 1)  # (b, T+1)：重复惩罚和无缓存路径要用整个序列
+            if padded:
+                mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
+            if not stop.numel():
+                continue
+            done = (step_ids == stop).any(-1)  # (b,) 这一步生成了停止符的行
+            if bool(done.any()):
                 keep = (~done).nonzero().squeeze(-1)
                 if keep.numel() == 0:
                     return
-                rows, ids, mask, step_ids = rows[keep], ids[keep], mask[keep], step_ids[keep]
+                rows, ids, step_ids = rows[keep], ids[keep], step_ids[keep]
+                mask = mask[keep] if padded else mask
                 if cache is not None:
                     cache.reorder(keep)
     finally:
@@ -178,7 +187,8 @@ def generate(model, input_ids: torch.Tensor, max_new_tokens: int, *, attention_m
     for step, (rows, token, _) in enumerate(_steps(
             model, input_ids, max_new_tokens, attention_mask=attention_mask, do_sample=do_sample,
             temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
-            stop_token_ids=stop_token_ids, pad_token_id=pad_token_id, seed=seed, use_cache=use_cache)):
+            stop_token_ids=stop_token_ids, pad_token_id=pad_token_id, seed=seed, use_cache=use_cache,
+            want_probs=False)):
         out[rows, T + step] = token
         n = step + 1
     return out[:, :T + n]

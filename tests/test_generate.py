@@ -238,3 +238,19 @@ def test_cli_answers_from_a_checkpoint(tmp_path):
                 "--temperature", "0.8", "--top-k", "5", "--top-p", "0.9", "--repetition-penalty", "1.2",
                 "--device", "cpu")
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_generation_matches_cpu_and_is_reproducible():
+    model = tiny(13)
+    _, ids, mask = left_padded([7, 3, 5], seed=13)
+    kw = dict(attention_mask=mask, stop_token_ids=(2, 3, 4, 5))
+    on_cpu = generate(model, ids, 20, **kw)
+    model.to("cuda")
+    fast = generate(model, ids, 20, **kw)
+    assert fast.device.type == "cuda"
+    assert torch.equal(fast, generate(model, ids, 20, use_cache=False, **kw))
+    assert torch.equal(fast.cpu(), on_cpu)
+    a = generate(model, ids, 20, attention_mask=mask, do_sample=True, top_p=0.9, seed=1, stop_token_ids=None)
+    b = generate(model, ids, 20, attention_mask=mask, do_sample=True, top_p=0.9, seed=1, stop_token_ids=None)
+    assert torch.equal(a, b)

@@ -198,3 +198,23 @@ def test_dropout_only_in_training():
     torch.testing.assert_close(model(ids), model(ids))
     model.train()
     assert not torch.equal(model(ids), model(ids))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu_with_padding_and_cache():
+    model = tiny(6)
+    rows = random_rows([9, 4, 6], seed=6)
+    ids, mask = left_pad(rows)
+    with torch.no_grad():
+        want = model(ids, mask)
+        gpu = model.to("cuda")
+        got = gpu(ids.cuda(), mask.cuda())
+        assert not torch.isnan(got).any()
+        torch.testing.assert_close(got.cpu()[mask.bool()], want[mask.bool()], atol=1e-4, rtol=1e-4)
+        cache = KVCache(gpu.config.n_layer)
+        parts = [gpu(ids[:, :5].cuda(), mask[:, :5].cuda(), kv_cache=cache)]
+        for t in range(5, ids.shape[1]):
+            parts.append(gpu(ids[:, t:t + 1].cuda(), mask[:, :t + 1].cuda(), kv_cache=cache))
+        torch.testing.assert_close(torch.cat(parts, 1).cpu()[mask.bool()], want[mask.bool()], atol=1e-4, rtol=1e-4)
+        with torch.autocast("cuda", dtype=torch.bfloat16):  # the fused kernels with a boolean mask
+            assert torch.isfinite(gpu(ids.cuda(), mask.cuda())).all()

@@ -113,6 +113,8 @@ def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=F
     B, T = ids.shape
     if T == 0:
         raise ValueError("提示词为空：至少需要一个 token")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens 不能为负数，实际 {max_new_tokens}")
     limit = context_length(model)
     if limit is not None and T + max_new_tokens > limit:
         raise ValueError(f"提示词 {T} 个 token + max_new_tokens={max_new_tokens} 超出模型的上下文长度 {limit}："
@@ -180,6 +182,10 @@ def generate(model, input_ids: torch.Tensor, max_new_tokens: int, *, attention_m
     use_cache=False：每步重算整个序列（慢，但最直观）；贪心时两者逐 token 相同（tests/test_generate.py）。
     """
     device = next(model.parameters()).device
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens 不能为负数，实际 {max_new_tokens}")
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids 应为 (B, T)，实际形状 {tuple(input_ids.shape)}（一行请用 ids[None]）")
     B, T = input_ids.shape
     out = torch.full((B, T + max_new_tokens), pad_token_id, dtype=torch.long, device=device)
     out[:, :T] = input_ids.to(device)

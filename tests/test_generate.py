@@ -254,3 +254,14 @@ def test_cuda_generation_matches_cpu_and_is_reproducible():
     a = generate(model, ids, 20, attention_mask=mask, do_sample=True, top_p=0.9, seed=1, stop_token_ids=None)
     b = generate(model, ids, 20, attention_mask=mask, do_sample=True, top_p=0.9, seed=1, stop_token_ids=None)
     assert torch.equal(a, b)
+
+
+def test_bad_arguments_are_clear_errors():
+    model = tiny(14)
+    assert generate(model, torch.tensor([[3, 4]]), 0).tolist() == [[3, 4]]
+    with pytest.raises(ValueError, match="负数"):
+        generate(model, torch.tensor([[3, 4]]), -1)
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        generate(model, torch.tensor([3, 4]), 2)
+    with pytest.raises(ValueError, match="一行"):
+        list(stream_generate(model, torch.tensor([[3, 4], [5, 6]]), 2))

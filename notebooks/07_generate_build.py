@@ -46,6 +46,7 @@ md(r"""
 """)
 
 code(r"""
+import json
 import time
 
 import matplotlib.pyplot as plt
@@ -60,11 +61,20 @@ from minigpt.split_data import prepare_data
 from minigpt.train import load_checkpoint, load_tokenizer
 
 torch.set_grad_enabled(False)  # 本章只做推理，不需要梯度
+if device.type == "cpu":
+    # 一次只生成一个字，矩阵很小：单线程反而更快（多线程的同步开销更大，机器忙时尤其明显），结果也与核数无关
+    torch.set_num_threads(1)
 your_checkpoint = default_checkpoint()
 model, meta = load_checkpoint(generate.SHIPPED_CHECKPOINT, map_location="cpu")
 model = model.to(device).eval()
 tokenizer = load_tokenizer(meta)
 paths = prepare_data()  # 训练/验证划分（第 3 章），缺了就现做
+
+
+def read_pairs(path, n):
+    # 前 n 个问答对（划分时已经打乱过）
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows[:n]
 """)
 
 code(r"""
@@ -147,14 +157,16 @@ $T<1$ 分布更尖（更像贪心），$T>1$ 更平（更随机），$T\to 0$ �
 """)
 
 code(r"""
-demo_question = "“分钗破镜”是什么意思？"
+def entropy(p):
+    return float(-(p * p.clamp_min(1e-12).log()).sum())  # 单位：nats；越大越「拿不准」
+
+
+# 几个数据里没有的成语：挑模型对回答第一个字最拿不准（熵最大）的那个来演示
+candidates = ["“分钗破镜”是什么意思？", "“屠所牛羊”是什么意思？", "“鲜蹦活跳”是什么意思？", "“月下敲猫”是什么意思？"]
+demo_question = max(candidates, key=lambda q: entropy(model(prompt_ids(q))[0, -1].softmax(-1)))
 demo_logits = model(prompt_ids(demo_question))[0, -1][None]  # (1, V)
 order = demo_logits[0].softmax(-1).topk(12).indices.tolist()  # T=1 时最可能的 12 个字，三张图用同一顺序
-
-
-def entropy(p):
-    return float(-(p * p.clamp_min(1e-12).log()).sum())
-
+print("演示问题:", demo_question)
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), sharey=True)
 entropies = {}
@@ -228,14 +240,22 @@ $$z_i' = \begin{cases} z_i / \theta & z_i > 0 \\ z_i \cdot \theta & z_i \le 0 \e
 """)
 
 code(r"""
-# NBVAL_CHECK_OUTPUT
-rep_question = "成语接龙：“一丝不苟”后面接什么？"
-rep_prompt = prompt_ids(rep_question)
+def continue_text(q, n, penalty):
+    prompt = prompt_ids(q)
+    out = generate.generate(model, prompt, n, stop_token_ids=(), repetition_penalty=penalty)[0, prompt.shape[1]:]
+    return out, len(set(out.tolist())) / len(out)  # 新生成的 id，以及其中不同字的占比
+
+
+# 挑一个贪心时重复最严重的问题来演示
+rep_candidates = [r["question"] for r in read_pairs(paths["val"], 20)]
+rep_question = min(rep_candidates, key=lambda q: continue_text(q, 60, 1.0)[1])
+print("问题:", rep_question)
+distinct = {}
 for penalty in [1.0, 1.3]:
-    out = generate.generate(model, rep_prompt, 60, stop_token_ids=(), repetition_penalty=penalty)[0, rep_prompt.shape[1]:]
+    out, distinct[penalty] = continue_text(rep_question, 60, penalty)
     text = tokenizer.decode(out).replace("<sep>", " ⏎ ")
-    distinct = len(set(out.tolist())) / len(out)
-    print(f"penalty={penalty}: 不同字占比 {distinct:.2f}\n  {text}")
+    print(f"penalty={penalty}: 不同字占比 {distinct[penalty]:.2f}\n  {text}")
+assert distinct[1.3] > distinct[1.0]  # 惩罚之后，重复少了
 """)
 
 md(r"""
@@ -247,14 +267,6 @@ md(r"""
 """)
 
 code(r"""
-import json
-
-
-def read_pairs(path, n):
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    return rows[:n]
-
-
 n_eval = 64 if FAST else 200
 results = {}
 for split in ["train", "val"]:

@@ -176,12 +176,12 @@ def check_playground_in_browser(checkpoint) -> None:
     from minigpt import generate
     from minigpt.train import load_checkpoint, load_tokenizer
 
+    torch.set_num_threads(1)  # like the playground generates on the CPU; and it leaves the cores to the kernel
     model, metadata = load_checkpoint(checkpoint, map_location="cpu")
     tokenizer = load_tokenizer(metadata)
     question = pick_question()
     expected = generate.answer(model.eval(), tokenizer, question, max_new_tokens=64, do_sample=False)
     del model
-    torch.set_num_threads(1)  # leave the cores to the kernel
 
     ARTIFACTS.mkdir(exist_ok=True)
     nb_path = ARTIFACTS / "browser_playground.ipynb"

@@ -222,7 +222,13 @@ def greedy_answers(model, tokenizer, questions, *, max_new_tokens, device, dtype
 
 
 def char_accuracy(pred: str, ref: str) -> float:
-    """Share of positions where the prediction has the reference's character (length differences count as errors)."""
+    """Share of positions where the prediction has the reference's character (length differences count as errors).
+
+    Pinyin answers ("yī sī yī háo") are compared syllable by syllable, i.e. per idiom character: one
+    wrong syllable of a different length should not make every later letter count as wrong.
+    """
+    if " " in ref:
+        pred, ref = pred.split(), ref.split()
     if not pred and not ref:
         return 1.0
     return sum(a == b for a, b in zip(pred, ref)) / max(len(pred), len(ref))
@@ -540,10 +546,13 @@ def _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype_
     interrupted = False
     train_model.train()
     try:
+        order_epoch, order = None, []
         while total_steps is None or step < total_steps:
-            sampler.set_epoch(epoch)
-            order = list(sampler)
-            order = order[: len(order) - len(order) % world][rank::world] if world > 1 else order
+            if order_epoch != epoch:  # this epoch's batch order: deterministic for (seed, epoch)
+                sampler.set_epoch(epoch)
+                order = list(sampler)
+                order = order[: len(order) - len(order) % world][rank::world] if world > 1 else order
+                order_epoch = epoch
             if position >= len(order):
                 epoch, position = epoch + 1, 0
                 continue
@@ -682,7 +691,8 @@ def _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype_
 
 def format_report(row) -> str:
     """Exact match per question type as a small text table."""
-    lines = [f"exact match on {row.get('n', {}).get('train', '?')} training / {row.get('n', {}).get('val', '?')} validation questions:",
+    lines = [f"exact match on {row.get('n', {}).get('train', '?')} training / {row.get('n', {}).get('val', '?')} validation questions "
+             "(char acc: share of right characters; pinyin: right syllables):",
              f"  {'type':<12}{'train':>8}{'val':>8}{'val char acc':>14}"]
     types = sorted(set(row["by_type"]["train"]) | set(row["by_type"]["val"]))
     def pct(d, key):

@@ -199,7 +199,8 @@ def test_schedule_and_char_accuracy():
     assert lr_at(0, s, 100) == pytest.approx(1e-4)
     assert lr_at(9, s, 100) == pytest.approx(1e-3)
     assert lr_at(100, s, 100) == pytest.approx(1e-4)
-    assert char_accuracy("yī mǎ", "yī mǎ") == 1 and char_accuracy("yi ma", "yī mǎ") == pytest.approx(3 / 5)
+    assert char_accuracy("一马当先", "一马当先") == 1 and char_accuracy("一马", "一马当先") == 0.5
+    assert char_accuracy("yī mǎ dāng xiān", "yī mǎ dàng xiān") == 0.75  # pinyin: per syllable
 
 
 def test_cli_says_which_command_makes_a_missing_file(data, tmp_path, capsys):

@@ -25,7 +25,8 @@ are not counted. tracemalloc cannot see this (it tracks Python objects, not torc
 Linux we reset the peak by writing "5" to /proc/self/clear_refs and read VmHWM from /proc/self/status.
 Each memory number comes from a fresh child process that loads the model and generates once: in a process
 that has generated before, freed memory stays in the C heap and a second call shows almost no rise.
-Elsewhere the column shows "n/a".
+Elsewhere the column shows "n/a". With --device cuda the column is torch.cuda's peak allocation above the
+allocation before the call (the same idea, measured by the caching allocator instead of the OS).
 """
 import argparse
 import json
@@ -79,11 +80,31 @@ def make_folder(cfg, seed=0) -> Path:
     return folder
 
 
-def load_pair(folder, dtype):
+def load_pair(folder, dtype, device="cpu"):
     import transformers
-    ours = Qwen3ForCausalLM.from_pretrained(folder, dtype=dtype)
-    hf = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).eval()
+    ours = Qwen3ForCausalLM.from_pretrained(folder, dtype=dtype, device=device)
+    hf = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
     return ours, hf
+
+
+def synced(fn, device):
+    """CUDA runs asynchronously: wait for the GPU before reading the clock."""
+    def run():
+        out = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return out
+    return run
+
+
+def cuda_peak_delta(fn):
+    """On a GPU: peak allocated memory above what was allocated before the call (weights excluded), in MB."""
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    out = fn()
+    torch.cuda.synchronize()
+    return out, (torch.cuda.max_memory_allocated() - before) / 2**20
 
 
 def make_method(who, model, prompt, n, cache):
@@ -96,12 +117,14 @@ def make_method(who, model, prompt, n, cache):
 def memory_child(spec: dict) -> None:
     """Child process: load one model, generate once, print the peak-RSS rise (MB) as JSON."""
     torch.set_num_threads(spec["threads"])
-    ours, hf = load_pair(spec["folder"], getattr(torch, spec["dtype"]))
+    device = torch.device(spec["device"])
+    ours, hf = load_pair(spec["folder"], getattr(torch, spec["dtype"]), device)
     model = ours if spec["who"] == "ours" else hf
     del ours, hf  # only `model` stays resident
-    prompt = torch.tensor(spec["prompt"])
+    prompt = torch.tensor(spec["prompt"], device=device)
+    measure = cuda_peak_delta if device.type == "cuda" else peak_rss_delta
     with torch.no_grad():
-        _, mb = peak_rss_delta(make_method(spec["who"], model, prompt, spec["n"], spec["cache"]))
+        _, mb = measure(make_method(spec["who"], model, prompt, spec["n"], spec["cache"]))
     print(json.dumps({"mb": mb}))
 
 
@@ -130,7 +153,9 @@ def run(args):
         "course": course_config(3000, preset="cpu"),
         "0.6b": replace(QWEN3_0_6B, num_hidden_layers=args.layers, max_position_embeddings=4096),
     }
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {args.threads} threads, "
+    device = torch.device(args.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {where}, "
           f"prompt {args.prompt_len} tokens, {args.new_tokens} new tokens, {args.repeats} repeats, batch 1")
     rows = []
     for shape in args.shapes:
@@ -138,13 +163,13 @@ def run(args):
         folder = make_folder(cfg)
         for dtype_name in args.dtypes:
             dtype = getattr(torch, dtype_name)
-            ours, hf = load_pair(folder, dtype)
+            ours, hf = load_pair(folder, dtype, device)
             g = torch.Generator().manual_seed(1)
-            prompt = torch.randint(3, cfg.vocab_size, (1, args.prompt_len), generator=g)
+            prompt = torch.randint(3, cfg.vocab_size, (1, args.prompt_len), generator=g).to(device)
             caches = (True,) if args.no_nocache else (True, False)
             keys = [(who, c) for c in caches for who in ("ours", "transformers")]
-            methods = {(who, c): make_method(who, ours if who == "ours" else hf, prompt, args.new_tokens, c)
-                       for who, c in keys}
+            methods = {(who, c): synced(make_method(who, ours if who == "ours" else hf, prompt, args.new_tokens, c),
+                                        device) for who, c in keys}
             with torch.no_grad():
                 for fn in methods.values():  # warm-up (first-call allocations, lazy inits)
                     fn()
@@ -156,7 +181,8 @@ def run(args):
                         outs[key] = fn()
                         times[key].append(time.perf_counter() - t0)
             mem = {(who, c): measure_memory(dict(folder=str(folder), dtype=dtype_name, who=who, cache=c,
-                                                 n=args.new_tokens, prompt=prompt.tolist(), threads=args.threads))
+                                                 n=args.new_tokens, prompt=prompt.tolist(), threads=args.threads,
+                                                 device=str(device)))
                    for who, c in keys}
             # same greedy tokens from both (fp32; in bf16 SDPA rounding may differ after many steps)
             same = torch.equal(outs[("ours", True)], outs[("transformers", True)])
@@ -170,7 +196,7 @@ def run(args):
 
 def print_table(rows, args):
     print(f"\n{'shape':8} {'dtype':9} {'cache':6} {'who':13} {'tok/s median':>12} {'(min-max)':>17} "
-          f"{'peak RSS +MB':>12} {'ours/hf':>8}  same greedy ids")
+          f"{'peak mem +MB':>12} {'ours/hf':>8}  same greedy ids")
     for r in rows:
         peer = next((p for p in rows if p["shape"] == r["shape"] and p["dtype"] == r["dtype"]
                      and p["cache"] == r["cache"] and p["who"] == "transformers"), None)
@@ -193,6 +219,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--no-nocache", action="store_true", help="skip the (slow) runs without KV cache")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda; on cuda memory is torch's peak allocation")
     p.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_child:

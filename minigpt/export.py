@@ -112,6 +112,7 @@ README = """# {name}
 minigpt 课程导出的{kind}（{arch}，{params:.2f} M 参数，字符级词表 {vocab} 个）。
 
 ```python
+import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 tok = AutoTokenizer.from_pretrained("{folder}")
 model = AutoModelForCausalLM.from_pretrained("{folder}")

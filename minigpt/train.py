@@ -717,7 +717,7 @@ def build_parser():
     p.add_argument("--vocab", default="./data/vocab.json", help="vocabulary from build_vocab.py")
     p.add_argument("--output-dir", default="output", help="where last_model.pth, best_model.pth, metrics.jsonl go")
     p.add_argument("--arch", choices=["gpt", "qwen3"], default="gpt")
-    p.add_argument("--preset", default="auto", help="model size from minigpt.model.PRESETS (qwen3: course_config presets); auto: 'cpu' on CPU, 'seed' on a GPU")
+    p.add_argument("--preset", default="cpu", help="model size from minigpt.model.PRESETS (seed: the seed's 768x6; qwen3: course_config presets)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     p.add_argument("--max-minutes", type=float, default=None, help="time budget; default on CPU without --max-steps/--epochs: 15")
     p.add_argument("--epochs", type=float, default=None, help="passes over the training data (the seed: 15)")
@@ -762,7 +762,7 @@ def main(argv=None) -> int:
 
         tokenizer = Tokenizer(args.vocab)
         device = pick_device(args.device)
-        preset = args.preset if args.preset != "auto" else ("cpu" if device.type == "cpu" else "seed")
+        preset = args.preset
         model = build_model_for(args.arch, preset, tokenizer.get_vocab_size(), seed=args.seed)
         rank = int(os.environ.get("RANK", "0"))
         _rank0_print(rank, f"device: {device}  arch: {args.arch}  preset: {preset}  parameters: {sum(p.numel() for p in model.parameters()):,}")

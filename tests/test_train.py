@@ -224,3 +224,11 @@ def test_cli_as_a_script(data, tmp_path):
                          capture_output=True, text=True, timeout=120, env=ENV)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().startswith("error:") and "build_vocab.py" in bad.stderr
+
+
+def test_qwen3_arch_trains_and_reloads(data, tmp_path):
+    assert main(["--arch", "qwen3", "--preset", "tiny", "--max-steps", "3", "--train", str(data / "train.jsonl"),
+                 "--val", str(data / "val.jsonl"), "--vocab", str(data / "vocab.json"), "--output-dir", str(tmp_path),
+                 "--device", "cpu", "--tensorboard-dir", "", "--no-progress", "--eval-samples", "2", "--final-eval-samples", "2"]) == 0
+    model, meta = load_checkpoint(tmp_path / BEST)
+    assert meta["arch"] == "qwen3" and type(model).__name__ == "Qwen3ForCausalLM" and not model.training

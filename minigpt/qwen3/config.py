@@ -226,16 +226,21 @@ def course_config(vocab_size: int, preset: str = "cpu", max_position_embeddings:
     GQA 让注意力从 GPT 的 4·256² 降到 3·256²，省下的参数给 SwiGLU：中间层 768 = 3×256
     （正好是 Qwen3-0.6B 的 3072/1024 比例），于是每层参数与 GPT（4d² + 8d²）完全相同。
     字符级上下文很短（128），θ 用经典的 10,000 而不是为 40K 上下文准备的 1,000,000。
+    "seed"：与种子 GPT（768 宽、6 层）同宽同深，GPU 上用；12 个查询头 / 4 组键值头，中间层 3×768，
+    每层 11.7·d²（GPT 12·d²）。
     "tiny"：测试用，几秒就能训几十步。
     """
     shapes = {
+        "seed": dict(hidden_size=768, intermediate_size=2304, num_hidden_layers=6,
+                     num_attention_heads=12, num_key_value_heads=4, head_dim=64),
         "cpu": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
                     num_attention_heads=4, num_key_value_heads=2, head_dim=64),
         "tiny": dict(hidden_size=64, intermediate_size=192, num_hidden_layers=2,
                      num_attention_heads=4, num_key_value_heads=2, head_dim=16),
     }
     if preset not in shapes:
-        raise ValueError(f"未知的课程预设 {preset!r}，可选：{sorted(shapes)}")
+        from minigpt.jsonl import DataError  # 一个 ValueError；命令行（train.py）把它打印成一行错误
+        raise DataError(f"error: 未知的 Qwen3 课程预设 {preset!r}，可选：{', '.join(shapes)}")
     # 课程词表里 <pad>=0、<unk>=1、<sep>=2；<sep> 也是回答结束的标志
     return Qwen3Config(vocab_size=vocab_size, max_position_embeddings=max_position_embeddings,
                        rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=None, eos_token_id=2,

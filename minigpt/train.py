@@ -182,38 +182,31 @@ def block_size_of(model) -> int:
 
 
 @torch.no_grad()
-def greedy_answers(model, tokenizer, questions, *, max_new_tokens, device, dtype=torch.float32, batch_size=128):
-    """Greedy answers, batched, no KV cache (chapter 7 has the fast generator; this stays obviously right).
+def greedy_answers(model, tokenizer, questions, *, max_new_tokens, device, dtype=torch.float32, batch_size=128, use_cache=True):
+    """Greedy answers, batched, with chapter 7's generator (KV cache; use_cache=False recomputes everything).
 
     Prompts are LEFT-padded so that every row's next token sits in the last column; the attention mask
-    hides the padding and the model derives positions from it (model contract).
+    hides the padding and the model derives positions from it (model contract). Questions are sorted by
+    length first, so a batch holds little padding.
     """
+    from minigpt.generate import generate
+
     model = unwrap(model)
     was_training = model.training
     model.eval()
     pad, sep = tokenizer.pad_token_id, tokenizer.sep_token_id
     limit = block_size_of(model)
     out = [""] * len(questions)
-    order = sorted(range(len(questions)), key=lambda i: len(questions[i]))  # similar lengths, little padding
+    order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         prompts = [tokenizer.encode(questions[i], None, max_length=limit, pad_to_max_length=False)[0] for i in idx]
         width = max(len(p) for p in prompts)
         ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)  # (B, T)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        done = torch.zeros(len(idx), dtype=torch.bool, device=device)
-        new = []
-        for _ in range(min(max_new_tokens, limit - width)):
-            with autocast(device, dtype):
-                logits = model(ids, attention_mask=mask)[:, -1, :]  # (B, vocab)
-            nxt = torch.where(done, torch.full_like(done, pad, dtype=torch.long), logits.argmax(-1))  # (B,)
-            new.append(nxt)
-            done |= nxt == sep
-            ids = torch.cat([ids, nxt[:, None]], dim=1)
-            mask = torch.cat([mask, torch.ones_like(nxt)[:, None]], dim=1)
-            if done.all():
-                break
-        gen = torch.stack(new, dim=1).tolist() if new else [[] for _ in idx]  # (B, n_new)
+        with autocast(device, dtype):
+            gen = generate(model, ids, max(0, min(max_new_tokens, limit - width)), attention_mask=mask,
+                           stop_token_ids=(sep,), pad_token_id=pad, use_cache=use_cache)[:, width:].tolist()
         for row, i in zip(gen, idx):
             row = row[: row.index(sep)] if sep in row else row
             out[i] = tokenizer.decode([t for t in row if t != pad])

@@ -89,14 +89,13 @@ def context_length(model) -> Optional[int]:
     return getattr(cfg, "block_size", None) or getattr(cfg, "max_position_embeddings", None)
 
 
-def _new_cache(model) -> KVCache:
-    if hasattr(model, "new_kv_cache"):
-        return model.new_kv_cache()
+def _new_cache(model, max_len: int) -> KVCache:
+    """最终长度已知（提示词 + max_new_tokens）：缓存一次预留好，每步原地写入，不必每步 torch.cat 复制一遍。"""
     cfg = model.config
-    return KVCache(getattr(cfg, "n_layer", None) or cfg.num_hidden_layers)
+    return KVCache(getattr(cfg, "n_layer", None) or cfg.num_hidden_layers, max_len=max_len)
 
 
-@torch.no_grad()
+@torch.inference_mode()  # 比 no_grad 更省：不记录梯度，也不维护张量的版本计数
 def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=False, temperature=1.0,
            top_k=None, top_p=None, repetition_penalty=1.0, stop_token_ids=(2,), pad_token_id=0, seed=None,
            use_cache=True, want_probs=True) -> Iterator[tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]]:
@@ -134,14 +133,16 @@ def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=F
     model.eval()
     try:
         rows = torch.arange(B, device=device)  # 还在生成的行（原批里的行号）
-        cache = _new_cache(model) if use_cache else None
+        cache = _new_cache(model, T + max_new_tokens) if use_cache else None
+        keep_all_ids = cache is None or repetition_penalty != 1.0  # 只有这两种情况要用到整个序列
         step_ids = ids  # 这一步要送进模型的 token：有缓存时第一步是整个提示词，之后只有新 token
         for _ in range(max_new_tokens):
             step_mask = mask if padded else None
+            # logits_to_keep=1：只算最后一个位置的 logits，下一个 token 只由它决定
             if cache is not None:
-                logits = model(step_ids, step_mask, kv_cache=cache)[:, -1]  # (b, V)
+                logits = model(step_ids, step_mask, kv_cache=cache, logits_to_keep=1)[:, -1]  # (b, V)
             else:
-                logits = model(ids, step_mask)[:, -1]  # 没有缓存：每一步把整个序列重新算一遍
+                logits = model(ids, step_mask, logits_to_keep=1)[:, -1]  # 没有缓存：每一步把整个序列重新算一遍
             logits = apply_repetition_penalty(logits, ids, repetition_penalty)
             if do_sample or want_probs:
                 token, prob = sample_next(logits, temperature=temperature, top_k=top_k, top_p=top_p,
@@ -150,7 +151,8 @@ def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=F
                 token, prob = logits.argmax(-1), None  # (b,)
             yield rows, token, prob
             step_ids = token[:, None]  # (b, 1)
-            ids = torch.cat([ids, step_ids], 1)  # (b, T+1)：重复惩罚和无缓存路径要用整个序列
+            if keep_all_ids:
+                ids = torch.cat([ids, step_ids], 1)  # (b, T+1)
             if padded:
                 mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
             if not stop.numel():

@@ -103,11 +103,9 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.config.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.config.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.config.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
-        past_len = 0
         if kv_cache is not None:
-            cached = kv_cache.keys[self.layer_idx]
-            past_len = 0 if cached is None else cached.shape[2]
             k, v = kv_cache.update(self.layer_idx, k, v)  # (B, nh, S, hs)，S = 过去 + 现在
+        past_len = k.shape[2] - T
 
         dropout_p = self.config.dropout if self.training else 0.0
         if attn_mask is not None:
@@ -242,13 +240,16 @@ class GPTLMHeadModel(nn.Module):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None, *,
-                kv_cache: Optional[KVCache] = None, position_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+                kv_cache: Optional[KVCache] = None, position_ids: Optional[torch.Tensor] = None,
+                logits_to_keep: int = 0) -> torch.Tensor:
         """input_ids: (B, T)。attention_mask: (B, 过去+现在)，1=真实 token，0=padding（与 transformers 相同）。
 
         返回 logits: (B, T, vocab_size)。有 kv_cache 时只算新输入的 T 个位置，并把它们的 K、V 追加进缓存。
+        logits_to_keep=n > 0：只算最后 n 个位置的 logits (B, n, vocab)。生成只要最后一个位置，
+        提示词有 20 个字时，这省下 19 次「C × 词表」的矩阵乘（与 transformers 的同名参数相同）。
         """
         hidden_states = self.transformer(input_ids, attention_mask, kv_cache=kv_cache, position_ids=position_ids)
-        return self.lm_head(hidden_states)  # (B, T, vocab)
+        return self.lm_head(hidden_states[:, -logits_to_keep:])  # (B, T 或 n, vocab)；-0: 等于 [:, 0:]，全部
 
     def num_parameters(self, exclude_embeddings: bool = False) -> int:
         """参数个数（共享的权重只算一次）。exclude_embeddings=True 时不算词向量和位置向量。"""

@@ -112,6 +112,18 @@ def test_works_with_the_qwen3_model():
     assert torch.equal(generate(model, ids, 10, **kw), generate(model, ids, 10, use_cache=False, **kw))
 
 
+def test_logits_to_keep_gives_the_last_positions_of_both_models():
+    qwen3 = pytest.importorskip("minigpt.qwen3")
+    torch.manual_seed(0)
+    models = [tiny(), qwen3.Qwen3ForCausalLM(qwen3.course_config(VOCAB, preset="tiny")).eval()]
+    _, ids, mask = left_padded([6, 3], seed=4)
+    with torch.no_grad():
+        for model in models:
+            full = model(ids, mask)
+            torch.testing.assert_close(model(ids, mask, logits_to_keep=1), full[:, -1:])
+            torch.testing.assert_close(model(ids, mask, logits_to_keep=2), full[:, -2:])
+
+
 # ------------------------------------------------------------------ sampling knobs on hand-made logits
 def test_top_k_keeps_k():
     logits = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0]])

@@ -245,7 +245,9 @@ class Qwen3ForCausalLM(nn.Module):
         return KVCache(self.config.num_hidden_layers)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
-                kv_cache: KVCache | None = None, position_ids: torch.Tensor | None = None) -> torch.Tensor:
+                kv_cache: KVCache | None = None, position_ids: torch.Tensor | None = None,
+                logits_to_keep: int = 0) -> torch.Tensor:
+        # logits_to_keep=n > 0：只算最后 n 个位置的 logits（生成只要最后一个），0 = 全部，同 transformers
         B, T = input_ids.shape
         past_len = kv_cache.seq_len if kv_cache is not None else 0
         if past_len + T > self.config.max_position_embeddings:
@@ -274,7 +276,7 @@ class Qwen3ForCausalLM(nn.Module):
             attn_mask, is_causal = build_attn_mask(attention_mask, past_len, T, device), False
         for layer in self.model.layers:
             x = layer(x, cos, sin, attn_mask, is_causal, kv_cache)
-        return self.lm_head(self.model.norm(x))  # (B, T, V)
+        return self.lm_head(self.model.norm(x[:, -logits_to_keep:]))  # (B, T 或 n, V)；-0 即 0：全部
 
     # ---- 读写 Hugging Face 格式的文件夹 ----
     @classmethod

@@ -271,27 +271,40 @@ def validate(model, val_loader, criterion, device):
 # ----------------------------------------------------------------------------------------------- chapter 8
 # The seed's chapter 8 is empty. This is the obvious loop its author would have written: encode the question,
 # run the WHOLE sequence through the model for every new token (no KV cache), take the argmax of the last
-# position, stop at <sep>. One question at a time; no padding, so the no-mask (causal) path is used.
+# position, stop at <sep>. One question at a time. By default without padding, so the no-mask (causal) path is
+# used; padded=True keeps the seed tokenizer's default (pad_to_max_length=True, max_length=128) and passes the
+# padding mask, as the seed's training code does: every step then runs all 128 positions.
 @torch.no_grad()
-def seed_generate(model, tokenizer, question, max_new_tokens=64, stop=True):
+def seed_generate(model, tokenizer, question, max_new_tokens=64, stop=True, padded=False):
     """Greedy answer to one question, recomputing the full sequence each step. Returns (answer_text, new_ids).
 
     `stop=False` always generates max_new_tokens (benchmarks need a fixed length).
     """
     model.eval()
     device = next(model.parameters()).device
-    input_ids, _ = tokenizer.encode(question, None, pad_to_max_length=False)
-    ids = torch.tensor([input_ids], dtype=torch.long, device=device)  # [1, T]
+    max_length = model.config.block_size
+    input_ids, attn_mask = tokenizer.encode(question, None, max_length=max_length, pad_to_max_length=padded)
+    n = sum(attn_mask)  # real tokens; the rest (if padded) is <pad> with mask 0
+    ids = torch.tensor([input_ids], dtype=torch.long, device=device)  # [1, T] or [1, 128]
+    mask = torch.tensor([attn_mask], dtype=torch.long, device=device)
     new_ids = []
     for _ in range(max_new_tokens):
-        if ids.shape[1] > model.config.block_size:
+        if n > max_length:
             break  # the seed's model would assert; stop at the context length instead
-        logits = model(ids)  # [1, T, vocab]: every step recomputes all T positions
-        next_id = int(logits[0, -1].argmax())
+        if padded:
+            logits = model(ids, mask)  # [1, 128, vocab]: all 128 positions, padding masked out
+        else:
+            logits = model(ids)  # [1, T, vocab]: every step recomputes all T positions
+        next_id = int(logits[0, n - 1].argmax())
         if stop and next_id == tokenizer.sep_token_id:
             break
         new_ids.append(next_id)
-        ids = torch.cat([ids, torch.tensor([[next_id]], device=device)], dim=1)
+        if padded:
+            if n < max_length:  # the new token takes the first padding slot (none left: the loop ends next)
+                ids[0, n], mask[0, n] = next_id, 1
+        else:
+            ids = torch.cat([ids, torch.tensor([[next_id]], device=device)], dim=1)
+        n += 1
     return tokenizer.decode(new_ids), new_ids
 
 

@@ -7,7 +7,8 @@
 
 生成只和 token id 打交道（encode/decode 只在两端：answer/answers 和命令行）。
 `generate` 对任何满足模型约定的模型都适用（本章的 GPT 与第 8 章的 Qwen3）：
-    model(input_ids, attention_mask=None, *, kv_cache=None, position_ids=None) -> logits (B, T, vocab)
+    model(input_ids, attention_mask=None, *, kv_cache=None, position_ids=None, logits_to_keep=0) -> logits (B, T, vocab)
+（logits_to_keep=1：只要最后一个位置的 logits (B, 1, vocab)，生成只用得到它）
 批量生成时提示词「左填充」：这样每一行最后一个位置都是真实 token，下一个 token 的 logits 都在 [:, -1]。
 """
 import argparse

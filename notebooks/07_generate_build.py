@@ -91,7 +91,9 @@ md(r"""
 
 code(r"""
 CJK_HINTS = ("Noto Sans CJK", "Noto Serif CJK", "Source Han", "WenQuanYi", "SimHei", "Microsoft YaHei", "PingFang", "Heiti")
-CJK_FONT = next((f.name for f in font_manager.fontManager.ttflist if any(h in f.name for h in CJK_HINTS)), None)
+cjk_fonts = sorted({f.name for f in font_manager.fontManager.ttflist if any(h in f.name for h in CJK_HINTS)},
+                   key=lambda name: (" SC" not in name, "Sans" not in name, name))  # 简体、无衬线优先
+CJK_FONT = cjk_fonts[0] if cjk_fonts else None
 if CJK_FONT:
     plt.rcParams["font.sans-serif"] = [CJK_FONT, *plt.rcParams["font.sans-serif"]]
 
@@ -130,14 +132,24 @@ for p, i in zip(top.values.tolist(), top.indices.tolist()):
 """)
 
 md(r"""
+释义题的回答往往以「比喻」「形容」「指」开头：第一个字本身就有好几个合理的选择，模型把概率分给了它们。
+
 **贪心（greedy）**：每一步都取概率最大的字（argmax）。确定、可复现，但总选「最保险」的字，
 有时会陷入重复。**采样（sampling）**：按概率抽一个字，同一个问题每次的回答可能不同。
 """)
 
 code(r"""
 # NBVAL_CHECK_OUTPUT
-for q in [question, "请写出“画蛇添足”的拼音。", "用“画蛇添足”接龙，下一个成语是？", "填空：一丝一＿，这是哪个成语？"]:
-    print(f"{q} → {answer(model, tokenizer, q)}")
+# 贪心：训练集和验证集各 3 个问题（✓ = 与参考答案完全一致）
+for split in ["train", "val"]:
+    for r in read_pairs(paths[split], 3):
+        got = answer(model, tokenizer, r["question"])
+        verdict = "✓" if got == r["answer"] else f"✗（参考：{r['answer']}）"
+        print(f"[{split}] {r['question']} → {got} {verdict}")
+""")
+
+md(r"""
+采样：同一个问题，不同的随机种子（`seed` 固定时结果可复现）：
 """)
 
 code(r"""
@@ -167,6 +179,8 @@ demo_question = max(candidates, key=lambda q: entropy(model(prompt_ids(q))[0, -1
 demo_logits = model(prompt_ids(demo_question))[0, -1][None]  # (1, V)
 order = demo_logits[0].softmax(-1).topk(12).indices.tolist()  # T=1 时最可能的 12 个字，三张图用同一顺序
 print("演示问题:", demo_question)
+if not CJK_FONT:
+    print("图中的 id:", "  ".join(f"{tick(i)}={tokenizer.id2word[i]}" for i in order))
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), sharey=True)
 entropies = {}
@@ -261,7 +275,7 @@ assert distinct[1.3] > distinct[1.0]  # 惩罚之后，重复少了
 md(r"""
 ## 5. 训练过的问题 vs 没见过的成语：「幻觉」
 
-模型在训练集上背得很熟；对验证集（同一批成语的其它问法、或没见过的成语）就差得多。
+模型在训练集上答得好得多；验证集里的问题它没见过（成语可能在别的题型里出现过），正确率明显更低。
 对**根本不在数据里**的成语，它照样会一本正经地回答——语言模型只会「接着写最像的字」，不会说「我不知道」。
 这就是幻觉（hallucination）。
 """)
@@ -297,11 +311,14 @@ md(r"""
 ## 6. 每个字的把握：按概率上色
 
 `answer(..., return_probs=True)` 同时返回每个字被选中时的概率。绿色 = 很有把握，红色 = 没把握。
-训练过的问题几乎全绿；编出来的成语上，模型的「自信」明显下降——但它还是写出了一个通顺的回答。
+对比一个答对了的训练题和一个编出来的成语：红色的字就是模型在「猜」的地方——但它照样写出了一个通顺的回答，
+光看文字是看不出来的。
 """)
 
 code(r"""
-for q in [question, "“月下敲猫”是什么意思？"]:
+solved = next((r["question"] for r in read_pairs(paths["train"], 50) if answer(model, tokenizer, r["question"]) == r["answer"]),
+              question)  # 第一个答对了的训练题
+for q in [solved, "“月下敲猫”是什么意思？"]:
     text, p = answer(model, tokenizer, q, return_probs=True)
     print(f"{q}  平均概率 {sum(p) / max(len(p), 1):.2f}")
     display(HTML(probability_html(list(text), p)))
@@ -342,6 +359,8 @@ weights = scores.masked_fill(~causal, float("-inf")).softmax(-1)  # (B, nh, T, T
 assert torch.allclose(weights.sum(-1), torch.ones(B, nh, T, device=device))
 
 labels = [tick(i) for i in ids[0].tolist()]
+if not CJK_FONT:
+    print("图中的 id:", "  ".join(f"{tick(i)}={tokenizer.id2word[i]}" for i in ids[0].tolist()))
 plt.figure(figsize=(8, 7))
 plt.imshow(weights[0].mean(0).cpu(), cmap="viridis")  # 所有头取平均
 plt.colorbar(label="attention weight")

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_generate.py                 # batch 1 and 16, 60 new tokens, 5 interleaved repeats
     python benchmarks/bench_generate.py --repeats 3 --batch-sizes 1 --threads 2
+    python benchmarks/bench_generate.py --threads 1 --clock cpu   # CPU time of this thread: steadier on a busy machine
 
 Every method answers the same questions (from data/data.jsonl) with the same weights and produces exactly
 --new-tokens tokens per row (stop tokens disabled), greedy, fp32. Methods run interleaved (A B C D, A B C D, ...)
@@ -92,6 +93,9 @@ def main(argv=None):
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "minigpt-idiom.pth"))
     p.add_argument("--skip", nargs="*", default=[], help="methods to leave out, e.g. transformers")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="wall: elapsed time (default); cpu: this thread's CPU time, which leaves out the time other "
+                        "processes hold the core (only meaningful with --threads 1 on CPU)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,6 +107,7 @@ def main(argv=None):
     ref.load_state_dict(ours.state_dict())
     hf = None if "transformers" in args.skip else gpt2_like(ours.config).to(device)
     ours, ref = ours.to(device), ref.to(device)
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     questions = [pair.question for pair in read_qa_jsonl(ROOT / "data" / "data.jsonl", warn=quiet)]
     n_new = args.new_tokens
@@ -110,7 +115,7 @@ def main(argv=None):
     if hf is not None:
         print(f"transformers GPT2LMHeadModel: {sum(p.numel() for p in hf.parameters()) / 1e6:.2f}M parameters")
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, {where}, {n_new} new tokens per row, "
+    print(f"torch {torch.__version__}, {where}, {args.clock} clock, {n_new} new tokens per row, "
           f"{args.repeats} interleaved repeats (shared CPU: numbers move with other load)\n")
 
     rows = []
@@ -159,10 +164,10 @@ def main(argv=None):
         for _ in range(args.repeats):
             for name, fn in methods.items():
                 sync()
-                t0 = time.perf_counter()
+                t0 = clock()
                 fn()
                 sync()
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(clock() - t0)
         for name, ts in times.items():
             tps = [B * n_new / t for t in ts]
             rows.append((B, name, statistics.median(tps), min(tps), max(tps)))

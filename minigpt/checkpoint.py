@@ -93,6 +93,9 @@ def atomic_save(obj, path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a checkpoint is an ordinary file
         os.replace(tmp, path)  # atomic on POSIX and Windows (same file system)
     except BaseException:  # also KeyboardInterrupt: remove the partial temporary file
         try:
@@ -109,7 +112,7 @@ def model_config_dict(model) -> dict:
 def make_checkpoint(model, arch, tokenizer, step, metrics=None, train_state=None, weights_dtype=None) -> dict:
     state = {k: v.detach().to("cpu") for k, v in unwrap(model).state_dict().items()}
     if weights_dtype is not None:  # e.g. bf16 for the shipped file: half the size, plenty for inference
-        state = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in state.items()}
+        state = _cast(state, weights_dtype)
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -224,10 +227,22 @@ def check_vocab(ckpt_or_metadata, tokenizer, path) -> None:
         )
 
 
+def _cast(state: dict, dtype) -> dict:
+    """Cast floating tensors, keeping tied weights (wte = lm_head) one shared tensor in the file."""
+    done = {}
+    out = {}
+    for k, v in state.items():
+        key = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape))
+        if key not in done:
+            done[key] = v.to(dtype) if v.is_floating_point() else v
+        out[k] = done[key]
+    return out
+
+
 def release(src, dst, dtype=torch.bfloat16) -> Path:
     """Shrink a training checkpoint for shipping: weights in bf16, no optimizer/RNG state."""
     ckpt = read_checkpoint(src)
-    ckpt["model"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    ckpt["model"] = _cast(ckpt["model"], dtype)
     ckpt["train_state"] = None
     atomic_save(ckpt, dst)
     return Path(dst)

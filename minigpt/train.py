@@ -575,7 +575,7 @@ def _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype_
                 timing["seconds"] += dt
                 timing["padded"] += batch["input_ids"].numel()
                 timing["steps"] += 1
-                if timing["steps"] >= 5 or timing["seconds"] > 10:
+                if timing["steps"] >= 5 or (world == 1 and timing["seconds"] > 10):  # same step on every process
                     estimated = True
                     per_token = timing["seconds"] / timing["padded"]
                     epoch_padded = pad_stats["padded_tokens"] / world
@@ -584,6 +584,10 @@ def _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype_
                         budget = s.max_minutes * 60 - elapsed_before - (time.perf_counter() - t_start)
                         # ~8% for evaluations; the loop also stops on the clock, this sets the LR schedule
                         total_steps = max(step + 1, int(step + budget * 0.92 / per_step))
+                        if world > 1:  # every process must stop at the same step: rank 0's estimate decides
+                            shared = torch.tensor([total_steps], device=device)
+                            dist.broadcast(shared, 0)
+                            total_steps = int(shared.item())
                         bar.total = total_steps
                         say(f"estimate on {device.type} ({str(dtype).replace('torch.', '')}): {per_step * 1000:.0f} ms/step "
                             f"→ about {total_steps:,} steps ({total_steps / batches_per_epoch:.1f} epochs) in {s.max_minutes:g} min")

@@ -23,3 +23,16 @@ def test_two_processes_train_and_only_rank0_writes(tmp_path):
     assert ckpt["step"] == 4 and len(ckpt["train_state"]["rng"]) == 2  # each process's RNG, for resuming
     rows = [json.loads(line) for line in (out / METRICS).read_text(encoding="utf-8").splitlines()]
     assert [r["step"] for r in rows if "val_loss" in r] == [2, 4]
+
+
+def test_two_processes_agree_on_when_a_time_budget_ends(tmp_path):
+    """With --max-minutes each process would time itself; rank 0 decides for all, or one would wait forever."""
+    data = make_data(tmp_path / "data")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "./minigpt/train.py",
+           "--train", str(data / "train.jsonl"), "--val", str(data / "val.jsonl"), "--vocab", str(data / "vocab.json"),
+           "--output-dir", str(tmp_path / "out"), "--preset", "tiny", "--max-minutes", "0.15", "--device", "cpu",
+           "--dtype", "fp32", "--eval-samples", "2", "--final-eval-samples", "2", "--batch-size", "8",
+           "--warmup-steps", "2", "--tensorboard-dir", "", "--no-progress"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "done:" in done.stdout

@@ -9,14 +9,23 @@
 
 不在 Jupyter 里也能用（测试就是这么做的）：`pg = Playground(model, tokenizer)`，
 设置 `pg.question.value`，调用 `pg.generate_button.click()`，再读 `pg.last_answer`、`pg.answer_html.value`。
+命令行里做同样的事（检查模型和首字延迟）：
+
+    python ./minigpt/playground.py --question "用“亲密无间”接龙，下一个成语是？"
 """
 from __future__ import annotations
 
+import argparse
 import html
 import json
+import re
+import sys
 import threading
 import time
 from pathlib import Path
+
+if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.*` 能找到仓库根目录
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import ipywidgets as widgets
 import torch
@@ -378,3 +387,28 @@ def playground(checkpoint=None, **kwargs) -> Playground:
     pg = Playground(checkpoint=checkpoint, **kwargs)
     display(pg.widget)
     return pg
+
+
+def main(argv=None) -> int:
+    """不开浏览器：建一个游乐场，填问题，点「生成」，打印回答、提示和状态栏。"""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--question", required=True)
+    parser.add_argument("--checkpoint", default=None, help="默认：minigpt.generate.default_checkpoint()")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    pg = Playground(checkpoint=args.checkpoint, examples=[], checkpoints=[], device=args.device, background=False)
+    if pg.generate_button.disabled:  # 模型没加载上
+        print(f"error: {html.unescape(re.sub('<[^>]+>', '', pg.message.value))}", file=sys.stderr)
+        return 1
+    pg.question.value = args.question
+    pg.generate_button.click()
+    note = html.unescape(re.sub("<br>", "\n", re.sub("<(?!br>)[^>]+>", "", pg.message.value)))
+    if note:
+        print(note)
+    print(f"答：{pg.last_answer}")
+    print(pg.status.value)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -267,3 +267,26 @@ def test_generation_runs_single_threaded_on_cpu_and_restores(tiny, monkeypatch):
     before = torch.get_num_threads()
     ask(pg, "天地")
     assert inside == [1] and torch.get_num_threads() == before
+
+
+def test_cli_reports_a_missing_checkpoint_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, str(ROOT / "minigpt" / "playground.py"), "--question", "天地",
+                          "--checkpoint", str(tmp_path / "missing.pth")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.startswith("error: ") and len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not generate.SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not committed yet")
+def test_cli_answers_with_the_shipped_checkpoint():
+    import subprocess
+    import sys
+
+    question = "用“亲密无间”接龙，下一个成语是？"
+    run = subprocess.run([sys.executable, "-m", "minigpt.playground", "--question", question, "--checkpoint",
+                          str(generate.SHIPPED_CHECKPOINT)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    pg = Playground(checkpoint=generate.SHIPPED_CHECKPOINT, examples=[], checkpoints=[], device="cpu", background=False)
+    assert f"答：{ask(pg, question)}\n" in run.stdout and "首字延迟" in run.stdout

@@ -21,7 +21,8 @@ We print the median and min-max of new tokens per second, and ratios of medians 
 
 Memory: the rise of the process's peak resident set size (VmHWM) during one generate call, over its RSS just
 before it: activations, logits, KV cache and allocator slack; the weights themselves are already resident and
-are not counted. tracemalloc cannot see this (it tracks Python objects, not torch's C++ allocations), so on
+are not counted (the child reads every weight once first, so that memory-mapped fp32 weights are resident).
+tracemalloc cannot see this (it tracks Python objects, not torch's C++ allocations), so on
 Linux we reset the peak by writing "5" to /proc/self/clear_refs and read VmHWM from /proc/self/status.
 Each memory number comes from a fresh child process that loads the model and generates once: in a process
 that has generated before, freed memory stays in the C heap and a second call shows almost no rise.
@@ -121,6 +122,11 @@ def memory_child(spec: dict) -> None:
     ours, hf = load_pair(spec["folder"], getattr(torch, spec["dtype"]), device)
     model = ours if spec["who"] == "ours" else hf
     del ours, hf  # only `model` stays resident
+    # safetensors maps the file: fp32 weights that need no conversion are paged in lazily, on first use, and
+    # would count as generation memory. Read every weight once so that they are resident before we measure.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.float().sum()
     prompt = torch.tensor(spec["prompt"], device=device)
     measure = cuda_peak_delta if device.type == "cuda" else peak_rss_delta
     with torch.no_grad():

@@ -680,6 +680,10 @@ def _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype_
         minutes = (elapsed_before + time.perf_counter() - t_start) / 60
         say(f"done: {step} steps in {minutes:.1f} min; val loss {row['val_loss']:.4f} (best {best_val:.4f})")
         say(format_report(row))
+        if row["val_loss"] > best_val:
+            # the seed keeps the lowest validation loss; memorising training answers goes on after that point
+            say(f"note: {BEST} is the step with the lowest validation loss, not these final weights; to chat with "
+                f"the final ones: python ./minigpt/generate.py --checkpoint {output_dir / LAST}")
         if writer:
             writer.add_scalar("Loss/val", row["val_loss"], step)
             writer.close()

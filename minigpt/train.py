@@ -62,6 +62,7 @@ LAST = "last_model.pth"
 BEST = "best_model.pth"  # the seed's name: chapter 7 loads output/best_model.pth
 METRICS = "metrics.jsonl"
 SEED_PADDED_LENGTH = 128  # the seed pads every pair to max_length=128
+WARMUP_STEPS_UNTIMED = 10  # steps left out of the duration estimate
 
 
 # ====================================================================== settings
@@ -570,12 +571,13 @@ def _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype_
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
 
-            # ---- duration estimate from a few timed steps (the first one includes warm-up costs)
-            if step > 1 and not estimated:
+            # ---- duration estimate from a few timed steps. The first ~10 are slow (measured ~2x on CPU: every new
+            # batch length builds new kernels and buffers), so they are left out, or a time budget would be undersold.
+            if step > WARMUP_STEPS_UNTIMED and not estimated:
                 timing["seconds"] += dt
                 timing["padded"] += batch["input_ids"].numel()
                 timing["steps"] += 1
-                if timing["steps"] >= 5 or (world == 1 and timing["seconds"] > 10):  # same step on every process
+                if timing["steps"] >= 10 or (world == 1 and timing["seconds"] > 10):  # same step on every process
                     estimated = True
                     per_token = timing["seconds"] / timing["padded"]
                     epoch_padded = pad_stats["padded_tokens"] / world

@@ -4,22 +4,9 @@
     python notebooks/execute.py notebooks/06_train.ipynb        # a real full run (~30 min on a busy 2-core CPU)
     MINIGPT_FAST=1 pytest notebooks/06_train.ipynb tests/test_notebook_conventions.py -q
 """
-from pathlib import Path
+from nbtools import SETUP, collector, write  # noqa: F401  (SETUP is used in the cells below)
 
-import nbformat
-
-HERE = Path(__file__).resolve().parent
-SETUP = (HERE.parent / "tests" / "setup_cell.py").read_text(encoding="utf-8").strip()
-
-CELLS = []
-
-
-def md(text):
-    CELLS.append(nbformat.v4.new_markdown_cell(text.strip()))
-
-
-def code(text):
-    CELLS.append(nbformat.v4.new_code_cell(text.strip()))
+CELLS, md, code = collector()
 
 
 md(r"""
@@ -379,15 +366,5 @@ python -m minigpt.plots output/metrics.jsonl --out curves.png
 """)
 
 
-def main():
-    nb = nbformat.v4.new_notebook()
-    nb.cells = CELLS
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    path = HERE / "06_train.ipynb"
-    nbformat.write(nb, path)
-    print(f"wrote {path} ({len(CELLS)} cells)")
-
-
 if __name__ == "__main__":
-    main()
+    write("06_train.ipynb", CELLS)

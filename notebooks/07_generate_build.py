@@ -4,22 +4,9 @@
     python notebooks/execute.py notebooks/07_generate.ipynb        # a real full run, outputs kept
     MINIGPT_FAST=1 pytest notebooks/07_generate.ipynb tests/test_notebook_conventions.py -q
 """
-from pathlib import Path
+from nbtools import SETUP, collector, write  # noqa: F401  (SETUP is used in the cells below)
 
-import nbformat
-
-HERE = Path(__file__).resolve().parent
-SETUP = (HERE.parent / "tests" / "setup_cell.py").read_text(encoding="utf-8").strip()
-
-CELLS = []
-
-
-def md(text):
-    CELLS.append(nbformat.v4.new_markdown_cell(text.strip()))
-
-
-def code(text):
-    CELLS.append(nbformat.v4.new_code_cell(text.strip()))
+CELLS, md, code = collector()
 
 
 md(r"""
@@ -440,15 +427,5 @@ pg = playground()
 """)
 
 
-def build() -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = CELLS
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
-
 if __name__ == "__main__":
-    out = HERE / "07_generate.ipynb"
-    nbformat.write(build(), out)
-    print(f"wrote {out} ({len(CELLS)} cells)")
+    write("07_generate.ipynb", CELLS)

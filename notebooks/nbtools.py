@@ -1,4 +1,4 @@
-"""Helpers to write course notebooks with nbformat used by the builders of notebooks 01–04."""
+"""Helpers the notebook builders (notebooks/NN_*_build.py) share to write notebooks with nbformat."""
 from pathlib import Path
 
 import nbformat
@@ -13,6 +13,19 @@ def md(text):
 
 def code(text):
     return nbformat.v4.new_code_cell(text.strip("\n"))
+
+
+def collector():
+    """For builders that add cells one by one: `CELLS, md, code = collector()`; md(...)/code(...) append."""
+    cells = []
+
+    def add_md(text):
+        cells.append(nbformat.v4.new_markdown_cell(text.strip()))
+
+    def add_code(text):
+        cells.append(nbformat.v4.new_code_cell(text.strip()))
+
+    return cells, add_md, add_code
 
 
 def write(name, cells):

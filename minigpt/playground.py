@@ -235,7 +235,9 @@ class Playground:
                 model, metadata = load_checkpoint(key, map_location="cpu")
                 self._models[key] = (self._prepare(model), load_tokenizer(metadata))
             except Exception as e:  # 坏文件或找不到：在界面上说清楚，别抛一屏 traceback
-                self._set_message(f"加载 {html.escape(self.checkpoint_picker.label)} 失败：{type(e).__name__}: {html.escape(str(e))}", "error")
+                # CheckpointError already reads "error: FILE: what is wrong"; other errors get their type name
+                reason = str(e).removeprefix("error: ") if str(e).startswith("error: ") else f"{type(e).__name__}: {e}"
+                self._set_message(f"加载 {html.escape(self.checkpoint_picker.label)} 失败：{html.escape(reason)}", "error")
                 self.generate_button.disabled = True
                 return
         self.generate_button.disabled = self._busy

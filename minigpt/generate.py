@@ -8,7 +8,8 @@
 生成只和 token id 打交道（encode/decode 只在两端：answer/answers 和命令行）。
 `generate` 对任何满足模型约定的模型都适用（本章的 GPT 与第 8 章的 Qwen3）：
     model(input_ids, attention_mask=None, *, kv_cache=None, position_ids=None, logits_to_keep=0) -> logits (B, T, vocab)
-（logits_to_keep=1：只要最后一个位置的 logits (B, 1, vocab)，生成只用得到它）
+（logits_to_keep=1：只要最后一个位置的 logits (B, 1, vocab)，生成只用得到它），
+以及 model.new_kv_cache(max_len) -> KVCache（模型自己知道有几层）。
 批量生成时提示词「左填充」：这样每一行最后一个位置都是真实 token，下一个 token 的 logits 都在 [:, -1]。
 """
 import argparse
@@ -23,7 +24,6 @@ if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minigpt.common import REPO_ROOT, pick_device
-from minigpt.kv_cache import KVCache
 
 SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "minigpt-idiom.pth"
 TRAINED_CHECKPOINT = Path("output") / "best_model.pth"  # train.py 的默认输出（相对仓库根目录）
@@ -90,12 +90,6 @@ def context_length(model) -> Optional[int]:
     return getattr(cfg, "block_size", None) or getattr(cfg, "max_position_embeddings", None)
 
 
-def _new_cache(model, max_len: int) -> KVCache:
-    """最终长度已知（提示词 + max_new_tokens）：缓存一次预留好，每步原地写入，不必每步 torch.cat 复制一遍。"""
-    cfg = model.config
-    return KVCache(getattr(cfg, "n_layer", None) or cfg.num_hidden_layers, max_len=max_len)
-
-
 @torch.inference_mode()  # 比 no_grad 更省：不记录梯度，也不维护张量的版本计数
 def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=False, temperature=1.0,
            top_k=None, top_p=None, repetition_penalty=1.0, stop_token_ids=(2,), pad_token_id=0, seed=None,
@@ -134,7 +128,8 @@ def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=F
     model.eval()
     try:
         rows = torch.arange(B, device=device)  # 还在生成的行（原批里的行号）
-        cache = _new_cache(model, T + max_new_tokens) if use_cache else None
+        # 最终长度已知（提示词 + max_new_tokens）：缓存一次预留好，每步原地写入，不必每步 torch.cat 复制一遍
+        cache = model.new_kv_cache(T + max_new_tokens) if use_cache else None
         keep_all_ids = cache is None or repetition_penalty != 1.0  # 只有这两种情况要用到整个序列
         step_ids = ids  # 这一步要送进模型的 token：有缓存时第一步是整个提示词，之后只有新 token
         for _ in range(max_new_tokens):

@@ -258,9 +258,9 @@ class GPTLMHeadModel(nn.Module):
             n -= self.transformer.wte.weight.numel() + self.transformer.wpe.weight.numel()
         return n
 
-    def new_kv_cache(self) -> KVCache:
-        """给生成用的空缓存，每层一格。"""
-        return KVCache(self.config.n_layer)
+    def new_kv_cache(self, max_len: Optional[int] = None) -> KVCache:
+        """给生成用的空缓存，每层一格；知道最终长度 max_len 时一次预留好。"""
+        return KVCache(self.config.n_layer, max_len=max_len)
 
 
 if __name__ == "__main__":

@@ -241,8 +241,8 @@ class Qwen3ForCausalLM(nn.Module):
             n -= self.model.embed_tokens.weight.numel()
         return n
 
-    def new_kv_cache(self) -> KVCache:
-        return KVCache(self.config.num_hidden_layers)
+    def new_kv_cache(self, max_len: int | None = None) -> KVCache:
+        return KVCache(self.config.num_hidden_layers, max_len=max_len)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
                 kv_cache: KVCache | None = None, position_ids: torch.Tensor | None = None,

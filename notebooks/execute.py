@@ -1,8 +1,10 @@
 """Re-execute notebooks in place (a real, full run) and strip volatile metadata, keeping outputs.
 
-    python notebooks/execute.py notebooks/01_build_vocab.ipynb [more.ipynb ...]
+    python notebooks/execute.py notebooks/06_train.py [more ...]     # the .py source or the .ipynb
 
-Runs with MINIGPT_FAST=0 (full mode) unless you set it, from the repo root, with the current Python.
+Given a jupytext source (NN_name.py), it first carries the source into NN_name.ipynb
+(`jupytext --to ipynb --update`), then executes the notebook top to bottom. Runs with MINIGPT_FAST=0
+(full mode) unless you set it, from the repo root, with the current Python.
 """
 import os
 import subprocess
@@ -17,13 +19,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def execute(path: Path, timeout: int = 3600) -> None:
+    if path.suffix == ".py":
+        subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "--update", "--quiet", str(path)], check=True)
+        path = path.with_suffix(".ipynb")
     nb = nbformat.read(path, as_version=4)
     os.environ.setdefault("MINIGPT_FAST", "0")
     start = time.time()
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
     nbformat.write(nb, path)
     subprocess.run([sys.executable, "-m", "nbstripout", "--keep-output", "--keep-count", str(path)], check=True)
-    print(f"{path}: executed in {time.time() - start:.0f} s")
+    print(f"{path}: 运行完毕，用时 {time.time() - start:.0f} 秒")
 
 
 if __name__ == "__main__":

@@ -1,36 +1,49 @@
-"""Writes notebooks/04_dataset.ipynb (cells only); then: python notebooks/execute.py notebooks/04_dataset.ipynb"""
-from nbtools import SETUP, code, md, write
+# %% [markdown]
+# # 第 4 章　Dataset：从问答到训练样本
+#
+# GPT 的训练目标只有一个：**根据前面的字，预测下一个字**。一对问答编码成序列 $x_1 \dots x_L$ 后，
+# 输入是 $x_1 \dots x_{L-1}$，目标是错开一位的 $x_2 \dots x_L$。损失是所有计入位置的平均负对数似然：
+#
+# $$\mathcal{L} = -\frac{1}{|M|} \sum_{t \in M} \log p_\theta\left(x_{t+1} \mid x_1, \dots, x_t\right),$$
+#
+# 其中 $M$ 是**计入损失的位置**：目标是 `<pad>` 的位置不算（种子的 `CrossEntropyLoss(ignore_index=pad)`）。
+#
+# 对应模块：`minigpt/qa_dataset.py`。本章：
+#
+# 1. 种子的 `QADataset`，一个样本长什么样；
+# 2. 损失掩码逐字对齐；
+# 3. 补齐到 128 浪费了多少计算，按批补齐和按长度分桶能省多少；
+# 4. `DataLoader` 的用法、截断、只在答案上算损失。
 
-cells = [
-    md(r"""
-# 第 4 章　Dataset：从问答到训练样本
+# %%
+# 设置：找到仓库根目录（在 Colab 中先克隆并安装），选择设备。每个 notebook 的第一个代码单元都与此相同。
+import os, sys, subprocess
+from pathlib import Path
 
-GPT 的训练目标只有一个：**根据前面的字，预测下一个字**。一对问答编码成序列 $x_1 \dots x_L$ 后，
-输入是 $x_1 \dots x_{L-1}$，目标是错开一位的 $x_2 \dots x_L$。损失是所有计入位置的平均负对数似然：
+REPO_URL = "https://github.com/minigpt-course/minigpt.git"
+if "google.colab" in sys.modules and not Path("/content/minigpt").exists():
+    subprocess.run(["git", "clone", "-q", "--depth=1", REPO_URL, "/content/minigpt"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "/content/minigpt[qwen3]"], check=True)
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("/content/minigpt")] if (p / "pyproject.toml").exists())
+os.chdir(ROOT)  # 所有路径（./data/...）都相对于仓库根目录，和命令行一致
+sys.path.insert(0, str(ROOT))  # 直接导入仓库里的 minigpt（改了代码不必重装）
 
-$$\mathcal{L} = -\frac{1}{|M|} \sum_{t \in M} \log p_\theta\left(x_{t+1} \mid x_1, \dots, x_t\right),$$
+from minigpt.common import pick_device, is_fast
+device = pick_device()
+FAST = is_fast()  # 测试时 MINIGPT_FAST=1：同样的模型和数据，更少的训练步数
+print(f"device: {device}  fast mode: {FAST}")
 
-其中 $M$ 是**计入损失的位置**：目标是 `<pad>` 的位置不算（种子的 `CrossEntropyLoss(ignore_index=pad)`）。
-
-对应模块：`minigpt/qa_dataset.py`。本章：
-
-1. 种子的 `QADataset`，一个样本长什么样；
-2. 损失掩码逐字对齐；
-3. 补齐到 128 浪费了多少计算，按批补齐和按长度分桶能省多少；
-4. `DataLoader` 的用法、截断、只在答案上算损失。
-"""),
-    code(SETUP),
-    code(r"""
+# %%
 from minigpt.split_data import prepare_data
 
 paths = prepare_data()  # 前几章的产物：缺失或过期时现做一份
-"""),
-    md(r"""
-## 1. 种子的 `QADataset`
 
-和种子一样：每个样本补齐到 `max_length`，再错开一位，得到三个长度为 `max_length - 1` 的张量。
-"""),
-    code(r"""
+# %% [markdown]
+# ## 1. 种子的 `QADataset`
+#
+# 和种子一样：每个样本补齐到 `max_length`，再错开一位，得到三个长度为 `max_length - 1` 的张量。
+
+# %%
 # NBVAL_CHECK_OUTPUT
 import torch
 from minigpt.qa_dataset import QADataset
@@ -44,14 +57,14 @@ item = dataset[0]
 print({k: (tuple(v.shape), v.dtype) for k, v in item.items()})
 print(tokenizer.decode(item["input_ids"].tolist()))
 print(tokenizer.decode(item["targets"].tolist()))
-"""),
-    md(r"""
-两行只差一个字：目标就是输入向左挪了一位。
 
-我们的 `QADataset` 给出的样本和种子的原始代码（`tests/fixtures/seed_ch1_4.py`）**逐个张量相同**。
-种子代码里有个拼写错误 `self.tokeniner`——它自己前后一致，所以能跑，但你写 `dataset.tokenizer` 时就会碰壁：
-"""),
-    code(r"""
+# %% [markdown]
+# 两行只差一个字：目标就是输入向左挪了一位。
+#
+# 我们的 `QADataset` 给出的样本和种子的原始代码（`tests/fixtures/seed_ch1_4.py`）**逐个张量相同**。
+# 种子代码里有个拼写错误 `self.tokeniner`——它自己前后一致，所以能跑，但你写 `dataset.tokenizer` 时就会碰壁：
+
+# %%
 # NBVAL_CHECK_OUTPUT
 import contextlib, importlib.util, io
 
@@ -69,14 +82,14 @@ try:
     seed_dataset.tokenizer
 except AttributeError as e:
     print("AttributeError:", e)
-"""),
-    md(r"""
-## 2. 损失掩码：逐字对齐
 
-拿一个短样本，把每个位置的输入字、目标字、是否计入损失排成一张表。
-最后一列是 `answer_only_loss=True` 的情况：问题部分的目标也换成 `<pad>`，模型只为“回答”负责。
-"""),
-    code(r"""
+# %% [markdown]
+# ## 2. 损失掩码：逐字对齐
+#
+# 拿一个短样本，把每个位置的输入字、目标字、是否计入损失排成一张表。
+# 最后一列是 `answer_only_loss=True` 的情况：问题部分的目标也换成 `<pad>`，模型只为“回答”负责。
+
+# %%
 # NBVAL_CHECK_OUTPUT
 import unicodedata
 
@@ -97,28 +110,28 @@ for t in range(dataset.lengths[idx] + 2):  # 多显示两行，看看填充部�
     full = "✓" if a["targets"][t] != tokenizer.pad_token_id else "·"
     ans = "✓" if b["targets"][t] != tokenizer.pad_token_id else "·"
     print(f"{t:4}  {pad(x, 7)} {pad(y, 7)} {int(a['attention_mask'][t]):4}  {full:^8}  {ans:^8}")
-"""),
-    md(r"""
-几点值得注意：
 
-- 输入是 `<sep>`（问题结束）的那一行，目标是答案的第一个字：从这里起，模型要“回答”；
-- 答案最后一个字的目标是 `<sep>`：模型由此学会**停下**；
-- 种子的样本里，输入结尾的 `<sep>` 那一行 mask 仍是 1，但目标是 `<pad>`，不计入损失；再往后全是填充。
-- 填充在右边，配合因果注意力（每个位置只看它前面的字），真实位置永远看不到后面的 `<pad>`。
-"""),
-    md(r"""
-## 3. 填充浪费了多少计算
+# %% [markdown]
+# 几点值得注意：
+#
+# - 输入是 `<sep>`（问题结束）的那一行，目标是答案的第一个字：从这里起，模型要“回答”；
+# - 答案最后一个字的目标是 `<sep>`：模型由此学会**停下**；
+# - 种子的样本里，输入结尾的 `<sep>` 那一行 mask 仍是 1，但目标是 `<pad>`，不计入损失；再往后全是填充。
+# - 填充在右边，配合因果注意力（每个位置只看它前面的字），真实位置永远看不到后面的 `<pad>`。
 
-种子把每个样本都补齐到 128，可第 2 章看到平均长度还不到 30。三种做法（每批 32 个样本）：
+# %% [markdown]
+# ## 3. 填充浪费了多少计算
+#
+# 种子把每个样本都补齐到 128，可第 2 章看到平均长度还不到 30。三种做法（每批 32 个样本）：
+#
+# 1. **固定补齐**（种子）：每行 127 个位置；
+# 2. **按批补齐**：`pad_to_max_length=False` 的样本 + `collate_batch`，每批只补齐到这批最长的那行；
+# 3. **按长度分桶**：`BucketBatchSampler` 先打乱，再在每组（50 批）内按长度排序、切批，最后打乱批的顺序。
+#    同一批的样本长度相近，几乎不用补齐，而每个 epoch 的批仍然不同。
+#
+# 模型对每个位置都要做同样的计算，所以“填充位置的占比”就是白花的算力占比：
 
-1. **固定补齐**（种子）：每行 127 个位置；
-2. **按批补齐**：`pad_to_max_length=False` 的样本 + `collate_batch`，每批只补齐到这批最长的那行；
-3. **按长度分桶**：`BucketBatchSampler` 先打乱，再在每组（50 批）内按长度排序、切批，最后打乱批的顺序。
-   同一批的样本长度相近，几乎不用补齐，而每个 epoch 的批仍然不同。
-
-模型对每个位置都要做同样的计算，所以“填充位置的占比”就是白花的算力占比：
-"""),
-    code(r"""
+# %%
 # NBVAL_CHECK_OUTPUT
 from minigpt.qa_dataset import BucketBatchSampler, collate_batch, padding_fraction
 
@@ -141,11 +154,12 @@ print(f"有用的位置：{useful:,}")
 print("做法                    计算的位置    填充占比   相对计算量")
 for name, frac in fractions.items():
     print(f"{pad(name, 22)} {computed[name]:12,}   {frac:8.1%}   {computed[name] / computed['按长度分桶']:8.2f}×")
-"""),
-    md(r"""
-注意力的计算量还随长度的**平方**增长（每个位置都要和它前面所有位置打分），固定补齐在那里浪费得更多：
-"""),
-    code(r"""
+
+
+# %% [markdown]
+# 注意力的计算量还随长度的**平方**增长（每个位置都要和它前面所有位置打分），固定补齐在那里浪费得更多：
+
+# %%
 # NBVAL_CHECK_OUTPUT
 def attention_pairs(batches, width=None):
     return sum(len(b) * (width or max(lengths[i] for i in b)) ** 2 for b in batches)
@@ -154,8 +168,8 @@ def attention_pairs(batches, width=None):
 base = attention_pairs(bucket_batches)
 for name, (batches, width) in strategies.items():
     print(f"{pad(name, 22)} 注意力打分 {attention_pairs(batches, width):14,}   {attention_pairs(batches, width) / base:6.2f}×")
-"""),
-    code(r"""
+
+# %%
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -183,18 +197,18 @@ mask_image(axes[2], bucket_batches[0], "A bucketed batch")
 axes[2].set_xlim(axes[1].get_xlim())
 plt.tight_layout()
 plt.show()
-"""),
-    md(r"""
-DESIGN 里记录的测量（2 核 CPU）：种子的固定补齐浪费约 70% 的训练算力，分桶把大部分找了回来。
-这份数据更短，浪费更多。第 6 章的训练默认使用分桶，并报告每秒处理的**有效** token 数。
-"""),
-    md(r"""
-## 4. 用 `DataLoader` 取批
 
-`BucketBatchSampler` 决定每批有哪些样本，`collate_batch` 把它们在右边补齐成一个矩形张量。
-每个 epoch 前调用 `set_epoch(epoch)`：顺序只由 `(seed, epoch)` 决定，可以复现，每个 epoch 又各不相同。
-"""),
-    code(r"""
+# %% [markdown]
+# DESIGN 里记录的测量（2 核 CPU）：种子的固定补齐浪费约 70% 的训练算力，分桶把大部分找了回来。
+# 这份数据更短，浪费更多。第 6 章的训练默认使用分桶，并报告每秒处理的**有效** token 数。
+
+# %% [markdown]
+# ## 4. 用 `DataLoader` 取批
+#
+# `BucketBatchSampler` 决定每批有哪些样本，`collate_batch` 把它们在右边补齐成一个矩形张量。
+# 每个 epoch 前调用 `set_epoch(epoch)`：顺序只由 `(seed, epoch)` 决定，可以复现，每个 epoch 又各不相同。
+
+# %%
 # NBVAL_CHECK_OUTPUT
 from torch.utils.data import DataLoader
 
@@ -209,48 +223,44 @@ for epoch in range(2):
         rows = batch["attention_mask"].sum(dim=1)
         print(f"epoch {epoch} 第 {step} 批: input_ids {tuple(batch['input_ids'].shape)}，各行长度 {rows.min()}–{rows.max()}")
         assert batch["input_ids"].shape[1] == rows.max()  # 只补齐到这批最长的一行
-"""),
-    md(r"""
-## 5. 截断
 
-`max_length` 太小时，长样本会被截断，结尾的 `<sep>` 随之丢失（第 2 章）。种子对此不声不响；
-这里的 `QADataset` 会统计截断的个数（`num_truncated`）并提示第一处所在的行：
-"""),
-    code(r"""
+# %% [markdown]
+# ## 5. 截断
+#
+# `max_length` 太小时，长样本会被截断，结尾的 `<sep>` 随之丢失（第 2 章）。种子对此不声不响；
+# 这里的 `QADataset` 会统计截断的个数（`num_truncated`）并提示第一处所在的行：
+
+# %%
 # NBVAL_CHECK_OUTPUT
 short = QADataset("./data/train.jsonl", tokenizer, max_length=32)
 i = next(i for i, (q, a) in enumerate(short.data) if len(q) + len(a) + 2 > 32)
 tokens = torch.cat([short[i]["input_ids"][:1], short[i]["targets"]])  # 整个序列 = 第一个输入 + 全部目标
 print(tokenizer.decode(tokens))
 print("被截断的样本以 <sep> 结尾吗？", short[i]["targets"][-1].item() == tokenizer.sep_token_id)
-"""),
-    md(r"""
-## 6. 只在答案上算损失
 
-这份数据的问题大多是模板（“……是什么意思？”“请写出……的拼音。”），让模型学着复述问题没有多大意义，
-而生成时问题总是现成给出的。`answer_only_loss=True` 只把答案（和它结尾的 `<sep>`）计入损失：
-"""),
-    code(r"""
+# %% [markdown]
+# ## 6. 只在答案上算损失
+#
+# 这份数据的问题大多是模板（“……是什么意思？”“请写出……的拼音。”），让模型学着复述问题没有多大意义，
+# 而生成时问题总是现成给出的。`answer_only_loss=True` 只把答案（和它结尾的 `<sep>`）计入损失：
+
+# %%
 # NBVAL_CHECK_OUTPUT
 answer_targets = QADataset("./data/train.jsonl", tokenizer, max_length=128, pad_to_max_length=False,
                            answer_only_loss=True, warn=lambda m: None)
 counted_all = sum(len(dynamic[i]["targets"]) for i in range(len(dynamic)))
 counted_answer = sum(int((answer_targets[i]["targets"] != tokenizer.pad_token_id).sum()) for i in range(len(answer_targets)))
 print(f"计入损失的目标：全部 {counted_all:,}，只算答案 {counted_answer:,}（{counted_answer / counted_all:.1%}）")
-"""),
-    md(r"""
-两种做法各有道理：种子在全部位置上训练（模型也学会了“问题长什么样”），只算答案则把学习集中在回答上。
-第 6 章的训练可以选择其一，并在验证集上比较。
 
-## 小结
-
-- 样本 = 编码后的序列错开一位：`input = tokens[:-1]`，`targets = tokens[1:]`，和种子逐个相同；
-- 不计入损失的目标写成 `<pad>`（`ignore_index`）：填充，以及 `answer_only_loss` 时的问题部分；
-- 固定补齐到 128 时，大部分计算花在填充上；按批补齐 + 按长度分桶几乎消除了浪费；
-- `num_truncated` 告诉你 `max_length` 是否太小。
-
-下一章：GPT 模型本身。
-"""),
-]
-
-write("04_dataset.ipynb", cells)
+# %% [markdown]
+# 两种做法各有道理：种子在全部位置上训练（模型也学会了“问题长什么样”），只算答案则把学习集中在回答上。
+# 第 6 章的训练可以选择其一，并在验证集上比较。
+#
+# ## 小结
+#
+# - 样本 = 编码后的序列错开一位：`input = tokens[:-1]`，`targets = tokens[1:]`，和种子逐个相同；
+# - 不计入损失的目标写成 `<pad>`（`ignore_index`）：填充，以及 `answer_only_loss` 时的问题部分；
+# - 固定补齐到 128 时，大部分计算花在填充上；按批补齐 + 按长度分桶几乎消除了浪费；
+# - `num_truncated` 告诉你 `max_length` 是否太小。
+#
+# 下一章：GPT 模型本身。

@@ -1,43 +1,46 @@
-"""Writes notebooks/08_qwen3.ipynb (cells only, no outputs) with nbformat.
+# %% [markdown]
+# # 第 8 章：Qwen3——同一条流水线，换上现代的积木
+#
+# 第 5–7 章我们从零写了一个 GPT（2019 年的 GPT-2 结构）。本章把它的每一块换成 2025 年 Qwen3 用的做法，
+# 然后做三件事：
+#
+# 1. **逐块对照**：每换一块，都和 transformers 官方实现在随机输入上逐位比较；
+# 2. **同台训练**：参数量相同、训练时间相同，在成语数据上比较 GPT 和小 Qwen3；
+# 3. **用真的 Qwen3**：同一份代码加载官方的 Qwen3-0.6B 权重，开/关“思考”和它对话；再把我们训练的模型导出成
+#    transformers 能直接加载的文件夹。
+#
+# 代码在 `minigpt/qwen3/`（`config.py` 配置与预设、`model.py` 模型、`loading.py` 读权重、`chat.py` 分词器与对话模板）
+# 和 `minigpt/export.py`。
 
-    python notebooks/08_qwen3_build.py
-    python notebooks/execute.py notebooks/08_qwen3.ipynb        # a real full run, outputs kept
-    MINIGPT_FAST=1 pytest notebooks/08_qwen3.ipynb tests/test_notebook_conventions.py -q
-"""
-from nbtools import SETUP, collector, write  # noqa: F401  (SETUP is used in the cells below)
+# %% [markdown]
+# | 部件 | GPT（第 5 章） | Qwen3（本章） | 为什么换 |
+# |---|---|---|---|
+# | 归一化 | LayerNorm（减均值、除标准差、加偏置） | RMSNorm（只除均方根） | 更省、一样好用 |
+# | 位置 | 学出来的位置向量 `wpe`，加在输入上 | RoPE：按位置旋转 q、k | 注意力只看相对距离，可外推 |
+# | 注意力 | 多头 MHA：每个头有自己的 k、v | 分组查询 GQA：几个 q 头共用一组 k、v | KV cache 成倍变小 |
+# | 稳定性 | — | QK-Norm：每个头的 q、k 先归一化 | 注意力分数不会失控 |
+# | MLP | Linear → GELU → Linear（4 倍宽） | SwiGLU：`down(silu(gate(x)) * up(x))`（3 倍宽） | 门控，同参数下更好 |
+# | 稠密/稀疏 | 每个 token 过同一个 MLP | 可选 MoE：路由器为每个 token 选 k 个专家 | 参数多、计算少 |
 
-CELLS, md, code = collector()
+# %%
+# 设置：找到仓库根目录（在 Colab 中先克隆并安装），选择设备。每个 notebook 的第一个代码单元都与此相同。
+import os, sys, subprocess
+from pathlib import Path
 
+REPO_URL = "https://github.com/minigpt-course/minigpt.git"
+if "google.colab" in sys.modules and not Path("/content/minigpt").exists():
+    subprocess.run(["git", "clone", "-q", "--depth=1", REPO_URL, "/content/minigpt"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "/content/minigpt[qwen3]"], check=True)
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("/content/minigpt")] if (p / "pyproject.toml").exists())
+os.chdir(ROOT)  # 所有路径（./data/...）都相对于仓库根目录，和命令行一致
+sys.path.insert(0, str(ROOT))  # 直接导入仓库里的 minigpt（改了代码不必重装）
 
-md(r"""
-# 第 8 章：Qwen3——同一条流水线，换上现代的积木
+from minigpt.common import pick_device, is_fast
+device = pick_device()
+FAST = is_fast()  # 测试时 MINIGPT_FAST=1：同样的模型和数据，更少的训练步数
+print(f"device: {device}  fast mode: {FAST}")
 
-第 5–7 章我们从零写了一个 GPT（2019 年的 GPT-2 结构）。本章把它的每一块换成 2025 年 Qwen3 用的做法，
-然后做三件事：
-
-1. **逐块对照**：每换一块，都和 transformers 官方实现在随机输入上逐位比较；
-2. **同台训练**：参数量相同、训练时间相同，在成语数据上比较 GPT 和小 Qwen3；
-3. **用真的 Qwen3**：同一份代码加载官方的 Qwen3-0.6B 权重，开/关“思考”和它对话；再把我们训练的模型导出成
-   transformers 能直接加载的文件夹。
-
-代码在 `minigpt/qwen3/`（`config.py` 配置与预设、`model.py` 模型、`loading.py` 读权重、`chat.py` 分词器与对话模板）
-和 `minigpt/export.py`。
-""")
-
-md(r"""
-| 部件 | GPT（第 5 章） | Qwen3（本章） | 为什么换 |
-|---|---|---|---|
-| 归一化 | LayerNorm（减均值、除标准差、加偏置） | RMSNorm（只除均方根） | 更省、一样好用 |
-| 位置 | 学出来的位置向量 `wpe`，加在输入上 | RoPE：按位置旋转 q、k | 注意力只看相对距离，可外推 |
-| 注意力 | 多头 MHA：每个头有自己的 k、v | 分组查询 GQA：几个 q 头共用一组 k、v | KV cache 成倍变小 |
-| 稳定性 | — | QK-Norm：每个头的 q、k 先归一化 | 注意力分数不会失控 |
-| MLP | Linear → GELU → Linear（4 倍宽） | SwiGLU：`down(silu(gate(x)) * up(x))`（3 倍宽） | 门控，同参数下更好 |
-| 稠密/稀疏 | 每个 token 过同一个 MLP | 可选 MoE：路由器为每个 token 选 k 个专家 | 参数多、计算少 |
-""")
-
-code(SETUP)
-
-code(r"""
+# %%
 import json
 import os
 import sys
@@ -70,17 +73,15 @@ warnings.filterwarnings("ignore", module="transformers")
 paths = prepare_data()  # 词表与训练/验证划分（第 1、3 章），缺了就现做
 tokenizer = Tokenizer(str(paths["vocab"]))
 V = tokenizer.get_vocab_size()
-""")
 
-md(r"""
-## 1. 两个模型并排
+# %% [markdown]
+# ## 1. 两个模型并排
+#
+# 课程的 GPT 用 `"cpu"` 预设（宽 256、4 层、4 个头）。小 Qwen3 用 `course_config(V, "cpu")`：同样宽 256、4 层，
+# 4 个查询头但只有 2 组键值头（GQA）。GQA 省下的注意力参数正好补给 SwiGLU：中间层取 $3 \times 256 = 768$，
+# 每层参数与 GPT 一样都是 $12 d^2$。
 
-课程的 GPT 用 `"cpu"` 预设（宽 256、4 层、4 个头）。小 Qwen3 用 `course_config(V, "cpu")`：同样宽 256、4 层，
-4 个查询头但只有 2 组键值头（GQA）。GQA 省下的注意力参数正好补给 SwiGLU：中间层取 $3 \times 256 = 768$，
-每层参数与 GPT 一样都是 $12 d^2$。
-""")
-
-code(r"""
+# %%
 # NBVAL_CHECK_OUTPUT
 torch.manual_seed(0)
 gpt = GPTLMHeadModel(config_for("cpu", vocab_size=V))
@@ -89,21 +90,19 @@ d = 256
 for name, m, layer in [("GPT", gpt, gpt.transformer.blocks[0]), ("Qwen3", qwen, qwen.model.layers[0])]:
     per_layer = sum(p.numel() for p in layer.parameters())
     print(f"{name:6s} 总参数 {m.num_parameters():>10,}   每层 {per_layer:>8,} = {per_layer / d**2:.2f}·d²")
-""")
 
-code(r"""
+# %%
 # NBVAL_CHECK_OUTPUT
 print(gpt.transformer.blocks[0])
 print(qwen.model.layers[0])
-""")
 
-md(r"""
-模块名（`self_attn.q_proj`、`mlp.gate_proj`、`input_layernorm`……）和官方权重文件里的键一字不差，
-所以加载真实权重就是 `load_state_dict`，不需要改名表。下面逐块看。每一块都和 transformers 里的官方类比较：
-用同样的随机权重、同样的随机输入，看输出差多少。
-""")
 
-code(r"""
+# %% [markdown]
+# 模块名（`self_attn.q_proj`、`mlp.gate_proj`、`input_layernorm`……）和官方权重文件里的键一字不差，
+# 所以加载真实权重就是 `load_state_dict`，不需要改名表。下面逐块看。每一块都和 transformers 里的官方类比较：
+# 用同样的随机权重、同样的随机输入，看输出差多少。
+
+# %%
 def max_diff(a, b):
     return (a.float() - b.float()).abs().max().item()
 
@@ -116,21 +115,19 @@ def hf_config(cfg: Qwen3Config, moe=False):
 
 small = course_config(V, preset="cpu")
 x = torch.randn(2, 10, small.hidden_size, generator=torch.Generator().manual_seed(0))  # (B, T, C)
-""")
 
-md(r"""
-## 2. RMSNorm：只缩放，不平移
+# %% [markdown]
+# ## 2. RMSNorm：只缩放，不平移
+#
+# LayerNorm 先减均值再除标准差，最后乘 $\gamma$ 加 $\beta$：
+# $$\mathrm{LN}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta$$
+# RMSNorm 去掉了减均值和 $\beta$，只除以均方根：
+# $$\mathrm{RMSNorm}(x) = \gamma \odot \frac{x}{\sqrt{\frac{1}{d}\sum_i x_i^2 + \epsilon}}$$
+#
+# 少算一个均值、少一组参数，效果相当。注意实现里**先转 fp32 再求平方和**：bf16 只有 8 位有效数字，
+# 几百个平方相加误差很大。
 
-LayerNorm 先减均值再除标准差，最后乘 $\gamma$ 加 $\beta$：
-$$\mathrm{LN}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta$$
-RMSNorm 去掉了减均值和 $\beta$，只除以均方根：
-$$\mathrm{RMSNorm}(x) = \gamma \odot \frac{x}{\sqrt{\frac{1}{d}\sum_i x_i^2 + \epsilon}}$$
-
-少算一个均值、少一组参数，效果相当。注意实现里**先转 fp32 再求平方和**：bf16 只有 8 位有效数字，
-几百个平方相加误差很大。
-""")
-
-code(r"""
+# %%
 # NBVAL_CHECK_OUTPUT
 ours = RMSNorm(small.hidden_size)
 ref = hf_qwen3.Qwen3RMSNorm(small.hidden_size)
@@ -142,21 +139,19 @@ xb = x.bfloat16()
 print("RMSNorm 与 transformers 一致 (bf16):", max_diff(ours.bfloat16()(xb), ref.bfloat16()(xb)) == 0.0)
 ln = torch.nn.LayerNorm(small.hidden_size)
 print("LayerNorm 参数:", sum(p.numel() for p in ln.parameters()), " RMSNorm 参数:", ours.weight.numel())
-""")
 
-md(r"""
-## 3. RoPE：用旋转表示位置
+# %% [markdown]
+# ## 3. RoPE：用旋转表示位置
+#
+# GPT 把“第几个位置”的向量加到输入上。RoPE 不加任何东西，而是把 q、k 的每一对维度 $(x_i, x_{i+d/2})$
+# 按位置 $m$ 旋转角度 $m\theta_i$，其中 $\theta_i = \theta^{-2i/d}$（Qwen3 官方 $\theta = 10^6$，我们的短上下文用 $10^4$）：
+# $$\begin{pmatrix} x'_i \\ x'_{i+d/2} \end{pmatrix} =
+# \begin{pmatrix} \cos m\theta_i & -\sin m\theta_i \\ \sin m\theta_i & \cos m\theta_i \end{pmatrix}
+# \begin{pmatrix} x_i \\ x_{i+d/2} \end{pmatrix}$$
+#
+# 两个旋转的点积只取决于角度差，于是 $q_m \cdot k_n$ 只依赖**相对距离** $m - n$。下面验证这一点。
 
-GPT 把“第几个位置”的向量加到输入上。RoPE 不加任何东西，而是把 q、k 的每一对维度 $(x_i, x_{i+d/2})$
-按位置 $m$ 旋转角度 $m\theta_i$，其中 $\theta_i = \theta^{-2i/d}$（Qwen3 官方 $\theta = 10^6$，我们的短上下文用 $10^4$）：
-$$\begin{pmatrix} x'_i \\ x'_{i+d/2} \end{pmatrix} =
-\begin{pmatrix} \cos m\theta_i & -\sin m\theta_i \\ \sin m\theta_i & \cos m\theta_i \end{pmatrix}
-\begin{pmatrix} x_i \\ x_{i+d/2} \end{pmatrix}$$
-
-两个旋转的点积只取决于角度差，于是 $q_m \cdot k_n$ 只依赖**相对距离** $m - n$。下面验证这一点。
-""")
-
-code(r"""
+# %%
 # NBVAL_CHECK_OUTPUT
 hd = small.head_dim
 g = torch.Generator().manual_seed(1)
@@ -180,13 +175,11 @@ cos, sin = rope_cos_sin(pos, hd, small.rope_theta, torch.float32)
 qh = torch.randn(2, 4, 10, hd, generator=g)
 print("RoPE 与 transformers 一致:", max_diff(apply_rope(qh, cos, sin),
                                         hf_qwen3.apply_rotary_pos_emb(qh, qh, cos_ref, sin_ref)[0]) < 1e-6)
-""")
 
-md(r"""
-每一对维度的转速不同：$i = 0$ 那一对每个位置转 1 弧度，最后一对几乎不动。快的分辨相邻位置，慢的分辨远距离。
-""")
+# %% [markdown]
+# 每一对维度的转速不同：$i = 0$ 那一对每个位置转 1 弧度，最后一对几乎不动。快的分辨相邻位置，慢的分辨远距离。
 
-code(r"""
+# %%
 cos, _ = rope_cos_sin(torch.arange(128)[None], hd, small.rope_theta, torch.float32)  # (1, T, d)
 plt.figure(figsize=(8, 3.5))
 plt.imshow(cos[0, :, : hd // 2].T, aspect="auto", cmap="RdBu", origin="lower")
@@ -195,20 +188,19 @@ plt.title("RoPE: cos of the rotation angle per position and dimension pair")
 plt.xlabel("position m")
 plt.ylabel("dimension pair i")
 plt.show()
-""")
 
-md(r"""
-## 4. GQA 与 QK-Norm
 
-多头注意力里每个头都有自己的 k、v。生成时 KV cache 要为每个位置、每层、每个头存一份 k 和 v。
-**分组查询注意力**（GQA）让 `num_attention_heads / num_key_value_heads` 个查询头共用一组 k、v：计算几乎不变，
-缓存按比例缩小。Qwen3-0.6B 是 16 个查询头、8 组键值头；30B-A3B 是 32 比 4。
+# %% [markdown]
+# ## 4. GQA 与 QK-Norm
+#
+# 多头注意力里每个头都有自己的 k、v。生成时 KV cache 要为每个位置、每层、每个头存一份 k 和 v。
+# **分组查询注意力**（GQA）让 `num_attention_heads / num_key_value_heads` 个查询头共用一组 k、v：计算几乎不变，
+# 缓存按比例缩小。Qwen3-0.6B 是 16 个查询头、8 组键值头；30B-A3B 是 32 比 4。
+#
+# **QK-Norm**：q、k 在旋转之前各自做一次 RMSNorm（在每个头的 128 维上）。这样 $q \cdot k$ 的大小有界，
+# 训练中注意力不会突然变得极尖锐。
 
-**QK-Norm**：q、k 在旋转之前各自做一次 RMSNorm（在每个头的 128 维上）。这样 $q \cdot k$ 的大小有界，
-训练中注意力不会突然变得极尖锐。
-""")
-
-code(r"""
+# %%
 # NBVAL_CHECK_OUTPUT
 def kv_cache_mb(cfg, n_kv_heads, tokens=40960, bytes_per=2):
     return 2 * cfg.num_hidden_layers * n_kv_heads * cfg.head_dim * tokens * bytes_per / 2**20
@@ -219,9 +211,8 @@ for name, cfg in [("Qwen3-0.6B", QWEN3_0_6B), ("Qwen3-30B-A3B", QWEN3_30B_A3B)]:
     gqa = kv_cache_mb(cfg, cfg.num_key_value_heads)
     print(f"{name:14s} 40,960 个位置的 bf16 KV cache：MHA {mha:8,.0f} MB → GQA {gqa:7,.0f} MB "
           f"({cfg.num_attention_heads // cfg.num_key_value_heads}× 小)")
-""")
 
-code(r"""
+# %%
 # NBVAL_CHECK_OUTPUT
 torch.manual_seed(0)
 attn = Qwen3Attention(small)
@@ -237,18 +228,16 @@ out_ref, _ = ref(x, (cos, sin), causal)
 out = attn(x, cos, sin, None, True, None, 0)  # 我们用 SDPA 的 is_causal
 print("k_proj:", tuple(attn.k_proj.weight.shape), " q_proj:", tuple(attn.q_proj.weight.shape))
 print("GQA + QK-Norm + RoPE 注意力与 transformers 一致:", max_diff(out, out_ref) < 1e-5)
-""")
 
-md(r"""
-## 5. SwiGLU：带门控的 MLP
+# %% [markdown]
+# ## 5. SwiGLU：带门控的 MLP
+#
+# GPT 的 MLP 是 $W_2\,\mathrm{GELU}(W_1 x)$。SwiGLU 多一个“门”：
+# $$\mathrm{SwiGLU}(x) = W_\text{down}\big(\mathrm{silu}(W_\text{gate}\,x) \odot W_\text{up}\,x\big),\qquad
+# \mathrm{silu}(z) = z\,\sigma(z)$$
+# 三个矩阵而不是两个，所以中间层从 $4d$ 缩到 $3d$（Qwen3-0.6B：1024 → 3072），参数量不变。
 
-GPT 的 MLP 是 $W_2\,\mathrm{GELU}(W_1 x)$。SwiGLU 多一个“门”：
-$$\mathrm{SwiGLU}(x) = W_\text{down}\big(\mathrm{silu}(W_\text{gate}\,x) \odot W_\text{up}\,x\big),\qquad
-\mathrm{silu}(z) = z\,\sigma(z)$$
-三个矩阵而不是两个，所以中间层从 $4d$ 缩到 $3d$（Qwen3-0.6B：1024 → 3072），参数量不变。
-""")
-
-code(r"""
+# %%
 # NBVAL_CHECK_OUTPUT
 torch.manual_seed(0)
 mlp = Qwen3MLP(small.hidden_size, small.intermediate_size)
@@ -257,18 +246,16 @@ ref.load_state_dict(mlp.state_dict())
 print("SwiGLU 与 transformers 一致:", max_diff(mlp(x), ref(x)) < 1e-6)
 print("GPT MLP 参数:", sum(p.numel() for p in gpt.transformer.blocks[0].mlp.parameters()),
       " SwiGLU 参数:", sum(p.numel() for p in mlp.parameters()))
-""")
 
-md(r"""
-## 6. MoE：每个 token 只找几个专家
+# %% [markdown]
+# ## 6. MoE：每个 token 只找几个专家
+#
+# Qwen3-30B-A3B 每层有 128 个专家（每个都是一个窄的 SwiGLU），路由器 `gate` 给每个 token 打分，
+# softmax 后取前 $k = 8$ 个，把它们的概率重新归一化（`norm_topk_prob`）后加权求和：
+# $$y = \sum_{e \in \mathrm{top}k(p)} \frac{p_e}{\sum_{e' \in \mathrm{top}k} p_{e'}}\; \mathrm{Expert}_e(x), \qquad p = \mathrm{softmax}(W_\text{gate}\,x)$$
+# 于是总参数 30B，每个 token 只用到约 3B。
 
-Qwen3-30B-A3B 每层有 128 个专家（每个都是一个窄的 SwiGLU），路由器 `gate` 给每个 token 打分，
-softmax 后取前 $k = 8$ 个，把它们的概率重新归一化（`norm_topk_prob`）后加权求和：
-$$y = \sum_{e \in \mathrm{top}k(p)} \frac{p_e}{\sum_{e' \in \mathrm{top}k} p_{e'}}\; \mathrm{Expert}_e(x), \qquad p = \mathrm{softmax}(W_\text{gate}\,x)$$
-于是总参数 30B，每个 token 只用到约 3B。
-""")
-
-code(r"""
+# %%
 # NBVAL_CHECK_OUTPUT
 print(f"Qwen3-30B-A3B 总参数 {count_parameters(QWEN3_30B_A3B) / 1e9:.1f} B；"
       f"每个 token 激活 {QWEN3_30B_A3B.num_experts_per_tok}/{QWEN3_30B_A3B.num_experts} 个专家")
@@ -284,9 +271,8 @@ with torch.no_grad():
     ref.experts.gate_up_proj.copy_(torch.stack([torch.cat([e.gate_proj.weight, e.up_proj.weight]) for e in moe.experts]))
     ref.experts.down_proj.copy_(torch.stack([e.down_proj.weight for e in moe.experts]))
 print("MoE 与 transformers 一致:", max_diff(moe(x), ref(x)) < 1e-6)
-""")
 
-code(r"""
+# %%
 with torch.no_grad():
     probs = F.softmax(moe.gate(x.reshape(-1, small.hidden_size)), dim=-1)  # (N, E)
     chosen = probs.topk(moe_cfg.num_experts_per_tok, dim=-1).indices
@@ -297,19 +283,17 @@ plt.title(f"Router choices for {x.shape[0] * x.shape[1]} tokens (top-{moe_cfg.nu
 plt.xlabel("expert")
 plt.ylabel("tokens routed")
 plt.show()
-""")
 
-md(r"""
-## 7. 整个模型：和 transformers 逐位比较
+# %% [markdown]
+# ## 7. 整个模型：和 transformers 逐位比较
+#
+# 最后把积木拼起来，做和 `tests/test_qwen3.py` 一样的检查：用 transformers 建一个随机的小 Qwen3（和一个 MoE 版），
+# `save_pretrained` 存成官方格式的文件夹，再用我们的 `Qwen3ForCausalLM.from_pretrained` 读进来：
+#
+# - 同一输入的 logits 差不超过 $10^{-5}$（fp32）；
+# - 贪心生成 20 个 token，我们（带 KV cache）和 transformers 的 `generate` 完全相同。
 
-最后把积木拼起来，做和 `tests/test_qwen3.py` 一样的检查：用 transformers 建一个随机的小 Qwen3（和一个 MoE 版），
-`save_pretrained` 存成官方格式的文件夹，再用我们的 `Qwen3ForCausalLM.from_pretrained` 读进来：
-
-- 同一输入的 logits 差不超过 $10^{-5}$（fp32）；
-- 贪心生成 20 个 token，我们（带 KV cache）和 transformers 的 `generate` 完全相同。
-""")
-
-code(r"""
+# %%
 # NBVAL_CHECK_OUTPUT
 for moe_on in (False, True):
     kw = dict(vocab_size=97, hidden_size=48, intermediate_size=96, num_hidden_layers=3, num_attention_heads=6,
@@ -333,25 +317,23 @@ for moe_on in (False, True):
                            hf.generate(ids, max_new_tokens=20, do_sample=False, eos_token_id=None, pad_token_id=0))
     print(f"{type(hf).__name__:20s} logits 最大差 < 1e-5: {diff < 1e-5}   贪心 20 个 token 相同: {same}")
     assert diff < 1e-5 and same
-""")
 
-md(r"""
-## 8. 同台训练：GPT 与小 Qwen3
+# %% [markdown]
+# ## 8. 同台训练：GPT 与小 Qwen3
+#
+# 两个模型参数量几乎相同（GPT 多一张 $128 \times 256$ 的位置表），用第 6 章同一个 `train()`、同样的数据、
+# 同样的学习率和**同样的时间预算**。比较：
+#
+# - 训练损失曲线（画在一张图上）；
+# - 每秒处理的 token 数；
+# - 验证集上按题型的精确匹配率。
+#
+# “同样的时间”有个陷阱：两次训练先后进行，如果机器同时在忙别的事（笔记本电脑、共享服务器），后跑的那个吃亏。
+# 所以先在同一批数据上让两个模型**交替**做前向 + 反向，测出速度比——负载的起伏对两者一样。
+# 预算用 GPT 的步数表示：GPT 训练 1500 步（空闲的 2 核 CPU 上约三分钟），Qwen3 得到同样多的时间，
+# 即 GPT 步数 × 速度比。这样结果不受训练时机器忙不忙的影响。测试的快速模式只跑 10 步。
 
-两个模型参数量几乎相同（GPT 多一张 $128 \times 256$ 的位置表），用第 6 章同一个 `train()`、同样的数据、
-同样的学习率和**同样的时间预算**。比较：
-
-- 训练损失曲线（画在一张图上）；
-- 每秒处理的 token 数；
-- 验证集上按题型的精确匹配率。
-
-“同样的时间”有个陷阱：两次训练先后进行，如果机器同时在忙别的事（笔记本电脑、共享服务器），后跑的那个吃亏。
-所以先在同一批数据上让两个模型**交替**做前向 + 反向，测出速度比——负载的起伏对两者一样。
-预算用 GPT 的步数表示：GPT 训练 1500 步（空闲的 2 核 CPU 上约三分钟），Qwen3 得到同样多的时间，
-即 GPT 步数 × 速度比。这样结果不受训练时机器忙不忙的影响。测试的快速模式只跑 10 步。
-""")
-
-code(r"""
+# %%
 batch = torch.randint(3, V, (32, 48), generator=torch.Generator().manual_seed(0))  # 一个典型的训练批次 (B, T)
 fresh = {"gpt": GPTLMHeadModel(config_for("cpu", vocab_size=V)).to(device),
          "qwen3": Qwen3ForCausalLM(course_config(V, "cpu")).to(device)}
@@ -368,9 +350,8 @@ for rep in range(4 if FAST else 10):
 speed = {k: batch.numel() / sorted(v)[len(v) // 2] for k, v in times.items()}  # token/s，中位数
 ratio = speed["qwen3"] / speed["gpt"]
 print(f"训练吞吐（前向+反向）：GPT {speed['gpt']:,.0f} token/s，Qwen3 {speed['qwen3']:,.0f} token/s，Qwen3/GPT = {ratio:.2f}")
-""")
 
-code(r"""
+# %%
 GPT_STEPS = 10 if FAST else 1500  # 时间预算：GPT 这么多步所用的时间（空闲的 2 核 CPU 上约 3 分钟）
 # 快速模式（测试）：同样的模型和数据，只训 10 步、只评估几十题
 evals = (dict(eval_samples=10, final_eval_samples=20, val_loss_samples=100) if FAST
@@ -386,9 +367,8 @@ for arch in ("gpt", "qwen3"):
                     tensorboard_dir=None, verbose=False, warmup_steps=20, max_steps=steps, **evals)
     runs[arch] = dict(model=model.eval(), history=history, rows=read_metrics(out_dir / "metrics.jsonl"))
 print({arch: len(run["history"]) for arch, run in runs.items()}, "步")
-""")
 
-code(r"""
+# %%
 fig, ax = plt.subplots(figsize=(8, 4))
 for arch, run in runs.items():
     steps = len(run["history"])
@@ -402,9 +382,8 @@ ax.set_xlabel("share of the time budget")
 ax.set_ylabel("cross-entropy loss")
 ax.legend()
 plt.show()
-""")
 
-code(r"""
+# %%
 table = {}
 for arch, run in runs.items():
     final = run["history"].final["metrics"]
@@ -417,31 +396,28 @@ print(f"{'':8s}{'参数':>12s}{'步数':>8s}{'token/s':>10s}{'验证损失':>10s
 for arch, s in table.items():
     print(f"{arch:8s}{s['params']:>12,}{s['steps']:>8}{s['tokens_per_s']:>10.0f}{s['val_loss']:>10.3f}{s['train_em']:>8.1%}{s['em']:>8.1%}"
           + "".join(f"{s.get(t, float('nan')):>10.1%}" for t in types))
-""")
 
-md(r"""
-怎么读这张表：同样的参数和时间，哪个模型在验证集上损失更低、答对更多？Qwen3 每一步更贵一点
-（RoPE、三次 RMSNorm、SwiGLU 的三个矩阵、GQA 复制键值），所以同样时间里步数少一些；它能否用更好的结构把差距补回来，
-就看损失曲线和两列精确匹配。1500 步只是第 6 章完整训练的一小半，模型才开始记住答案；
-把 `GPT_STEPS` 加大（GPU 上几分钟就能走上万步），差别会清楚得多。
-字符级、几百万参数、几分钟训练，这只是一个小实验——但方法和大模型上的一样：**固定预算，比较结果**。
-""")
+# %% [markdown]
+# 怎么读这张表：同样的参数和时间，哪个模型在验证集上损失更低、答对更多？Qwen3 每一步更贵一点
+# （RoPE、三次 RMSNorm、SwiGLU 的三个矩阵、GQA 复制键值），所以同样时间里步数少一些；它能否用更好的结构把差距补回来，
+# 就看损失曲线和两列精确匹配。1500 步只是第 6 章完整训练的一小半，模型才开始记住答案；
+# 把 `GPT_STEPS` 加大（GPU 上几分钟就能走上万步），差别会清楚得多。
+# 字符级、几百万参数、几分钟训练，这只是一个小实验——但方法和大模型上的一样：**固定预算，比较结果**。
 
-md(r"""
-## 9. 导出：让 transformers 直接加载我们训练的模型
+# %% [markdown]
+# ## 9. 导出：让 transformers 直接加载我们训练的模型
+#
+# `minigpt.export.export_model` 把模型和字符词表写成 Hugging Face 格式的文件夹：
+#
+# - Qwen3 → `Qwen3ForCausalLM`（模块名本来就一样）；
+# - GPT → `GPT2LMHeadModel`（GPT-2 的 Conv1D 权重是转置的；我们没有的偏置写成 0；激活用精确的 `gelu`）；
+# - 字符词表 → `tokenizers` 的 WordLevel 分词器，包装成 `PreTrainedTokenizerFast`。
+#
+# 命令行：`python -m minigpt.export --checkpoint output/best_model.pth --out export/minigpt-idiom`。
+# 下面导出刚训练的两个模型（仓库里有训练好的 `checkpoints/minigpt-idiom.pth` 时，GPT 用它），用 transformers 读回来，
+# 回答几个验证集问题，和我们自己的生成逐字比较。
 
-`minigpt.export.export_model` 把模型和字符词表写成 Hugging Face 格式的文件夹：
-
-- Qwen3 → `Qwen3ForCausalLM`（模块名本来就一样）；
-- GPT → `GPT2LMHeadModel`（GPT-2 的 Conv1D 权重是转置的；我们没有的偏置写成 0；激活用精确的 `gelu`）；
-- 字符词表 → `tokenizers` 的 WordLevel 分词器，包装成 `PreTrainedTokenizerFast`。
-
-命令行：`python -m minigpt.export --checkpoint output/best_model.pth --out export/minigpt-idiom`。
-下面导出刚训练的两个模型（仓库里有训练好的 `checkpoints/minigpt-idiom.pth` 时，GPT 用它），用 transformers 读回来，
-回答几个验证集问题，和我们自己的生成逐字比较。
-""")
-
-code(r"""
+# %%
 from minigpt.generate import SHIPPED_CHECKPOINT
 from minigpt.train import load_checkpoint
 
@@ -462,29 +438,27 @@ for arch, (model, word2id) in to_export.items():
             our_out = generate(model.cpu(), prompt, 40)
         assert torch.equal(hf_out, our_out), q
         print(f"{q} → {hf_tok.decode(hf_out[0, prompt.shape[1]:], skip_special_tokens=True)}")
-""")
 
-md(r"""
-## 10. 真正的 Qwen3-0.6B：和它聊天，思考开与关
+# %% [markdown]
+# ## 10. 真正的 Qwen3-0.6B：和它聊天，思考开与关
+#
+# 同一个 `Qwen3ForCausalLM.from_pretrained` 能读官方权重。去哪里找权重：
+#
+# - **Colab / 能上网**：用 `huggingface_hub.snapshot_download("Qwen/Qwen3-0.6B")` 下载（约 1.5 GB）；
+#   本地想下载就设 `MINIGPT_QWEN3_DOWNLOAD=1`；
+# - **本地已有**：设环境变量 `MINIGPT_QWEN3_PATH=/path/to/Qwen3-0.6B`（含 `config.json`、`model.safetensors`、`tokenizer.json`）；
+# - **离线**（比如测试）：现做一个**随机权重的小文件夹**（同样的词表和分词器，模型只有几层），代码完全相同，只是回答是乱码。
+#
+# 对话格式（`minigpt/qwen3/chat.py`）：
+# ```
+# <|im_start|>user
+# 画蛇添足是什么意思？<|im_end|>
+# <|im_start|>assistant
+# ```
+# 开启思考时模型先写 `<think>…</think>` 再回答；关闭时模板替它写一段空的 `<think>\n\n</think>\n\n`，它就直接回答。
+# 生成在 `<|im_end|>` 停止。
 
-同一个 `Qwen3ForCausalLM.from_pretrained` 能读官方权重。去哪里找权重：
-
-- **Colab / 能上网**：用 `huggingface_hub.snapshot_download("Qwen/Qwen3-0.6B")` 下载（约 1.5 GB）；
-  本地想下载就设 `MINIGPT_QWEN3_DOWNLOAD=1`；
-- **本地已有**：设环境变量 `MINIGPT_QWEN3_PATH=/path/to/Qwen3-0.6B`（含 `config.json`、`model.safetensors`、`tokenizer.json`）；
-- **离线**（比如测试）：现做一个**随机权重的小文件夹**（同样的词表和分词器，模型只有几层），代码完全相同，只是回答是乱码。
-
-对话格式（`minigpt/qwen3/chat.py`）：
-```
-<|im_start|>user
-画蛇添足是什么意思？<|im_end|>
-<|im_start|>assistant
-```
-开启思考时模型先写 `<think>…</think>` 再回答；关闭时模板替它写一段空的 `<think>\n\n</think>\n\n`，它就直接回答。
-生成在 `<|im_end|>` 停止。
-""")
-
-code(r"""
+# %%
 from minigpt.qwen3.chat import Qwen3Tokenizer, build_qwen3_tokenizer_json, split_thinking, write_tokenizer_config
 
 
@@ -514,9 +488,8 @@ chat_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32  # CPU �
 chat_model = Qwen3ForCausalLM.from_pretrained(qwen3_folder, dtype=chat_dtype, device=device)
 qtok = Qwen3Tokenizer.from_pretrained(qwen3_folder)
 print(f"参数量 {chat_model.num_parameters() / 1e6:.1f} M，层数 {chat_model.config.num_hidden_layers}，dtype {chat_dtype}")
-""")
 
-code(r"""
+# %%
 # Qwen3 官方建议的采样参数：思考时 T=0.6、top_p=0.95，不思考时 T=0.7、top_p=0.8，都取 top_k=20（不要用贪心，容易重复）
 SAMPLING = {True: dict(temperature=0.6, top_p=0.95, top_k=20), False: dict(temperature=0.7, top_p=0.8, top_k=20)}
 
@@ -544,25 +517,18 @@ def chat(question, enable_thinking, max_new_tokens, seed=0):
 n_think, n_direct = (512, 128) if real and not FAST else (24, 24)
 print("=== 思考：开 ===")
 thinking, reply = chat("画蛇添足是什么意思？请简短回答。", enable_thinking=True, max_new_tokens=n_think)
-""")
 
-code(r"""
+# %%
 print("=== 思考：关 ===")
 _, reply = chat("画蛇添足是什么意思？请简短回答。", enable_thinking=False, max_new_tokens=n_direct)
-""")
 
-md(r"""
-## 小结
-
-- Qwen3 的解码层与 GPT 同构（Pre-Norm、残差、注意力 + MLP），变化都在积木里：RMSNorm、RoPE、GQA、QK-Norm、SwiGLU、MoE；
-- 每块都能单独和官方实现逐位比较；整个模型读官方格式的权重，logits 差在 $10^{-5}$ 以内，贪心生成完全相同；
-- 第 6、7 章的训练和生成代码原封不动地用于 Qwen3——它们只依赖 `model(input_ids, attention_mask, kv_cache=...)` 这个约定；
-- 导出的文件夹任何 transformers 用户都能加载。
-
-想继续：把 `course_config` 换成 `"tiny"` 或更大、打开 MoE（`num_experts=8, num_experts_per_tok=2`）再训练一次，
-或者用 `benchmarks/bench_qwen3.py` 比较我们和 transformers 的生成速度。
-""")
-
-
-if __name__ == "__main__":
-    write("08_qwen3.ipynb", CELLS)
+# %% [markdown]
+# ## 小结
+#
+# - Qwen3 的解码层与 GPT 同构（Pre-Norm、残差、注意力 + MLP），变化都在积木里：RMSNorm、RoPE、GQA、QK-Norm、SwiGLU、MoE；
+# - 每块都能单独和官方实现逐位比较；整个模型读官方格式的权重，logits 差在 $10^{-5}$ 以内，贪心生成完全相同；
+# - 第 6、7 章的训练和生成代码原封不动地用于 Qwen3——它们只依赖 `model(input_ids, attention_mask, kv_cache=...)` 这个约定；
+# - 导出的文件夹任何 transformers 用户都能加载。
+#
+# 想继续：把 `course_config` 换成 `"tiny"` 或更大、打开 MoE（`num_experts=8, num_experts_per_tok=2`）再训练一次，
+# 或者用 `benchmarks/bench_qwen3.py` 比较我们和 transformers 的生成速度。

@@ -22,8 +22,9 @@ if __package__ in (None, ""):  # run as `python ./minigpt/build_vocab.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minigpt.jsonl import DataError, atomic_write_text, read_qa_jsonl
+from minigpt import tokenizer
 
-SPECIAL_TOKENS = ["<pad>", "<unk>", "<sep>"]
+SPECIAL_TOKENS = list(tokenizer.SPECIAL_TOKENS)  # a list, printed like the seed's
 
 
 def count_chars(data_path, *, warn=print) -> Counter:

@@ -12,20 +12,15 @@ Labels are in English on purpose: many machines (and Colab) have no CJK font, an
 be drawn as empty boxes.
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import matplotlib.pyplot as plt
 
-
-def read_metrics(path) -> list[dict]:
-    """All rows of a metrics.jsonl (training rows have train_loss, evaluation rows have val_loss)."""
-    rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rows.append(json.loads(line))
-    return rows
+from minigpt.runlog import read_metrics  # noqa: F401  (also this module's public name)
 
 
 def plot_metrics(path_or_rows, title="Training"):

@@ -205,19 +205,29 @@ class BucketBatchSampler(Sampler):
         return -(-len(self.lengths) // self.batch_size)
 
 
-def padding_fraction(lengths, batches, width: int | None = None) -> float:
-    """Share of the computed positions that are padding, for batches of indices into lengths.
+def padded_tokens(lengths, batches, width: int | None = None) -> int:
+    """Positions computed for batches of indices into lengths: each batch padded to its longest row
+    (width=None, collate_batch), or every row padded to `width` (the seed's fixed padding)."""
+    return sum(len(batch) * (width if width is not None else max(lengths[i] for i in batch)) for batch in batches)
 
-    width=None: each batch is padded to its longest row (collate_batch); an int: every row is padded
-    to that width (the seed's fixed padding, width = max_length - 1).
-    """
-    total = real = 0
-    for batch in batches:
-        rows = [lengths[i] for i in batch]
-        w = width if width is not None else max(rows)
-        total += w * len(rows)
-        real += sum(rows)
+
+def padding_fraction(lengths, batches, width: int | None = None) -> float:
+    """Share of the computed positions that are padding (see padded_tokens for `width`)."""
+    total = padded_tokens(lengths, batches, width)
+    real = sum(lengths[i] for batch in batches for i in batch)
     return 1 - real / total if total else 0.0
+
+
+SEED_PADDED_LENGTH = 128  # the seed pads every pair to max_length=128
+
+
+def padding_report(lengths, batches, seed_length: int = SEED_PADDED_LENGTH) -> dict:
+    """How much of the compute goes to <pad>: per-batch padding ("waste") vs the seed's fixed 128 ("seed_waste"),
+    plus the token counts of one pass over these batches."""
+    useful = sum(lengths[i] for batch in batches for i in batch)
+    padded = padded_tokens(lengths, batches)
+    return {"useful_tokens": useful, "padded_tokens": padded, "waste": 1 - useful / padded,
+            "seed_waste": padding_fraction(lengths, batches, width=seed_length - 1)}  # the seed's inputs: 127 tokens
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def test_main_job_runs_the_whole_pipeline_on_a_users_file(tmp_path):
         assert (tmp_path / made).is_file()
     assert (tmp_path / "out" / "best_model.pth").is_file()
     # two training and two validation questions answered, each line with its reference
-    assert proc.stdout.count("Q: ") == 4 and proc.stdout.count("(reference: ") == 4
+    assert proc.stdout.count("Q: ") == 4 and proc.stdout.count("（参考答案：") == 4
 
 
 def test_main_job_says_what_is_wrong_with_a_missing_file(tmp_path):

@@ -108,10 +108,10 @@ def test_resume_after_a_killed_run_uses_the_periodic_checkpoint(data, tmp_path):
 def test_resume_says_so_and_no_resume_starts_fresh(data, tmp_path, capsys):
     run(data, tmp_path, max_steps=3)
     assert len(run(data, tmp_path, max_steps=5, verbose=True)) == 5
-    assert "resuming from" in capsys.readouterr().out
+    assert "续训" in capsys.readouterr().out
     history = run(data, tmp_path, max_steps=3, resume=False, verbose=True)
     assert len(history) == 3
-    assert "will be overwritten" in capsys.readouterr().out
+    assert "会被覆盖" in capsys.readouterr().out
 
 
 def test_checkpoints_load_with_weights_only_and_rebuild_the_model(data, tmp_path):
@@ -149,13 +149,13 @@ def test_atomic_save_leaves_no_partial_file(tmp_path, monkeypatch):
 
 
 def test_bad_checkpoint_files_give_clear_errors(tmp_path):
-    with pytest.raises(CheckpointError, match="not found"):
+    with pytest.raises(CheckpointError, match="找不到检查点"):
         load_checkpoint(tmp_path / "missing.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a readable minigpt checkpoint"):
+    with pytest.raises(CheckpointError, match="不是可读的 minigpt 检查点"):
         load_checkpoint(tmp_path / "junk.pth")
     torch.save({"epoch": 3, "model_state_dict": {"w": torch.ones(1)}, "optimizer_state_dict": {}}, tmp_path / "seed.pth")
-    with pytest.raises(CheckpointError, match="seed's checkpoint"):
+    with pytest.raises(CheckpointError, match="种子代码保存的检查点"):
         load_checkpoint(tmp_path / "seed.pth")
 
 
@@ -163,7 +163,7 @@ def test_vocab_mismatch_is_a_clear_error(data, tmp_path):
     run(data, tmp_path, max_steps=2)
     other = make_data(tmp_path / "other", extra_chars="凤")
     tok = Tokenizer(str(other / "vocab.json"))
-    with pytest.raises(CheckpointError, match="different vocabulary.*--no-resume"):
+    with pytest.raises(CheckpointError, match="词表.*不同.*--no-resume"):
         run(data, tmp_path, max_steps=4, model=tiny_model(tok), tok=tok)
     with pytest.raises(CheckpointError, match="load_tokenizer"):
         check_vocab(torch.load(tmp_path / LAST, weights_only=True), tok, tmp_path / LAST)

@@ -18,7 +18,7 @@ def test_two_processes_train_and_only_rank0_writes(tmp_path):
            "--tensorboard-dir", "", "--no-progress"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    assert "2 processes" in done.stdout and done.stdout.count("done: 4 steps") == 1  # rank 0 reports once
+    assert "共 2 个进程" in done.stdout and done.stdout.count("完成：4 步") == 1  # rank 0 reports once
     ckpt = torch.load(out / "last_model.pth", weights_only=True)
     assert ckpt["step"] == 4 and len(ckpt["train_state"]["rng"]) == 2  # each process's RNG, for resuming
     rows = [json.loads(line) for line in (out / METRICS).read_text(encoding="utf-8").splitlines()]
@@ -35,4 +35,4 @@ def test_two_processes_agree_on_when_a_time_budget_ends(tmp_path):
            "--warmup-steps", "2", "--tensorboard-dir", "", "--no-progress"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    assert "done:" in done.stdout
+    assert "完成：" in done.stdout

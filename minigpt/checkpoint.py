@@ -196,7 +196,9 @@ def load_checkpoint(path, map_location="cpu"):
     except DataError as e:  # 未知的架构
         raise CheckpointError(f"error: {path}: {str(e).removeprefix('error: ')}") from None
     except (TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"error: {path}: 权重和存下的配置对不上（{str(e).strip()[:200]}）；{RETRAIN}") from None
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+        detail = next((line for line in lines if "mismatch" in line or "key" in line), lines[0])  # 第一处具体的不一致
+        raise CheckpointError(f"error: {path}: 权重和存下的配置对不上（{detail[:200]}）；{RETRAIN}") from None
     model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu").eval()
     metadata = {k: ckpt[k] for k in ("arch", "config", "word2id", "vocab_hash", "step")}
     metadata["metrics"] = ckpt.get("metrics") or {}

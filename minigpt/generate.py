@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
 if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.*` 能找到仓库根目录
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

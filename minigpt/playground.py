@@ -1,7 +1,7 @@
 """答题游乐场（第 7 章）：在 Jupyter 里用 ipywidgets 和训练好的模型“对话”。
 
     from minigpt.playground import playground
-    pg = playground()            # 默认 checkpoint：output/best_model.pth，没有就用仓库自带的那一个
+    pg = playground()            # 默认：你训练的最新模型（output/ 或第 6 章的 output/ch06/），没有就用仓库自带的
 
 输入问题、点「生成」，回答一个字一个字地流出来；下面按每个字的概率上色。
 可以切换贪心/采样，调温度、top-k、top-p、重复惩罚和最多生成的字数，换 checkpoint，或从示例里挑问题。

@@ -249,9 +249,7 @@ def planned_steps(run: Run) -> int | None:
 def resume_or_start(run: Run, resume: bool, history: History) -> LoopState:
     """有 last_model.pth 且 resume：取回模型、优化器、随机数状态和循环状态；否则设好随机种子从头开始。"""
     s, planned = run.s, planned_steps(run)
-    provisional = planned if planned is not None else 15 * run.batches_per_epoch
-    eval_every = s.eval_every if s.eval_every is not None else max(50, provisional // 10)
-    st = LoopState(planned, provisional, eval_every, s.save_every or eval_every)
+    st = LoopState(planned, planned if planned is not None else 15 * run.batches_per_epoch, 0, 0)
     run.output_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = run.output_dir / LAST, run.output_dir / BEST
     if not (resume and last_path.exists()):
@@ -261,7 +259,7 @@ def resume_or_start(run: Run, resume: bool, history: History) -> LoopState:
             run.say(f"注意：之前那次训练的 {best_path} 会被这次的最佳模型覆盖")
         torch.manual_seed(s.seed + run.rank)  # 每个进程的 dropout 不同，同一种子可复现
         random.seed(s.seed)
-        return st
+        return _set_eval_schedule(s, st)
     ckpt = read_checkpoint(last_path)
     check_vocab(ckpt, run.tokenizer, last_path)
     if ckpt["arch"] != run.arch or ckpt["config"] != asdict(run.model.config):
@@ -285,6 +283,13 @@ def resume_or_start(run: Run, resume: bool, history: History) -> LoopState:
     rngs = ts["rng"]
     set_rng_state(rngs[run.rank] if isinstance(rngs, list) and run.rank < len(rngs) else rngs[0])
     run.say(f"从 {last_path} 续训：第 {st.step} 步（第 {st.epoch + 1} 轮，第 {st.position} 批）；--no-resume 从头开始")
+    return _set_eval_schedule(s, st)
+
+
+def _set_eval_schedule(s: TrainSettings, st: LoopState) -> LoopState:
+    """多久评估、保存一次：没指定时一次训练约 10 次（按时间预算时，测速后还会再定一次）。"""
+    st.eval_every = s.eval_every if s.eval_every is not None else max(50, st.schedule_steps() // 10)
+    st.save_every = s.save_every or st.eval_every
     return st
 
 

@@ -255,8 +255,9 @@ def _substitute(cell: str, name: str, source: str) -> str:
     import ast
     for node in ast.parse(cell).body:
         if getattr(node, "name", None) == name or name in [getattr(t, "id", None) for t in getattr(node, "targets", [])]:
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
             lines = cell.splitlines()
-            return "\n".join(lines[: node.lineno - 1] + source.splitlines() + lines[node.end_lineno:])
+            return "\n".join(lines[:start] + source.splitlines() + lines[node.end_lineno:])
     raise AssertionError(f"{name} not in cell")
 
 

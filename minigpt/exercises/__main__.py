@@ -66,7 +66,8 @@ def self_test_one(ex: Exercise) -> list[str]:
     if not (ok and text.startswith(PASS)):
         problems.append(f"参考答案没通过：{text.strip()}")
     ok, text = checked(ex, stub_answer(ex))
-    if ok or not text.startswith(NOT_DONE) or ex.first_hint not in text:
+    stub_hints = [ex.first_hint] + [w.hint for w in ex.wrong if w.stub]  # 埋了 bug 的桩代码给那个 bug 的提示
+    if ok or not text.startswith(NOT_DONE) or not any(hint in text for hint in stub_hints):
         problems.append(f"桩代码没有报「还没做」和第一条提示：{text.strip()}")
     for i, wrong in enumerate(ex.wrong, 1):
         ok, text = checked(ex, wrong.fn)

@@ -32,21 +32,21 @@ def _num(x) -> str:
     return str(x)
 
 
-def describe(value, limit: int = 60) -> str:
+def describe(value, limit: int = 60, items: int = 8) -> str:
     """一行以内描述一个值：张量只显示形状、dtype 和前几个数，长列表只显示开头。"""
     if isinstance(value, torch.Tensor):
         flat = value.detach().flatten()
         nums = ", ".join(_num(x) for x in flat[:4].tolist()) + (", …" if flat.numel() > 4 else "")
         return f"Tensor{tuple(value.shape)} {str(value.dtype).removeprefix('torch.')} [{nums}]"
     if isinstance(value, (list, tuple)):
-        head = ", ".join(describe(v, 20) for v in value[:8])
-        more = f", …（共 {len(value)} 个）" if len(value) > 8 else ""
+        head = ", ".join(describe(v, 20, items) for v in value[:items])
+        more = f", …（共 {len(value)} 个）" if len(value) > items else ""
         left, right = ("[", "]") if isinstance(value, list) else ("(", ")")
         return f"{left}{head}{more}{right}"
     if isinstance(value, dict):
-        items = list(value.items())
-        head = ", ".join(f"{k!r}: {describe(v, 20)}" for k, v in items[:6])
-        return "{" + head + (f", …（共 {len(items)} 项）" if len(items) > 6 else "") + "}"
+        pairs = list(value.items())
+        head = ", ".join(f"{k!r}: {describe(v, 20, items)}" for k, v in pairs[:items])
+        return "{" + head + (f", …（共 {len(pairs)} 项）" if len(pairs) > items else "") + "}"
     if isinstance(value, torch.nn.Module):
         return f"{type(value).__name__}(…)"
     text = _num(value) if isinstance(value, (int, float)) else repr(value).splitlines()[0]

@@ -63,6 +63,8 @@ class Exercise:
     rtol: float = 1e-4
     tail: str = ""  # 函数之后、check 之前的代码（例如先跑一下你的函数看看）
     kind: str = "function"  # "function"：check 调用你的函数；"value"：check 直接比较你给的值
+    harness: Callable | None = None  # harness(函数, *用例参数) 得到要比较的值；None：直接 函数(*用例参数)
+    explain: Callable | None = None  # explain(用例参数, 你的结果) → 针对这道题的一句提示，或 None
 
     @property
     def chapter(self) -> int:
@@ -127,7 +129,8 @@ class Result(int):
 
 def check(exercise_id: str, answer: Any) -> Result:
     """运行练习 exercise_id 的用例来检查 answer（你的函数，或者值），打印结果；通过时记进进度。"""
-    state = random.getstate()
+    state, threads = random.getstate(), torch.get_num_threads()
+    torch.set_num_threads(1)  # 用例都很小：一个线程最快，也不和别的程序抢 CPU
     try:
         with torch.random.fork_rng(devices=[]):  # 判题不改变你的随机数状态
             ok = run_check(exercise_id, answer)
@@ -136,6 +139,7 @@ def check(exercise_id: str, answer: Any) -> Result:
         ok = False
     finally:
         random.setstate(state)
+        torch.set_num_threads(threads)
     if ok:
         progress.mark_passed(str(exercise_id))
     return Result(ok)
@@ -158,10 +162,10 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
     call = answer if ex.kind == "function" else (lambda *args: answer)
     for i, case in enumerate(ex.cases, 1):
         where = f"用例 {i}/{len(ex.cases)}「{case.name}」"
-        expected = ex.reference(*case.args())
+        expected = _cached(ex, ex.reference, case)
         args = case.args()
         try:
-            got = call(*args)
+            got = _run(ex, call, args)
         except NotImplementedError:
             out(f"⏳ {head}还没做。提示：{ex.first_hint}")
             return False
@@ -179,11 +183,12 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
                 f"\n  提示：不要原地修改参数（x += …、masked_fill_、list.sort()…），先复制一份或用不带 _ 的版本。")
             return False
         if mismatch is not None:
-            known = _known_mistake(ex, case, got)
+            known = _known_mistake(ex, case, got, call)
             if known is not None and known.stub:
                 out(f"⏳ {head}还没做：这还是桩代码里原来的写法。提示：{known.hint}")
                 return False
-            hint = known.hint if known else (mismatch.hint or ex.first_hint)
+            special = ex.explain(case.args(), got) if ex.explain and not known else None
+            hint = known.hint if known else (special or mismatch.hint or ex.first_hint)
             tol = f"（浮点数允许误差 atol={ex.atol:g}，rtol={ex.rtol:g}）" if mismatch.numeric else ""
             out(f"❌ {head}没通过：{where}\n  输入：{describe_args(args)}\n  {mismatch.text}{tol}\n  提示：{hint}")
             return False
@@ -191,22 +196,47 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
     return True
 
 
-def _known_mistake(ex: Exercise, case: Case, got) -> Wrong | None:
-    """你的结果和哪种已知的错误写法在这个用例上一模一样？"""
-    for wrong in ex.wrong:
-        try:
-            theirs = wrong.fn(*case.args())
-        except Exception:
-            continue
-        if theirs is not None and compare(theirs, got, ex.atol, ex.rtol) is None:
-            return wrong
-    return None
+def _run(ex: Exercise, fn: Callable, args: tuple):
+    return ex.harness(fn, *args) if ex.harness else fn(*args)
+
+
+_CACHE: dict[tuple[Callable, int], Any] = {}  # (函数, id(用例)) → 结果：参考实现和错误写法都是确定的，算一次就够
+
+
+def _cached(ex: Exercise, fn: Callable, case: Case):
+    key = (fn, id(case))
+    if key not in _CACHE:
+        _CACHE[key] = _run(ex, fn, case.args())
+    return _CACHE[key]
+
+
+def _known_mistake(ex: Exercise, case: Case, got, call: Callable) -> Wrong | None:
+    """你的结果和哪种已知的错误写法在这个用例上一模一样？几种都一样时，再用其余用例分辨。"""
+    candidates = [w for w in ex.wrong if _same(ex, w, case, got)]
+    for other in ex.cases:
+        if len(candidates) < 2:
+            break
+        if other is not case:
+            try:
+                yours = _run(ex, call, other.args())
+            except Exception:
+                break
+            candidates = [w for w in candidates if _same(ex, w, other, yours)] or candidates
+    return candidates[0] if candidates else None
+
+
+def _same(ex: Exercise, wrong: Wrong, case: Case, got) -> bool:
+    try:
+        theirs = _cached(ex, wrong.fn, case)
+    except Exception:
+        return False
+    return theirs is not None and compare(theirs, got, ex.atol, ex.rtol) is None
 
 
 def _exception_hint(ex: Exercise, case: Case, e: Exception) -> str:
     for wrong in ex.wrong:  # 已知的错误写法抛出同样的异常？
         try:
-            wrong.fn(*case.args())
+            _run(ex, wrong.fn, case.args())
         except Exception as theirs:
             if type(theirs) is type(e) and str(theirs) == str(e):
                 return wrong.hint
@@ -264,18 +294,20 @@ def _is_learner_frame(filename: str) -> bool:
 
 
 def describe_args(args: tuple) -> str:
-    return "，".join(describe(a, 40) for a in args) if args else "（无）"
+    return "，".join(describe(a, 40, items=4) for a in args) if args else "（无）"
 
 
-def _mutated(args: tuple, fresh: tuple) -> bool:
-    """你的函数有没有原地改动张量或列表参数（和一份新建的输入比）。"""
-    for a, b in zip(args, fresh):
-        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-            if a.shape != b.shape or not torch.equal(a.detach(), b.detach()):
-                return True
-        elif isinstance(a, list) and isinstance(b, list) and a != b:
-            return True
-    return False
+def _mutated(args, fresh) -> bool:
+    """你的函数有没有原地改动传进来的张量、列表或字典（和一份新建的输入比）。"""
+    if isinstance(args, torch.Tensor) and isinstance(fresh, torch.Tensor):
+        return args.shape != fresh.shape or not torch.equal(args.detach(), fresh.detach())
+    if isinstance(args, (list, tuple)) and isinstance(fresh, (list, tuple)):
+        return len(args) != len(fresh) or any(_mutated(a, b) for a, b in zip(args, fresh))
+    if isinstance(args, dict) and isinstance(fresh, dict):
+        return args.keys() != fresh.keys() or any(_mutated(args[k], fresh[k]) for k in args)
+    if isinstance(args, (int, str)) and isinstance(fresh, (int, str)):
+        return args != fresh
+    return False  # 模型等其它对象：不比较
 
 
 # ------------------------------------------------------------------------------ 进度

@@ -204,10 +204,17 @@ _CACHE: dict[tuple[Callable, int], Any] = {}  # (函数, id(用例)) → 结果�
 
 
 def _cached(ex: Exercise, fn: Callable, case: Case):
+    """fn 在这个用例上的结果；fn 抛出异常时，每次都抛出同一个异常。"""
     key = (fn, id(case))
     if key not in _CACHE:
-        _CACHE[key] = _run(ex, fn, case.args())
-    return _CACHE[key]
+        try:
+            _CACHE[key] = (_run(ex, fn, case.args()), None)
+        except Exception as e:
+            _CACHE[key] = (None, e)
+    value, error = _CACHE[key]
+    if error is not None:
+        raise error
+    return value
 
 
 def _known_mistake(ex: Exercise, case: Case, got, call: Callable) -> Wrong | None:
@@ -236,7 +243,7 @@ def _same(ex: Exercise, wrong: Wrong, case: Case, got) -> bool:
 def _exception_hint(ex: Exercise, case: Case, e: Exception) -> str:
     for wrong in ex.wrong:  # 已知的错误写法抛出同样的异常？
         try:
-            _run(ex, wrong.fn, case.args())
+            _cached(ex, wrong.fn, case)
         except Exception as theirs:
             if type(theirs) is type(e) and str(theirs) == str(e):
                 return wrong.hint

@@ -137,6 +137,11 @@ def _fixed_width(items, pad_token_id=0, width=32):
     return batch
 
 
+def _mask_filled_with_pad(items, pad_token_id=0):
+    return {k: torch.nn.utils.rnn.pad_sequence([it[k] for it in items], batch_first=True, padding_value=pad_token_id)
+            for k in items[0]}
+
+
 def _minus_100(items, pad_token_id=0):
     batch = collate_batch(items, pad_token_id)
     for row, it in enumerate(items):
@@ -168,12 +173,14 @@ def collate(items, pad_token_id=0):
         Case("3 个长短不一的样本", lambda: (_items(PAIRS)[:3], 0)),
         Case("5 个样本，只算答案的损失", lambda: (_items(PAIRS, answer_only_loss=True), 0)),
         Case("一个样本", lambda: (_items(PAIRS)[3:4], 0)),
+        Case("另一个词表：pad_token_id=7", lambda: (_items(PAIRS)[1:4], 7)),
     ],
     first_hint="width = 最长的 len(item['input_ids'])；每个键建一个 torch.full((B, width), 填充值) 的张量，再把每行的真实内容写进前面。",
     proved="你的 collate 与 collate_batch 一致：每批只填充到自己最长的那条，填充都在右边。",
     wrong=[
         Wrong(_left_pad, "训练时在右边填充：真实 token 在前，<pad> 在后（因果注意力下真实 token 看不到右边的 <pad>）。"),
         Wrong(_fixed_width, "填充到这一批里最长的那条，不是固定的长度：这正是按批填充省下计算的地方。"),
+        Wrong(_mask_filled_with_pad, "attention_mask 的填充是 0（表示“不是真实 token”），不是 pad_token_id；只有 input_ids 和 targets 填 pad_token_id。"),
         Wrong(_minus_100, "targets 的填充用 pad_token_id：课程的损失函数用 ignore_index=pad_token_id（不是 transformers 习惯的 -100）。"),
     ],
 ))

@@ -278,3 +278,12 @@ def test_solutions_are_linked_files_and_define_every_exercise():
         path = ROOT / "minigpt" / "exercises" / "solutions" / f"ch{ex.chapter:02d}.py"
         assert path.is_file()
         assert callable(getattr(solution_module(ex), ex.name)) or ex.kind == "value"
+
+
+def test_show_progress_never_raises(monkeypatch, capsys):
+    def broken():
+        raise OSError("磁盘坏了")
+
+    monkeypatch.setattr(progress, "passed_ids", broken)
+    show_progress(5)
+    assert "显示进度时出错了" in capsys.readouterr().out

@@ -185,7 +185,7 @@ register(Exercise(
 - 输入：`lengths`（每对问答编码后的长度，`list[int]`，顺序任意），`coverage`（如 0.999）
 - 输出：整数 $L$（它一定是 `lengths` 里的某个值）
 """,
-    where="notebook 02 第 4 节的长度统计；`minigpt/tokenizer.py` 的 `Tokenizer.encode(..., pad_to_max_length=False)`",
+    where="本章“截断”一节的长度统计；`minigpt/tokenizer.py` 的 `Tokenizer.encode(..., pad_to_max_length=False)`",
     stub='''
 import math
 from minigpt.exercises import check

@@ -98,7 +98,7 @@ register(Exercise(
 - 输入：`train_groups`、`val_groups`：训练集、验证集每道题的成语（`list[str]`，一道题一项，可以重复）
 - 输出：0 到 1 之间的小数 = 验证集里“成语在训练集出现过”的题数 ÷ 验证集题数
 """,
-    where="notebook 03 第 4 节“验证集真的没见过吗”",
+    where="本章“验证集真的没见过吗”一节",
     stub='''
 from minigpt.exercises import check
 
@@ -162,7 +162,7 @@ register(Exercise(
 - 输入：`lines`（`list[str]`），`groups`（每行的成语，与 `lines` 等长），`train_ratio`，`seed`
 - 输出：`(train, val)` 两个列表
 """,
-    where="`minigpt/split_data.py` 的 `shuffle_and_cut`（按行划分）；notebook 03 第 4 节",
+    where="`minigpt/split_data.py` 的 `shuffle_and_cut`（按行划分）；本章“验证集真的没见过吗”一节",
     stub='''
 import random
 from minigpt.exercises import check

@@ -84,7 +84,7 @@ def my_layer_norm(x, weight, bias, eps=1e-5):
 
 # ------------------------------------------------------------------------------ 5.2 因果注意力
 def _hand_example():
-    """notebook 05 第 1 节手算的 Q、K、V，加上 batch 和 head 两维：(1, 1, 3, 4)、(1, 1, 3, 2)。"""
+    """notebook 05 开头手算的 Q、K、V，加上 batch 和 head 两维：(1, 1, 3, 4)、(1, 1, 3, 2)。"""
     q = torch.tensor([[1., 0, 1, 0], [0, 2, 0, 0], [1, 1, 1, 1]])
     k = torch.tensor([[2., 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0]])
     v = torch.tensor([[1., 0], [0, 1], [3, 3]])
@@ -166,7 +166,7 @@ register(Exercise(
     id="5.3", stars=2, title="用公式算出模型的参数量", name="n_params",
     task=r"""
 不建模型，只用公式算出 `GPTLMHeadModel` 的参数个数（权重绑定：`lm_head` 与 `wte` 是同一个矩阵，只算一次）。
-第 7 节的表列出了每个部分；看 `minigpt/model.py` 里每个 `nn.Linear` 有没有 `bias`，`nn.LayerNorm` 有几个参数。
+本章“参数都在哪里”一节的表列出了每个部分；看 `minigpt/model.py` 里每个 `nn.Linear` 有没有 `bias`，`nn.LayerNorm` 有几个参数。
 
 - 输入：`n_embd`（$C$）、`n_layer`（$L$）、`vocab_size`（$V$）、`block_size`（上下文长度）
 - 输出：一个整数。用例包括 `tiny`、`cpu`、`seed` 三个预设的形状。

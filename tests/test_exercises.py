@@ -150,6 +150,7 @@ def test_in_place_change_of_an_input_is_reported(capsys):
 
 
 def test_check_keeps_the_callers_random_state():
+    threads = torch.get_num_threads()
     torch.manual_seed(0)
     random.seed(0)
     before = (torch.rand(3), random.random())
@@ -158,6 +159,7 @@ def test_check_keeps_the_callers_random_state():
     for ex in EXERCISES:
         check(ex.id, getattr(solution_module(ex), ex.name))
     assert torch.equal(torch.rand(3), before[0]) and random.random() == before[1]
+    assert torch.get_num_threads() == threads
 
 
 def test_result_is_a_boolean_that_jupyter_does_not_echo():

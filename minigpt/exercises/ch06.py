@@ -196,7 +196,7 @@ def _tiny_batch():
     return tokens[:, :-1], tokens[:, 1:]  # input_ids, targets（填充位置的目标是 <pad>）
 
 
-def tiny_training(train_step, steps: int = 30, lr: float = 1e-2) -> list[float]:
+def tiny_training(train_step, steps: int = 30, lr: float = 2e-3) -> list[float]:
     """用 train_step(model, optimizer, input_ids, targets) 把一个很小的 GPT 训练 steps 步，返回每步的 loss。
 
     每次调用都从同样的初始权重和数据开始，所以两个正确的 train_step 给出同一条曲线。

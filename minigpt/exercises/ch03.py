@@ -2,9 +2,11 @@
 
 期望值由 minigpt/split_data.py 的 shuffle_and_cut 算出；按成语分组的划分没有现成的函数，规则写在任务里。
 """
+import json
 import random
 
 from minigpt.exercises.core import Case, Exercise, Wrong, register
+from minigpt.jsonl import QAPair
 from minigpt.split_data import shuffle_and_cut
 
 LINES = [f"第 {i} 行" for i in range(10)]
@@ -124,25 +126,47 @@ def seen_share(train_groups, val_groups):
 
 
 # ------------------------------------------------------------------------------ 3.3 按成语分组划分
-def _split_by_group(lines, groups, train_ratio, seed, *, sort=False, keep_order=True):
-    distinct = sorted(set(groups)) if sort else list(dict.fromkeys(groups))  # 按第一次出现的顺序
-    random.Random(seed).shuffle(distinct)
-    train_groups = set(distinct[: int(len(distinct) * train_ratio)])
-    pairs = list(zip(lines, groups))
-    if not keep_order:
-        random.Random(seed).shuffle(pairs)
-    train = [line for line, g in pairs if g in train_groups]
-    val = [line for line, g in pairs if g not in train_groups]
+def _records(n, seed):
+    """n 行 JSONL：每行一道题，记录着它问的成语（"idiom" 字段，和课程数据一样）。"""
+    lines, groups = _lines_and_groups(n, seed)
+    return [json.dumps({"question": q, "answer": "……", "idiom": g}, ensure_ascii=False) for q, g in zip(lines, groups)]
+
+
+def _grouped(lines, train_ratio, seed, *, sort=False, final_shuffle="same", swap=False):
+    """按成语分组切分，以及几种常见的写错方式（关键字参数打开某一种错误）。"""
+    groups = {}
+    for line in lines:
+        groups.setdefault(json.loads(line)["idiom"], []).append(line)  # 成语按第一次出现的顺序
+    keys = sorted(groups) if sort else list(groups)
+    rng = random.Random(seed)
+    rng.shuffle(keys)
+    n_train = int(len(keys) * train_ratio)
+    train = [line for k in keys[:n_train] for line in groups[k]]
+    val = [line for k in keys[n_train:] for line in groups[k]]
+    if final_shuffle == "same":
+        for part in ((val, train) if swap else (train, val)):
+            rng.shuffle(part)
+    elif final_shuffle == "new":
+        random.Random(seed).shuffle(train)
+        random.Random(seed).shuffle(val)
+    return train, val
+
+
+def _grouped_reference(lines, train_ratio, seed):
+    try:
+        from minigpt.split_data import grouped_shuffle_and_cut
+    except ImportError:  # split_data 还没有按组切分的版本：用同样的规则
+        return _grouped(lines, train_ratio, seed)
+    pairs = [QAPair(json.loads(x)["question"], json.loads(x)["answer"], i + 1, x) for i, x in enumerate(lines)]
+    train, val, _, _ = grouped_shuffle_and_cut(pairs, train_ratio, seed, "idiom")
     return train, val
 
 
 def _explain_leak(args, got):
     """你的两份里有没有同一个成语？"""
-    lines, groups = args[0], args[1]
     try:
         train, val = got
-        which = dict(zip(lines, groups))
-        both = sorted({which[x] for x in train} & {which[x] for x in val})
+        both = sorted({json.loads(x)["idiom"] for x in train} & {json.loads(x)["idiom"] for x in val})
     except (TypeError, ValueError, KeyError):
         return None
     if both:
@@ -151,41 +175,46 @@ def _explain_leak(args, got):
 
 
 register(Exercise(
-    id="3.3", stars=3, title="按成语分组划分：没有成语同时在两边", name="split_by_group",
+    id="3.3", stars=3, title="按成语分组划分：没有成语同时在两边", name="split_by_idiom",
     task=r"""
-更严格的划分：同一个成语的所有题只进一边。规则（照做，判题才能逐行比较）：
+更严格的划分：同一个成语的所有题只进一边。每行 JSON 里的 `"idiom"` 字段记着这道题问的成语。规则（照做，判题才能逐行比较）：
 
-1. 不同的成语按**第一次出现的顺序**排成列表（`list(dict.fromkeys(groups))`）；
-2. 用 `random.Random(seed).shuffle` 打乱这个列表，前 $\lfloor m \times \text{train\_ratio} \rfloor$ 个成语（$m$ 是成语个数）归训练集；
-3. 每一行按它的成语去对应的一边，**保持原来的顺序**。
+1. 按成语把行分组，成语按**第一次出现的顺序**排列，组内保持原来的顺序；
+2. `rng = random.Random(seed)`，`rng.shuffle(成语列表)`，前 $\lfloor m \times \text{train\_ratio} \rfloor$ 个成语（$m$ 是成语个数）归训练集；
+3. 训练集 = 这些成语的行（按打乱后成语的顺序，一组一组接起来），验证集 = 其余成语的行；
+4. 用**同一个** `rng` 接着打乱训练集，再打乱验证集。
 
-- 输入：`lines`（`list[str]`），`groups`（每行的成语，与 `lines` 等长），`train_ratio`，`seed`
+- 输入：`lines`（`list[str]`，每行一个 JSON 对象），`train_ratio`，`seed`
 - 输出：`(train, val)` 两个列表
 """,
-    where="`minigpt/split_data.py` 的 `shuffle_and_cut`（按行划分）；本章“验证集真的没见过吗”一节",
+    where="`minigpt/split_data.py` 的 `grouped_shuffle_and_cut`（`--group-by idiom`）",
     stub='''
+import json
 import random
 from minigpt.exercises import check
 
 
-def split_by_group(lines, groups, train_ratio, seed):
+def split_by_idiom(lines, train_ratio, seed):
     """返回 (train, val)：同一个成语的行只出现在一边。"""
     raise NotImplementedError  # 在这里写你的代码
 ''',
-    reference=_split_by_group,
+    reference=_grouped_reference,
     cases=[
-        Case("20 道题、7 个成语，train_ratio=0.8，seed=42", lambda: (*_lines_and_groups(20, 0), 0.8, 42)),
-        Case("40 道题，train_ratio=0.6，seed=1", lambda: (*_lines_and_groups(40, 1), 0.6, 1)),
+        Case("20 道题、7 个成语，train_ratio=0.8，seed=42", lambda: (_records(20, 0), 0.8, 42)),
+        Case("40 道题，train_ratio=0.6，seed=1", lambda: (_records(40, 1), 0.6, 1)),
     ],
-    first_hint="idioms = list(dict.fromkeys(groups))；random.Random(seed).shuffle(idioms)；train_set = set(idioms[:int(len(idioms) * train_ratio)])；再按原顺序把每行分到两边。",
+    first_hint="groups = {}；for line in lines: groups.setdefault(json.loads(line)['idiom'], []).append(line)；keys = list(groups)；rng = random.Random(seed)；rng.shuffle(keys)；切开、拼起来，再 rng.shuffle(train)、rng.shuffle(val)。",
     proved="你的划分里没有一个成语同时在两边：验证集衡量的是没见过的成语，而不是换一种问法。",
     explain=_explain_leak,
     wrong=[
-        Wrong(lambda lines, groups, r, s: shuffle_and_cut(lines, r, s),
+        Wrong(lambda lines, r, s: shuffle_and_cut(lines, r, s),
               "这是按行划分：同一个成语的题会分到两边。先给成语分边，再把每行放到它的成语那边。"),
-        Wrong(lambda lines, groups, r, s: _split_by_group(lines, groups, r, s, sort=True),
-              "成语按第一次出现的顺序排（list(dict.fromkeys(groups))），不是 sorted：顺序不同，打乱的结果就不同。"),
-        Wrong(lambda lines, groups, r, s: _split_by_group(lines, groups, r, s, keep_order=False),
-              "只打乱成语，不打乱行：每一边的行保持在 lines 里原来的顺序。"),
+        Wrong(lambda lines, r, s: _grouped(lines, r, s, sort=True),
+              "成语按第一次出现的顺序排（dict 记得插入顺序），不是 sorted：顺序不同，打乱的结果就不同。"),
+        Wrong(lambda lines, r, s: _grouped(lines, r, s, final_shuffle="none"),
+              "最后还要用同一个 rng 把训练集、验证集各自打乱：否则同一个成语的题总挨在一起。"),
+        Wrong(lambda lines, r, s: _grouped(lines, r, s, final_shuffle="new"),
+              "最后的打乱要用同一个 rng 接着抽随机数，不要再新建 random.Random(seed)。"),
+        Wrong(lambda lines, r, s: _grouped(lines, r, s, swap=True), "先打乱训练集，再打乱验证集：随机数是按顺序抽的。"),
     ],
 ))

@@ -1,4 +1,5 @@
 """第 3 章练习的参考答案。先自己做，卡住了再看。"""
+import json
 import random
 
 
@@ -17,10 +18,16 @@ def seen_share(train_groups, val_groups):
 
 
 # 3.3 按成语分组划分
-def split_by_group(lines, groups, train_ratio, seed):
-    idioms = list(dict.fromkeys(groups))  # 不同的成语，按第一次出现的顺序
-    random.Random(seed).shuffle(idioms)
-    train_idioms = set(idioms[: int(len(idioms) * train_ratio)])
-    train = [line for line, g in zip(lines, groups) if g in train_idioms]  # 行保持原来的顺序
-    val = [line for line, g in zip(lines, groups) if g not in train_idioms]
+def split_by_idiom(lines, train_ratio, seed):
+    groups = {}  # 成语 → 它的行；dict 记得插入顺序：成语按第一次出现的顺序
+    for line in lines:
+        groups.setdefault(json.loads(line)["idiom"], []).append(line)
+    idioms = list(groups)
+    rng = random.Random(seed)
+    rng.shuffle(idioms)
+    n_train = int(len(idioms) * train_ratio)  # 按成语的个数切，不是按行数
+    train = [line for idiom in idioms[:n_train] for line in groups[idiom]]
+    val = [line for idiom in idioms[n_train:] for line in groups[idiom]]
+    rng.shuffle(train)  # 同一个 rng 接着打乱两边，同一个成语的题就不会挨在一起
+    rng.shuffle(val)
     return train, val

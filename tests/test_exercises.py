@@ -174,6 +174,7 @@ def test_progress_is_recorded_and_shown(progress_file, capsys):
     assert check("5.1", solution_module(ex).my_layer_norm)
     assert not check("5.2", stub_answer(get("5.2")))
     assert set(json.loads(progress_file.read_text(encoding="utf-8"))["passed"]) == {"5.1"}
+    assert [p.name for p in progress_file.parent.iterdir()] == ["progress.json"]  # no temp file left behind
     capsys.readouterr()
     show_progress(5)
     out = capsys.readouterr().out

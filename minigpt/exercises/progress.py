@@ -56,14 +56,19 @@ def load() -> dict[str, str]:
 
 def _save(passed: dict[str, str]) -> None:
     path = progress_path()
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"passed": passed}, f, ensure_ascii=False, indent=1, sort_keys=True)
         os.replace(tmp, path)
+        tmp = None
     except OSError as e:
         _say_once(f"write:{path}", f"（进度没能保存到 {path}：{e.strerror or e}）")
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)  # 写到一半失败：不留下临时文件
 
 
 def mark_passed(exercise_id: str) -> None:

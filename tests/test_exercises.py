@@ -59,6 +59,7 @@ def test_self_test_catches_a_broken_checker():
 
 @pytest.mark.slow
 def test_self_test_cli():
+    needs_diagnose(6)
     r = run_cli("--self-test")
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"{len(EXERCISES)}/{len(EXERCISES)} 道练习的判题器全部成立" in r.stdout

@@ -61,6 +61,8 @@ from minigpt.playground import playground, probability_html
 from minigpt.split_data import prepare_data
 
 use_chinese_font()  # 图里的中文标题、坐标轴和刻度（刻度就是候选的字）
+
+# %%
 torch.set_grad_enabled(False)  # 本章只做推理，不需要梯度
 if device.type == "cpu":
     # 一次只生成一个字，矩阵很小：单线程反而更快（多线程的同步开销更大，机器忙时尤其明显），结果也与核数无关

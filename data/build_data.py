@@ -578,6 +578,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for problem in check_sources(strict=not args.ignore_versions):
             print(f"warning: {problem}; the output will differ from the committed data", file=sys.stderr)
+        output = args.output or (FULL_OUTPUT if args.full else DEFAULT_OUTPUT)
+        for path in (output, heldout_path(output)):   # refuse before the build, not after it
+            if path.exists() and not path.is_dir() and not args.force and not _is_builder_output(path):
+                raise BuildError(f"{path}: exists and is not a data set written by this builder; "
+                                 "pass --force to overwrite it")
         facts = build_facts(args.full, strict=False)
         records, heldout = phrase_facts(facts), phrase_facts(facts, heldout=True)
         if args.stats:
@@ -585,7 +590,6 @@ def main(argv: list[str] | None = None) -> int:
             print("\nheld-out family:")
             print(format_stats(compute_stats(heldout)))
             return 0
-        output = args.output or (FULL_OUTPUT if args.full else DEFAULT_OUTPUT)
         outputs = ((output, records), (heldout_path(output), heldout))
         written = [write_output(to_jsonl(recs), path, force=args.force) for path, recs in outputs]
     except BuildError as e:

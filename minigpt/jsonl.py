@@ -50,6 +50,10 @@ class QAPair:
         """The optional "type" field of the line (question kind, for per-type reports); "qa" if absent."""
         return str(json.loads(self.raw).get("type") or "qa")
 
+    def get(self, name: str):
+        """Any extra field of the line (e.g. "idiom"), None if absent."""
+        return json.loads(self.raw).get(name)
+
 
 @dataclass
 class ReadStats:

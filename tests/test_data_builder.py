@@ -270,7 +270,7 @@ def test_cli_refuses_a_foreign_file_and_reports_overwrites(tmp_path, fresh):
     ours.write_bytes(DATA.read_bytes().splitlines(keepends=True)[0])   # an older build of ours
     logs = []
     bd.write_output(fresh, ours, log=logs.append)
-    assert any("overwriting" in m for m in logs)
+    assert any("覆盖已有的文件" in m for m in logs)
     assert ours.read_bytes() == DATA.read_bytes()
 
 

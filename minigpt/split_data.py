@@ -15,7 +15,6 @@ date: later chapters call it so that each notebook runs on its own in a fresh cl
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import random
@@ -26,6 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python ./minigpt/split_data.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from minigpt.cli import ArgumentParser
 from minigpt.jsonl import DataError, atomic_write_text, read_qa_jsonl
 
 
@@ -61,7 +61,7 @@ def split_jsonl_data(input_path: str, train_ratio: float = 0.9, seed: int = 42, 
 
     for out in (train_path, val_path):
         if out.exists():
-            print(f"note: overwriting existing {out}")
+            print(f"注意：覆盖已有的 {out}")
     atomic_write_text(train_path, "\n".join(train_data) + "\n")  # the seed's file layout
     atomic_write_text(val_path, "\n".join(val_data) + "\n")
 
@@ -116,15 +116,15 @@ def prepare_data(data_path="./data/data.jsonl", train_ratio: float = 0.8, seed: 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Split QA dataset into train/val sets.")
-    parser.add_argument("--input", type=str, required=True, help="Path to original JSONL dataset (e.g., data/all.jsonl)")
-    parser.add_argument("--train_ratio", type=float, default=0.9, help="Proportion of data to use for training (default: 0.9)")
-    parser.add_argument("--seed", type=int, default=42, help="Random seed for reproducibility (default: 42)")
+    parser = ArgumentParser(description="把问答数据拆成训练集和验证集（第 3 章）。")
+    parser.add_argument("--input", type=str, required=True, help="原始的问答 JSONL 文件（例如 data/data.jsonl）")
+    parser.add_argument("--train_ratio", type=float, default=0.9, help="多大比例的数据用来训练")
+    parser.add_argument("--seed", type=int, default=42, help="随机种子：同样的随机种子，同样的拆分")
     args = parser.parse_args(argv)
     try:
         split_jsonl_data(args.input, args.train_ratio, args.seed)
     except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"错误：{e}", file=sys.stderr)
         return 1
     return 0
 

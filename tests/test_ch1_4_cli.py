@@ -29,7 +29,7 @@ def test_seed_commands_verbatim(work):
     # the README's commands, run from a folder with ./data/data.jsonl, through the scripts' paths
     r = run([ROOT / "minigpt/build_vocab.py", "--data", "./data/data.jsonl", "--output", "./data/vocab.json"], cwd=work)
     assert r.returncode == 0, r.stderr
-    assert "✅ Vocabulary built and saved to ./data/vocab.json" in r.stdout and "Total tokens: 283" in r.stdout
+    assert "✅ 词表已建好，保存到 ./data/vocab.json" in r.stdout and "token 总数：283" in r.stdout
     r = run([ROOT / "minigpt/split_data.py", "--input", "./data/data.jsonl", "--train_ratio", "0.8"], cwd=work)
     assert r.returncode == 0, r.stderr
     assert "Train: 24 → data/train.jsonl" in r.stdout and "Val:   6 → data/val.jsonl" in r.stdout
@@ -45,7 +45,7 @@ def test_module_form_and_overwrite_notes(work):
     args = ["-m", "minigpt.build_vocab", "--data", work / "data/data.jsonl", "--output", work / "data/vocab.json"]
     assert run(args).returncode == 0
     r = run(args)
-    assert r.returncode == 0 and "already existed with the same ids" in r.stdout
+    assert r.returncode == 0 and "已经存在，编号相同" in r.stdout
     args = ["-m", "minigpt.split_data", "--input", work / "data/data.jsonl", "--train_ratio", "0.8", "--seed", "1"]
     assert run(args).returncode == 0
     r = run(args)
@@ -99,7 +99,7 @@ def test_skipped_lines_are_warned_with_file_and_line(tmp_path):
     r = run([ROOT / "minigpt/build_vocab.py", "--data", data, "--output", tmp_path / "vocab.json"])
     assert r.returncode == 0
     assert f"warning: {data}:2: invalid JSON" in r.stdout and f'warning: {data}:3: "answer" is null' in r.stdout
-    assert f"{data}: 2 QA pairs kept, 2 lines skipped" in r.stdout and "Total tokens: 6" in r.stdout
+    assert f"{data}: 2 QA pairs kept, 2 lines skipped" in r.stdout and "token 总数：6" in r.stdout
 
 
 @pytest.mark.parametrize("ratio", ["1.5", "0", "nan"])

@@ -162,8 +162,8 @@ def test_answer_only_loss_skips_pairs_whose_question_fills_max_length(tok, tmp_p
     messages = []
     ds = QADataset(path, tok, 8, answer_only_loss=True, warn=messages.append)
     assert ds.data == [("你好", "好")]
-    assert any(f"{path}:1: the question alone fills max_length=8" in m for m in messages)
-    with pytest.raises(DataError, match="no QA pair left"):
+    assert any(f"{path}:1: 光问题就占满了 max_length=8" in m for m in messages)
+    with pytest.raises(DataError, match="没有剩下可以训练的问答对"):
         QADataset(path.with_name("d.jsonl"), tok, 3, answer_only_loss=True, **QUIET)
 
 
@@ -175,7 +175,7 @@ def test_unknown_characters_are_counted(tok, tmp_path):
 
 
 def test_max_length_must_allow_one_target(tok):
-    with pytest.raises(ValueError, match="max_length must be at least 2"):
+    with pytest.raises(ValueError, match="max_length 至少是 2"):
         QADataset(FIXTURE, tok, 1, **QUIET)
 
 

@@ -10,7 +10,7 @@
     model(input_ids, attention_mask=None, *, kv_cache=None, position_ids=None, logits_to_keep=0) -> logits (B, T, vocab)
 （logits_to_keep=1：只要最后一个位置的 logits (B, 1, vocab)，生成只用得到它），
 以及 model.new_kv_cache(max_len) -> KVCache（模型自己知道有几层）。
-批量生成时提示词「左填充」：这样每一行最后一个位置都是真实 token，下一个 token 的 logits 都在 [:, -1]。
+批量生成时提示词“左填充”：这样每一行最后一个位置都是真实 token，下一个 token 的 logits 都在 [:, -1]。
 """
 import argparse
 import sys
@@ -58,7 +58,7 @@ def filter_logits(logits: torch.Tensor, *, temperature: float = 1.0, top_k: Opti
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
         probs = sorted_logits.softmax(-1)
         before = probs.cumsum(-1) - probs  # 比它更可能的 token 的总概率
-        remove_sorted = before >= top_p  # 前面的 token 已凑够 top_p：它不在「核」里（第一个永远保留）
+        remove_sorted = before >= top_p  # 前面的 token 已凑够 top_p：它不在“核”里（第一个永远保留）
         remove = remove_sorted.scatter(1, order, remove_sorted)  # 排序位置 → 原位置
         logits = logits.masked_fill(remove, float("-inf"))
     return logits
@@ -70,7 +70,7 @@ def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: Option
     """从最后一个位置的 logits (B, V) 选出下一个 token。返回 (token_ids (B,), 它们的概率 (B,))。
 
     do_sample=False：贪心，取概率最大的（此时温度等参数不起作用，概率按原分布计算）。
-    概率是在「实际用来抽样的分布」下的概率（经过温度、top-k、top-p 之后）。
+    概率是在“实际用来抽样的分布”下的概率（经过温度、top-k、top-p 之后）。
     """
     if not do_sample:
         probs = logits.float().softmax(-1)

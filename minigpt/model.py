@@ -247,7 +247,7 @@ class GPTLMHeadModel(nn.Module):
 
         返回 logits: (B, T, vocab_size)。有 kv_cache 时只算新输入的 T 个位置，并把它们的 K、V 追加进缓存。
         logits_to_keep=n > 0：只算最后 n 个位置的 logits (B, n, vocab)。生成只要最后一个位置，
-        提示词有 20 个字时，这省下 19 次「C × 词表」的矩阵乘（与 transformers 的同名参数相同）。
+        提示词有 20 个字时，这省下 19 次“C × 词表”的矩阵乘（与 transformers 的同名参数相同）。
         """
         hidden_states = self.transformer(input_ids, attention_mask, kv_cache=kv_cache, position_ids=position_ids)
         return self.lm_head(hidden_states[:, -logits_to_keep:])  # (B, T 或 n, vocab)；-0: 等于 [:, 0:]，全部

@@ -3,7 +3,7 @@
     from minigpt.playground import playground
     pg = playground()            # 默认：你训练的最新模型（output/ 或第 6 章的 output/ch06/），没有就用仓库自带的
 
-输入问题、点「生成」，回答一个字一个字地流出来；下面按每个字的概率上色。
+输入问题、点“生成”，回答一个字一个字地流出来；下面按每个字的概率上色。
 可以切换贪心/采样，调温度、top-k、top-p、重复惩罚和最多生成的字数，换 checkpoint，或从示例里挑问题。
 首字延迟（点击到第一个字出现）显示在状态栏，也存在 `pg.first_char_latency` 里（秒）。
 
@@ -304,7 +304,7 @@ class Playground:
         notes = []
         unknown = sorted({c for c in question if c not in tokenizer.word2id})
         if unknown:
-            shown = "".join(f"「{html.escape(c)}」" for c in unknown)
+            shown = "".join(f"“{html.escape(c)}”" for c in unknown)
             notes.append(f"这些字不在词表里，模型只能把它们当作 &lt;unk&gt;：{shown}（照样回答，但别太当真）")
         prompt, _ = tokenizer.encode(question, None, max_length=10**9, pad_to_max_length=False)  # 问题 + <sep>
         n_ctx = context_length(model)
@@ -379,7 +379,7 @@ def playground(checkpoint=None, **kwargs) -> Playground:
 
 
 def main(argv=None) -> int:
-    """不开浏览器：建一个游乐场，填问题，点「生成」，打印回答、提示和状态栏。"""
+    """不开浏览器：建一个游乐场，填问题，点“生成”，打印回答、提示和状态栏。"""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--question", required=True)
     parser.add_argument("--checkpoint", default=None, help="默认：minigpt.checkpoint.default_checkpoint()")

@@ -95,7 +95,7 @@ def test_user_text_is_html_escaped(tiny, monkeypatch):
     ask(pg, "<script>天</script>")
     assert not any("<script>" in v for v in html_values(pg))
     assert "&lt;script&gt;" in pg.answer_html.value
-    assert "「&lt;」" in pg.message.value and "「&gt;」" in pg.message.value  # the unknown chars, escaped
+    assert "“&lt;”" in pg.message.value and "“&gt;”" in pg.message.value  # the unknown chars, escaped
 
     # An answer made of markup is shown as text too (in the stream and in the probability view).
     evil = Tokenizer.from_word2id({t: i for i, t in enumerate(["<pad>", "<unk>", "<sep>", *"<script>&\"'/"])})
@@ -138,7 +138,7 @@ def test_unknown_characters_are_named_and_still_answered(tiny):
     pg = make(tiny)
     pg.max_new_tokens.value = 8
     got = ask(pg, "天X地Y是什么意思？")
-    assert "「X」「Y」" in pg.message.value and "不在词表" in pg.message.value
+    assert "“X”“Y”" in pg.message.value and "不在词表" in pg.message.value
     assert pg.runs == 1 and got == generate.answer(model, tokenizer, "天X地Y是什么意思？", max_new_tokens=8)
 
 

@@ -144,6 +144,30 @@ torch.testing.assert_close(sdpa, causal_out)
 assert torch.allclose(causal_out[1], torch.tensor([1, math.e**2]) / (1 + math.e**2))
 
 # %% [markdown]
+# ### 练习 5.2　带因果掩码的缩放点积注意力（★★）
+#
+# $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d}} + M\right) V,\qquad
+# M_{ij} = \begin{cases}0 & j \le i\\ -\infty & j > i\end{cases}$$
+#
+# - 输入：`q`、`k` 形状 `(B, nh, T, hs)`，`v` 形状 `(B, nh, T, hv)`（$d$ = `hs`）
+# - 输出：`(B, nh, T, hv)`；位置 $i$ 只能看见位置 $0..i$
+# - 不要调用 `F.scaled_dot_product_attention`；判题拿它的结果（`is_causal=True`）作期望值。第 1 个用例就是本章开头手算的那个例子。
+#
+# 对照：`minigpt/model.py` 的 `CausalSelfAttention.forward`（`F.scaled_dot_product_attention(..., is_causal=True)`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch05.py)
+
+# %%
+import math
+import torch
+from minigpt.exercises import check
+
+
+def my_attention(q, k, v):
+    """q, k: (B, nh, T, hs)；v: (B, nh, T, hv)。返回 (B, nh, T, hv)。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("5.2", my_attention)
+
+# %% [markdown]
 # ## 3. 多头注意力
 #
 # 一组 $Q, K, V$ 只能表达一种“关注方式”。**多头**把 $C$ 维向量切成 $n_\text{head}$ 段，每段 $C/n_\text{head}$ 维，
@@ -233,6 +257,34 @@ with torch.no_grad():
     torch.testing.assert_close(my_attn(x), attn(x))
     torch.testing.assert_close(my_attn(x), by_hand)
 print("MyCausalSelfAttention == 包里的 CausalSelfAttention == 逐头循环")
+
+# %% [markdown]
+# ### 练习 5.5　多头因果自注意力（CausalSelfAttention.forward）（★★★）
+#
+# 用 `attn` 的权重写出整个多头注意力层：
+#
+# 1. `attn.qkv_proj(x)` 一次算出 $Q, K, V$（按 q、k、v 的顺序拼在最后一维），各 `(B, T, C)`；
+# 2. 拆成 `nh = attn.config.n_head` 个头：`(B, T, C)` → `(B, nh, T, hs)`，`hs = C // nh`；
+# 3. 每个头做带因果掩码的缩放点积注意力（可以用练习 5.2 的函数，或 `F.scaled_dot_product_attention`）；
+# 4. 拼回 `(B, T, C)`，经过 `attn.out_proj`。
+#
+# - 输入：`attn`（`minigpt.model.CausalSelfAttention`，dropout 为 0）、`x` 形状 `(B, T, C)`
+# - 输出：`(B, T, C)`。不要直接调用 `attn(x)`。
+#
+# 对照：`minigpt/model.py` 的 `CausalSelfAttention.forward`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch05.py)
+
+# %%
+import math
+import torch
+import torch.nn.functional as F
+from minigpt.exercises import check
+
+
+def my_mha(attn, x):
+    """attn: CausalSelfAttention；x: (B, T, C)。返回 (B, T, C)。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("5.5", my_mha)
 
 # %% [markdown]
 # ## 4. padding 掩码
@@ -359,6 +411,30 @@ my_ln = MyLayerNorm(8)
 my_ln.load_state_dict(ln.state_dict())
 torch.testing.assert_close(my_ln(x), ln(x))
 print("MyLayerNorm == nn.LayerNorm")
+
+# %% [markdown]
+# ### 练习 5.1　LayerNorm（★）
+#
+# LayerNorm 把每个 token 的 $C$ 个数变成均值 0、方差 1，再逐维缩放、平移：
+#
+# $$\mathrm{LN}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta,\qquad
+# \mu = \frac1C\sum_i x_i,\quad \sigma^2 = \frac1C\sum_i (x_i-\mu)^2$$
+#
+# - 输入：`x` 形状 `(..., C)`；`weight`（$\gamma$）、`bias`（$\beta$）形状 `(C,)`；`eps` 默认 `1e-5`（与 `nn.LayerNorm` 相同）
+# - 输出：与 `x` 同形状。不要调用 `F.layer_norm` / `nn.LayerNorm`，用 `mean`、`sqrt` 自己写。
+#
+# 对照：`minigpt/model.py` 里 `Block` 的 `ln_1`、`ln_2`（`nn.LayerNorm`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch05.py)
+
+# %%
+import torch
+from minigpt.exercises import check
+
+
+def my_layer_norm(x, weight, bias, eps=1e-5):
+    """x: (..., C)；weight, bias: (C,)。对最后一维归一化，返回与 x 同形状的张量。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("5.1", my_layer_norm)
 
 # %% [markdown]
 # ## 6. GELU 和 MLP
@@ -532,16 +608,38 @@ torch.manual_seed(0)
 block = Block(small).eval()  # 包里的 Block
 for p in block.parameters():  # LayerNorm 的 γ、β 初始是 1 和 0；都换成随机值，比较才不留死角
     nn.init.normal_(p, std=0.5)
-my_block = MyBlock(small).eval()
-print(my_block.load_state_dict(block.state_dict()))
-print("state_dict 的键:", list(my_block.state_dict()))
+mine_block = MyBlock(small).eval()
+print(mine_block.load_state_dict(block.state_dict()))
+print("state_dict 的键:", list(mine_block.state_dict()))
 
 x = torch.randn(2, 5, small.n_embd)
 left_mask = my_attention_mask(torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]]), 5)
 with torch.no_grad():
-    torch.testing.assert_close(my_block(x), block(x))  # 纯因果
-    torch.testing.assert_close(my_block(x, left_mask), block(x, left_mask))  # 带左填充掩码
+    torch.testing.assert_close(mine_block(x), block(x))  # 纯因果
+    torch.testing.assert_close(mine_block(x, left_mask), block(x, left_mask))  # 带左填充掩码
 print("MyBlock == 包里的 Block（纯因果、左填充两种掩码）")
+
+# %% [markdown]
+# ### 练习 5.4　Pre-LN 残差块 Block.forward（★★）
+#
+# 用 `block` 的四个子模块 `ln_1`、`attn`、`ln_2`、`mlp` 写出一个 Pre-LN 解码器块的前向传播：
+#
+# $$x \leftarrow x + \mathrm{Attn}(\mathrm{LN}_1(x)),\qquad x \leftarrow x + \mathrm{MLP}(\mathrm{LN}_2(x))$$
+#
+# - 输入：`block`（`minigpt.model.Block`）、`x` 形状 `(B, T, C)`
+# - 输出：`(B, T, C)`。不要直接调用 `block(x)`。
+#
+# 对照：`minigpt/model.py` 的 `Block.forward`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch05.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def my_block(block, x):
+    """block: minigpt.model.Block；x: (B, T, C)。返回 (B, T, C)。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("5.4", my_block)
 
 # %% [markdown]
 # ## 8. 整个 GPT
@@ -933,6 +1031,27 @@ for name in PRESETS:
     print(f"{name:5s} {m.num_parameters():>12,} 个参数  （不含词/位置向量 {m.num_parameters(exclude_embeddings=True):>11,}）")
 
 # %% [markdown]
+# ### 练习 5.3　用公式算出模型的参数量（★★）
+#
+# 不建模型，只用公式算出 `GPTLMHeadModel` 的参数个数（权重绑定：`lm_head` 与 `wte` 是同一个矩阵，只算一次）。
+# 本章“参数都在哪里”一节的表列出了每个部分；看 `minigpt/model.py` 里每个 `nn.Linear` 有没有 `bias`，`nn.LayerNorm` 有几个参数。
+#
+# - 输入：`n_embd`（$C$）、`n_layer`（$L$）、`vocab_size`（$V$）、`block_size`（上下文长度）
+# - 输出：一个整数。用例包括 `tiny`、`cpu`、`seed` 三个预设的形状。
+#
+# 对照：`minigpt/model.py` 的 `GPTLMHeadModel.num_parameters`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch05.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def n_params(n_embd, n_layer, vocab_size, block_size):
+    """返回 GPTLMHeadModel 的参数个数（整数）。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("5.3", n_params)
+
+# %% [markdown]
 # ## 13. 初始损失应当约等于 $\ln V$
 #
 # 取训练集的前 8 条，用第 4 章的 `collate_batch` 填充到这一批里最长的那条（右填充），交给刚初始化的包里模型：
@@ -987,6 +1106,24 @@ with torch.no_grad():
         steps.append(model(ids[:, t:t + 1], kv_cache=cache))
 torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-4, rtol=1e-4)
 print("缓存长度:", cache.seq_len, " 与整句计算一致:", True)
+
+# %% [markdown]
+# ## 本章测验
+#
+# 几道概念题：选一个答案，看对错和每个选项的解释（GitHub 上看不到按钮，下面也打印了文字版）。
+
+# %%
+from minigpt.exercises import quiz
+
+quiz(5)
+
+# %% [markdown]
+# 本章练习的完成情况（通过的练习记在你自己电脑上的 `~/.minigpt/progress.json`，不在仓库里）：
+
+# %%
+from minigpt.exercises import show_progress
+
+show_progress(5)
 
 # %% [markdown]
 # ## 小结

@@ -28,7 +28,6 @@ plan_budget（按时间预算定步数）、evaluate_and_save（评估并保存�
     model, metadata = load_checkpoint("output/best_model.pth")
     tokenizer = load_tokenizer(metadata)
 """
-import argparse
 import math
 import os
 import random
@@ -46,6 +45,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 # 下面有些名字不在本文件里用，而是本模块对外的接口（notebook、测试、基准从 minigpt.train 导入它们）
+from minigpt.cli import ArgumentParser
 from minigpt.checkpoint import BEST, LAST, CheckpointError, check_vocab, load_checkpoint, load_tokenizer  # noqa: F401
 from minigpt.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
 from minigpt.common import autocast, bf16_is_faster, end_processes, init_processes, pick_device, print0  # noqa: F401
@@ -213,7 +213,7 @@ def prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype_
     sampler = BucketBatchSampler(train_ds.lengths, s.batch_size, shuffle=True, seed=s.seed, drop_last=False)
     batches_per_epoch = len(sampler) // procs.world  # 每个进程取同一顺序里的每第 world 批
     if batches_per_epoch == 0:
-        raise DataError(f"error: {train_path}: {len(train_ds)} 个问答对太少，不够 {procs.world} 个进程 × 每批 {s.batch_size} 个")
+        raise DataError(f"错误：{train_path}: {len(train_ds)} 个问答对太少，不够 {procs.world} 个进程 × 每批 {s.batch_size} 个")
     sampler.set_epoch(0)
     pad_stats = padding_report(train_ds.lengths, list(sampler))
     say(f"数据：训练 {len(train_ds):,} 对，验证 {len(val_ds):,} 对，每轮 {batches_per_epoch:,} 批"
@@ -283,10 +283,10 @@ def resume_or_start(run: Run, resume: bool, history: History) -> LoopState:
     ckpt = read_checkpoint(last_path)
     check_vocab(ckpt, run.tokenizer, last_path)
     if ckpt["arch"] != run.arch or ckpt["config"] != asdict(run.model.config):
-        raise CheckpointError(f"error: {last_path}: 里面是另一个模型（{ckpt['arch']} {ckpt['config']}）；"
+        raise CheckpointError(f"错误：{last_path}: 里面是另一个模型（{ckpt['arch']} {ckpt['config']}）；"
                               "用 --no-resume 从头开始，或换一个 --output-dir")
     if ckpt.get("train_state") is None:
-        raise CheckpointError(f"error: {last_path}: 没有可以续训的训练状态；用 --no-resume 从头开始")
+        raise CheckpointError(f"错误：{last_path}: 没有可以续训的训练状态；用 --no-resume 从头开始")
     ts = ckpt["train_state"]
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ts["optimizer"])
@@ -415,9 +415,9 @@ def finish(run: Run, st: LoopState, history: History, log: RunLog) -> None:
     run.say(f"完成：{st.step} 步，用时 {st.elapsed() / 60:.1f} 分钟；验证损失 {row['val_loss']:.4f}（最低 {st.best_val:.4f}）")
     run.say(format_report(row))
     if row["val_loss"] > st.best_val:
-        # 种子代码保留验证损失最低的那一步；过了那一步，模型还在继续背训练集的答案
-        run.say(f"注意：{BEST} 是验证损失最低的那一步，不是最后的权重；想和最后的权重对话："
-                f"python ./minigpt/generate.py --checkpoint {run.output_dir / LAST}")
+        # 种子代码保留验证损失最低的那一步；过了那一步，模型还在继续记住学过的成语
+        run.say(f"注意：{BEST} 是验证损失最低的那一步，不是最后的权重；"
+                f"对话默认用最后的权重 {run.output_dir / LAST}（见 minigpt.checkpoint.trained_checkpoints）")
     log.close()
 
 
@@ -525,9 +525,8 @@ def train(model, tokenizer, train_path, val_path, *, max_steps=None, max_minutes
 
 # ====================================================================== 命令行
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="在问答对上训练 minigpt 的 GPT（或课程的 Qwen3）——第 6 章。",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--train", default="./data/train.jsonl", help="训练用的问答对（JSONL）")
     p.add_argument("--val", default="./data/val.jsonl", help="验证用的问答对（JSONL）")
@@ -575,7 +574,7 @@ def main(argv=None) -> int:
     for name in ("vocab", "train", "val"):
         path = Path(getattr(args, name))
         if not path.is_file():
-            print(f"error: {path}: 找不到；{MISSING_HINTS[name]}", file=sys.stderr)
+            print(f"错误：{path}: 找不到；{MISSING_HINTS[name]}", file=sys.stderr)
             return 1
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -600,9 +599,9 @@ def main(argv=None) -> int:
             eval_every=args.eval_every, save_every=args.save_every,
             eval_samples=args.eval_samples, final_eval_samples=args.final_eval_samples, heldout_path=args.heldout,
         )
-    except DataError as e:  # CheckpointError 也是 DataError；消息都是“error: 文件: 哪里不对”
+    except DataError as e:  # CheckpointError 也是 DataError；消息都是“错误：文件: 哪里不对”
         message = str(e)
-        print(message if message.startswith("error:") else f"error: {message}", file=sys.stderr)
+        print(message if message.startswith("错误：") else f"错误：{message}", file=sys.stderr)
         return 1
     return 130 if history.interrupted else 0
 

@@ -61,7 +61,7 @@ TYPES = ("meaning", "pinyin", "chain", "fill")
 BLANK = "＿"           # full-width low line: one per missing character
 
 class BuildError(Exception):
-    """A problem with the sources or the output path; main() prints it as one `error: ...` line."""
+    """A problem with the sources or the output path; main() prints it as one `错误：...` line."""
 
 
 @dataclass(frozen=True)
@@ -577,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         for problem in check_sources(strict=not args.ignore_versions):
-            print(f"warning: {problem}；生成的数据会与提交的不同", file=sys.stderr)
+            print(f"警告：{problem}；生成的数据会与提交的不同", file=sys.stderr)
         output = args.output or (FULL_OUTPUT if args.full else DEFAULT_OUTPUT)
         for path in (output, heldout_path(output)):   # refuse before the build, not after it
             if path.exists() and not path.is_dir() and not args.force and not _is_builder_output(path):
@@ -593,10 +593,10 @@ def main(argv: list[str] | None = None) -> int:
         outputs = ((output, records), (heldout_path(output), heldout))
         written = [write_output(to_jsonl(recs), path, force=args.force) for path, recs in outputs]
     except BuildError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"错误：{e}", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
+        print(f"错误：{e.filename}: {e.strerror}" if e.filename else f"错误：{e}", file=sys.stderr)
         return 1
     for (path, recs), done in zip(outputs, written):
         counts = compute_stats(recs)["counts"]

@@ -263,7 +263,7 @@ def test_cli_refuses_a_foreign_file_and_reports_overwrites(tmp_path, fresh):
     foreign.write_text("my notes\n", encoding="utf-8")
     run = subprocess.run([sys.executable, str(BUILDER), "--output", str(foreign)],
                          capture_output=True, text=True, cwd=ROOT)
-    assert run.returncode == 1 and run.stderr.startswith("error: ") and "Traceback" not in run.stderr
+    assert run.returncode == 1 and run.stderr.startswith("错误：") and "Traceback" not in run.stderr
     assert foreign.read_text(encoding="utf-8") == "my notes\n"
 
     ours = tmp_path / "ours.jsonl"

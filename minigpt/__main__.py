@@ -5,7 +5,7 @@
     python -m minigpt --help
 
 它运行的代码和种子代码的三条命令（build_vocab.py、split_data.py --train_ratio 0.8、train.py）相同，
-然后加载 output/best_model.pth，回答几道训练题和验证题：哪些是背下来的，哪些是编的，一看便知。
+然后加载 output/last_model.pth（训练结束时的权重），回答几道训练题和验证题：哪些是背下来的，哪些是编的，一看便知。
 """
 import sys
 
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
 
     print("\n== 4. 回答问题（第 7 章）")
     try:
-        model, tokenizer = load_for_inference(f"{args.output_dir}/best_model.pth", pick_device(args.device))
+        model, tokenizer = load_for_inference(f"{args.output_dir}/last_model.pth", pick_device(args.device))
     except DataError as e:  # 消息已经是“错误：文件: 哪里不对”
         print(e, file=sys.stderr)
         return 1

@@ -241,12 +241,16 @@ def check_vocab(ckpt_or_metadata, tokenizer, path) -> None:
 def trained_checkpoints(roots=None) -> list[tuple[Path, str]]:
     """你训练出的检查点 [(路径, 从哪里来)]，最新的在前。
 
-    在 roots（默认：当前目录和仓库根目录）下的 TRAINED_DIRS 里找，每个文件夹取 best_model.pth，没有就取 last_model.pth。
+    在 roots（默认：当前目录和仓库根目录）下的 TRAINED_DIRS 里找，每个文件夹取 last_model.pth，没有就取 best_model.pth。
+
+    为什么聊天用最后的权重（last），而不是验证损失最低的（best，种子代码的选法）：课程的验证集是从没见过的成语
+    （按成语分组切分），成语的释义猜不出来，所以验证损失在训练中途就开始上升；而模型对学过的成语、换个问法的
+    回答一直在变好，到训练结束才最好。best_model.pth 照样保存，想比较时用 --checkpoint 指定。
     """
     found = {}
     for root in roots if roots is not None else (Path.cwd(), REPO_ROOT):
         for folder, source in TRAINED_DIRS.items():
-            for name in (BEST, LAST):
+            for name in (LAST, BEST):
                 path = Path(root) / folder / name
                 if path.is_file():
                     found.setdefault(path.resolve(), (path, source))

@@ -395,9 +395,9 @@ def finish(run: Run, st: LoopState, history: History, log: RunLog) -> None:
     run.say(f"完成：{st.step} 步，用时 {st.elapsed() / 60:.1f} 分钟；验证损失 {row['val_loss']:.4f}（最低 {st.best_val:.4f}）")
     run.say(format_report(row))
     if row["val_loss"] > st.best_val:
-        # 种子代码保留验证损失最低的那一步；过了那一步，模型还在继续背训练集的答案
-        run.say(f"注意：{BEST} 是验证损失最低的那一步，不是最后的权重；想和最后的权重对话："
-                f"python ./minigpt/generate.py --checkpoint {run.output_dir / LAST}")
+        # 种子代码保留验证损失最低的那一步；过了那一步，模型还在继续记住学过的成语
+        run.say(f"注意：{BEST} 是验证损失最低的那一步，不是最后的权重；"
+                f"对话默认用最后的权重 {run.output_dir / LAST}（见 minigpt.checkpoint.trained_checkpoints）")
     log.close()
 
 

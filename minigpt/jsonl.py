@@ -53,6 +53,10 @@ class QAPair:
         """这一行可选的“type”字段（题型，按题型报告时用）；没有就是 "qa"。"""
         return str(json.loads(self.raw).get("type") or "qa")
 
+    def get(self, name: str):
+        """Any extra field of the line (e.g. "idiom"), None if absent."""
+        return json.loads(self.raw).get(name)
+
 
 @dataclass
 class ReadStats:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import random
 import sys
 from collections import Counter
@@ -48,7 +47,7 @@ def shuffle_and_cut(lines: list, train_ratio: float, seed: int) -> tuple[list, l
 
 def group_key(pair, field: str):
     """这一行所属的组：字段的值（字符串）；没有这个字段（或不是非空字符串）时，这一行自己成一组。"""
-    value = json.loads(pair.raw).get(field)  # 行已经被 read_qa_jsonl 验证过，是 JSON 对象
+    value = pair.get(field)
     return ("value", value) if isinstance(value, str) and value else ("line", pair.line)
 
 

@@ -50,7 +50,7 @@ from minigpt.checkpoint import BEST, LAST, CheckpointError, check_vocab, load_ch
 from minigpt.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
 from minigpt.common import autocast, bf16_is_faster, end_processes, init_processes, pick_device, print0  # noqa: F401
 from minigpt.common import resolve_dtype, unwrap
-from minigpt.evaluate import EvalSet, char_accuracy, evaluate, format_report  # noqa: F401
+from minigpt.evaluate import EvalSet, char_accuracy, evaluate, format_report, taught_heldout  # noqa: F401
 from minigpt.generate import greedy_answers  # noqa: F401
 from minigpt.jsonl import DataError, read_qa_jsonl
 from minigpt.models import arch_of, build_model_for, context_length, width_of
@@ -78,6 +78,7 @@ class TrainSettings:
     max_steps: int | None = None  # 最多多少步（优先于 epochs）
     max_minutes: float | None = None  # 时间预算（分钟）：先测速，再按预算定步数
     eval_every: int | None = None  # 每多少步评估一次；None：约 10 次/整个训练
+    heldout_path: str | None = None  # 留出的问法（换个问法问训练过的成语）；None：训练文件旁边的 heldout_phrasings.jsonl（有就用），""：不评估
     eval_samples: int = 100  # 训练中评估：训练集、验证集各抽这么多题做精确匹配
     final_eval_samples: int = 500  # 结束时的报告：各抽这么多题
     val_loss_samples: int | None = 1000  # 验证损失用的固定子集大小；None：整个验证集
@@ -205,8 +206,10 @@ def prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype_
     train_ds = QADataset(train_path, tokenizer, max_length, pad_to_max_length=False, answer_only_loss=s.answer_only_loss)
     val_ds = QADataset(val_path, tokenizer, max_length, pad_to_max_length=False, answer_only_loss=s.answer_only_loss)
     quiet = dict(warn=lambda message: None, summary=False)  # QADataset 已经报告过坏行
-    evalset = EvalSet.fixed(val_ds, read_qa_jsonl(train_path, **quiet), read_qa_jsonl(val_path, **quiet),
-                            n=s.eval_samples, n_val_loss=s.val_loss_samples, seed=s.seed)
+    train_pairs = read_qa_jsonl(train_path, **quiet)
+    heldout = heldout_pairs(s.heldout_path, train_path, train_pairs, say)
+    evalset = EvalSet.fixed(val_ds, train_pairs, read_qa_jsonl(val_path, **quiet),
+                            n=s.eval_samples, n_val_loss=s.val_loss_samples, seed=s.seed, heldout_pairs=heldout)
     sampler = BucketBatchSampler(train_ds.lengths, s.batch_size, shuffle=True, seed=s.seed, drop_last=False)
     batches_per_epoch = len(sampler) // procs.world  # 每个进程取同一顺序里的每第 world 批
     if batches_per_epoch == 0:
@@ -232,6 +235,23 @@ def prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype_
     return Run(s, model, train_model, optimizer, tokenizer, arch_of(base), train_ds, evalset, sampler,
                batches_per_epoch, pad_stats["padded_tokens"] / procs.world, procs.device, dtype, procs.world,
                procs.rank, Path(output_dir), say)
+
+
+def heldout_pairs(path, train_path, train_pairs, say) -> list:
+    """评估“换个问法”用的题：留出问法文件里问训练过的成语的那些（minigpt.evaluate.taught_heldout）。
+
+    path 为 None 时找训练文件旁边的 heldout_phrasings.jsonl（data/build_data.py 生成），没有就不评估；"" 表示不评估。
+    """
+    if path == "":
+        return []
+    if path is None:
+        path = Path(train_path).parent / "heldout_phrasings.jsonl"
+        if not path.is_file():
+            return []
+    pairs = taught_heldout(read_qa_jsonl(path, warn=lambda message: None, summary=False), train_pairs)
+    if pairs:
+        say(f"换问法评估：{path} 中问训练过的成语的 {len(pairs):,} 题")
+    return pairs
 
 
 def planned_steps(run: Run) -> int | None:
@@ -456,8 +476,9 @@ def training_loop(run: Run, st: LoopState, history: History, log: RunLog | None,
         last_step = stop or (st.total_steps is not None and st.step >= st.total_steps)
         if st.step % st.eval_every == 0 and not last_step and run.rank == 0:
             row = evaluate_and_save(run, st, history, log)[0]
-            bar.write(f"第 {st.step} 步：训练损失 {loss:.4f}  验证损失 {row['val_loss']:.4f}  精确匹配 "
-                      f"训练 {row['exact_match']['train']:.1%} 验证 {row['exact_match']['val']:.1%}")
+            em = row["exact_match"]
+            bar.write(f"第 {st.step} 步：训练损失 {loss:.4f}  验证损失 {row['val_loss']:.4f}  精确匹配 训练 {em['train']:.1%}"
+                      + (f" 换问法 {em['heldout']:.1%}" if "heldout" in em else "") + f" 验证 {em['val']:.1%}")
         # 按时钟保存只在单进程时做：多进程时每个进程都得参加同样的保存
         if st.step % st.save_every == 0 or (run.world == 1 and time.perf_counter() - st.last_save > 120):
             save_last(run, st, history, gather_rng(run.world))
@@ -532,6 +553,9 @@ def build_parser():
     p.add_argument("--save-every", type=int, default=None, help="每 N 步保存 output-dir/last_model.pth（默认：每次评估时和每 2 分钟）")
     p.add_argument("--eval-samples", type=int, default=TrainSettings.eval_samples, help="每次评估答多少道训练题和验证题")
     p.add_argument("--final-eval-samples", type=int, default=TrainSettings.final_eval_samples, help="最终报告里每边多少道题")
+    p.add_argument("--heldout", default=None, metavar="PATH",
+                   help="留出的问法（JSONL，带 idiom 字段）：用训练中没见过的问法问训练过的成语；"
+                        "默认用训练文件旁边的 heldout_phrasings.jsonl（有就用），'' 表示不评估")
     p.add_argument("--tensorboard-dir", default="runs/minigpt", help="TensorBoard 日志文件夹（'' 表示不写）")
     p.add_argument("--no-progress", action="store_true", help="不显示 tqdm 进度条（只打印日志）")
     return p
@@ -573,7 +597,7 @@ def main(argv=None) -> int:
             tensorboard_dir=args.tensorboard_dir or None, progress=not args.no_progress,
             warmup_steps=args.warmup_steps, seed=args.seed, answer_only_loss=args.answer_only_loss,
             eval_every=args.eval_every, save_every=args.save_every,
-            eval_samples=args.eval_samples, final_eval_samples=args.final_eval_samples,
+            eval_samples=args.eval_samples, final_eval_samples=args.final_eval_samples, heldout_path=args.heldout,
         )
     except DataError as e:  # CheckpointError 也是 DataError；消息都是“错误：文件: 哪里不对”
         message = str(e)

@@ -612,7 +612,8 @@ check("6.1", exact_match)
 # 部件都写过、都证明过了，从这里开始用包里的 `train()`。它就是上面的 `my_train`，外加：
 #
 # - 打印分桶后的 padding 比例，测几步的速度后**估计总用时**；
-# - 每隔一段评估一次：验证损失，以及训练题、验证题各 100 道的精确匹配（第 5 节的两个函数）；
+# - 每隔一段评估一次：验证损失，以及三组题各 100 道的精确匹配（第 5 节的两个函数）：训练题、
+#   换个问法问训练过的成语（“换问法”，第 8 节细说）、验证题（没见过的成语）；
 # - 把 `last_model.pth`（最后的权重，可续训）和 `best_model.pth`（验证损失最低的那一次）写进输出目录，
 #   指标写进 `metrics.jsonl`（`minigpt/runlog.py`），TensorBoard 日志写进 `runs/ch06`。
 #
@@ -656,7 +657,8 @@ print(f"评估了 {len(history.evals)} 次；最后的验证损失 {history.eval
 # ### 第 7 章会用到你训练的模型吗？
 #
 # `minigpt.checkpoint.default_checkpoint()` 在 `output/`（命令行写的）和 `output/ch06/`（本 notebook 写的）里找你训练的模型，
-# 每个文件夹取 `best_model.pth`，有几个就用最新的；都没有才用仓库自带的 `checkpoints/minigpt-idiom.pth`。
+# 每个文件夹取 `last_model.pth`（最后的权重；为什么不是 `best_model.pth`，第 11 节会量给你看），有几个就用最新的；
+# 都没有才用仓库自带的 `checkpoints/minigpt-idiom.pth`。
 # 第 7 章的游乐场、`python ./minigpt/generate.py` 都调用它。验证一下它找到的正是刚才写下的文件：
 
 # %%
@@ -713,10 +715,18 @@ for kind in sorted({r[0] for r in rows}):
 # 不等于“最会回答的那一步”。
 
 # %% [markdown]
-# ## 8. 按题型的精确匹配
+# ## 8. 按题型的精确匹配：背下了问题，还是学会了成语？
 #
 # 数据里有四种题（见 `data/README.md`）：释义 `meaning`、拼音 `pinyin`、接龙 `chain`、填空 `fill`。
-# 最终报告在训练题、验证题各 500 道上评估；“验证逐字”是逐字准确率（拼音按音节）。
+# 同一个成语的同一个事实，在训练数据里用好几种问法出现（“X是什么意思？”“X 啥意思”“释义：X”……）。
+# 最终报告在三组题上各评估 500 道，每组回答一个问题：
+#
+# - **训练**：训练过的成语，训练时见过的问法。背下来了吗？
+# - **换问法**：训练过的成语，用一族训练中**从没出现过**的问法来问（`data/heldout_phrasings.jsonl`，
+#   比如“我在书上读到“X”，该怎么理解”：提示词和句式都是新的）。模型认出的是成语和题型，还是只认得问题的字符串？
+# - **验证**：没见过的成语（第 3 章按成语划分）。能不能从规律推出来？
+#
+# “验证逐字”是没见过的成语上的逐字准确率（拼音按音节）。
 
 # %%
 final = history.final
@@ -845,19 +855,31 @@ assert load_tokenizer(metadata).vocab_hash == tokenizer.vocab_hash
 # ### 和哪一个对话：`best_model.pth` 还是 `last_model.pth`？
 #
 # `best_model.pth` 是验证损失最低的那一步（种子代码的做法），`last_model.pth` 是最后的权重。
-# 在同样的 500 道训练题、500 道验证题上比一比它们的精确匹配：
+# 在最终报告的同样三组题上比一比它们的精确匹配（用 fp32，和对话时一样）：
 
 # %%
 n_final = 20 if FAST else 500
-same_questions = {"train": evaluate.sample(train_pairs, n_final, TrainSettings.seed + 2),  # 最终报告用的同一批题
-                  "val": evaluate.sample(val_pairs, n_final, TrainSettings.seed + 3)}
-assert [r.question for r in same_questions["val"]] == [e["question"] for e in final["val"]["examples"]]
-print(f"{'':16s}{'步数':>6s}{'验证损失':>10s}{'训练题精确匹配':>16s}{'验证题精确匹配':>16s}")
-em_best = {k: evaluate.exact_match_report(best, tokenizer, recs, device=torch.device("cpu"))["exact_match"]
-           for k, recs in same_questions.items()}
-print(f"{BEST:16s}{metadata['step']:6d}{metadata['metrics']['val_loss']:12.4f}{em_best['train']:18.1%}{em_best['val']:18.1%}")
-print(f"{LAST:16s}{raw['step']:6d}{raw['metrics']['val_loss']:12.4f}"
-      f"{final['train']['exact_match']:18.1%}{final['val']['exact_match']:18.1%}")
+heldout_pairs = evaluate.taught_heldout(read_qa_jsonl("data/heldout_phrasings.jsonl", **quiet), train_pairs)
+same_questions = {"训练": evaluate.sample(train_pairs, n_final, TrainSettings.seed + 2),  # 最终报告用的同一批题
+                  "换问法": evaluate.sample(heldout_pairs, n_final, TrainSettings.seed + 4),
+                  "验证": evaluate.sample(val_pairs, n_final, TrainSettings.seed + 3)}
+assert [r.question for r in same_questions["验证"]] == [e["question"] for e in final["val"]["examples"]]
+compare = {}
+for name, ckpt in ((BEST, best), (LAST, load_checkpoint(out_dir / LAST)[0])):
+    compare[name] = {k: evaluate.exact_match_report(ckpt, tokenizer, recs, device=torch.device("cpu"))["exact_match"]
+                     for k, recs in same_questions.items()}
+print(f"{'':16s}{'步数':>6s}{'验证损失':>10s}" + "".join(f"{k:>8s}" for k in same_questions))
+for name, step, val_loss in ((BEST, metadata["step"], metadata["metrics"]["val_loss"]),
+                             (LAST, raw["step"], raw["metrics"]["val_loss"])):
+    print(f"{name:16s}{step:6d}{val_loss:12.4f}" + "".join(f"{compare[name][k]:10.1%}" for k in same_questions))
+if not FAST:
+    assert compare[LAST]["训练"] >= compare[BEST]["训练"] and compare[LAST]["换问法"] >= compare[BEST]["换问法"]
+
+# %% [markdown]
+# 对话要用最后的权重：它背下的成语最多，换个问法也认得最多。验证损失最低的那一步来得早，那时训练过的成语还没背熟；
+# 之后验证损失回升，是因为模型给没见过的成语编释义时越来越笃定（本章第 7 节），这并不妨碍它回答学过的成语。
+# 所以 `default_checkpoint()`（第 7 章、命令行、游乐场）取每个文件夹的 `last_model.pth`；`best_model.pth` 照样保存，
+# 它回答的是另一个问题：“哪一步对没见过的成语猜得最不离谱”。
 
 # %% [markdown]
 # ### 中断后接着训练，结果和不中断完全一样

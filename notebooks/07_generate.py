@@ -39,7 +39,8 @@ print(f"device: {device}  fast mode: {FAST}")
 # ## 1. 加载模型
 #
 # `minigpt.checkpoint.default_checkpoint()` 先找你自己训练的模型（命令行写的 `output/`、第 6 章写的 `output/ch06/`，
-# 有几个就用最新的），都没有才用仓库自带的 `checkpoints/minigpt-idiom.pth`，并打印用的是哪个、为什么。
+# 每个文件夹取最后的权重 `last_model.pth`——第 6 章量过，它比 `best_model.pth` 会答的多——有几个就用最新的），
+# 都没有才用仓库自带的 `checkpoints/minigpt-idiom.pth`，并打印用的是哪个、为什么。
 # 命令行 `python ./minigpt/generate.py` 和本章最后的游乐场默认都用它。
 #
 # 为了让本章的输出在每台机器上都一样（测试会逐字比较），下面的演示**固定用仓库自带的模型**；
@@ -736,7 +737,7 @@ assert on_idiom >= (T - sep_pos) / 2
 #
 # 输入问题（或从“示例”里选训练集/验证集的问题），点“生成”：回答一个字一个字地流出来，下面按概率上色。
 # 游乐场用 `default_checkpoint()` 选的模型：你在第 6 章训练过，就是你的模型（第 1 节打印过是哪个）；
-# “模型”下拉框里还能换成仓库自带的、或者 `output/` 下别的检查点（比如 `output/ch06/last_model.pth`）。
+# “模型”下拉框里还能换成仓库自带的、或者 `output/` 下别的检查点（比如 `output/ch06/best_model.pth`）。
 # 试试：
 #
 # - 贪心 vs 采样；采样时把温度调到 0.3 和 1.8；固定“种子”让采样可复现；

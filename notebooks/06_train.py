@@ -697,10 +697,9 @@ with torch.no_grad():
         rows.append((kind, count / len(idx), loss))
 share = sum(r[1] for r in rows) / len(rows)
 print(f"一批里最多的那种题型平均占 {share:.0%}")
-print(f"{'这批主要是':10s}{'批数':>6s}{'平均损失':>10s}{'最小':>8s}{'最大':>8s}")
 for kind in sorted({r[0] for r in rows}):
     ls = [r[2] for r in rows if r[0] == kind]
-    print(f"{kind:12s}{len(ls):6d}{sum(ls) / len(ls):12.3f}{min(ls):10.3f}{max(ls):10.3f}")
+    print(f"主要是 {kind:8s}的批：{len(ls):3d} 批，损失平均 {sum(ls) / len(ls):.3f}（{min(ls):.3f} – {max(ls):.3f}）")
 
 # %% [markdown]
 # 所以单独一步的训练损失比验证损失高或低都不奇怪；看趋势要看平滑后的曲线，或者看验证损失。
@@ -868,10 +867,10 @@ compare = {}
 for name, ckpt in ((BEST, best), (LAST, load_checkpoint(out_dir / LAST)[0])):
     compare[name] = {k: evaluate.exact_match_report(ckpt, tokenizer, recs, device=torch.device("cpu"))["exact_match"]
                      for k, recs in same_questions.items()}
-print(f"{'':16s}{'步数':>6s}{'验证损失':>10s}" + "".join(f"{k:>8s}" for k in same_questions))
 for name, step, val_loss in ((BEST, metadata["step"], metadata["metrics"]["val_loss"]),
                              (LAST, raw["step"], raw["metrics"]["val_loss"])):
-    print(f"{name:16s}{step:6d}{val_loss:12.4f}" + "".join(f"{compare[name][k]:10.1%}" for k in same_questions))
+    print(f"{name}：第 {step} 步，验证损失 {val_loss:.4f}；精确匹配 "
+          + "，".join(f"{k} {compare[name][k]:.1%}" for k in same_questions))
 if not FAST:
     assert compare[LAST]["训练"] >= compare[BEST]["训练"] and compare[LAST]["换问法"] >= compare[BEST]["换问法"]
 

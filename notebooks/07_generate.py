@@ -392,7 +392,7 @@ print("top_k=1 的采样（5 个不同的 seed）都和贪心一样：", tokeniz
 # %% [markdown]
 # ### 采样的结果怎么样？
 #
-# 同一个训练过的问题，温度 1.0 时用不同的 seed 采样：
+# 问一个训练过的成语，温度 1.0，用不同的 seed 采样：
 
 # %%
 for seed in range(4):
@@ -609,56 +609,82 @@ print(f"{len(batch_questions)} 个问题：逐个 {t_single:.2f} s，批量 {t_b
 # 第 6 章的精确匹配评估就是这样批量生成的（`minigpt/generate.py` 的 `greedy_answers`）。
 
 # %% [markdown]
-# ## 7. 训练过的问题 vs 没见过的成语：“幻觉”
+# ## 7. 学会的是成语，还是问题的字符串？
 #
-# 在训练集和验证集各取一批问题，比较贪心回答与参考答案完全一致的比例：
-
-# %%
-n_eval = 64 if FAST else 200
-results = {}
-for split, pairs in (("train", train_pairs), ("val", val_pairs)):
-    rows = pairs[:n_eval]
-    preds = answers(model, tokenizer, [p.question for p in rows])  # 批量贪心
-    results[split] = sum(pred == p.answer for pred, p in zip(preds, rows)) / len(rows)
-    print(f"{split:5s}: 前 {len(rows)} 个问题，回答与参考答案完全一致的比例 {results[split]:.1%}")
-assert results["train"] > results["val"]  # 背过的题答得更好
-
-# %% [markdown]
-# 对**根本不在数据里**的成语，模型照样回答：语言模型只会“接着写最像的字”，不会说“我不知道”。
-# 这就是幻觉（hallucination）。在这个小模型上，编出来的回答连句子都不通顺，一眼就看得出：
+# 训练数据里，同一个成语的同一个事实用好几种问法出现（第 6 章第 8 节）。模型是学会了“这个成语是什么意思”，
+# 还是只背下了那几个问题字符串？把一个训练过的成语用四种方式问一遍：训练时见过的问法；训练中**别的**成语
+# 常用、这个成语却没这样问过的问法；留出的一族问法（`data/heldout_phrasings.jsonl`，提示词和句式在训练中从没出现）；
+# 再加一个随手打的问法。
 
 # %%
 # NBVAL_CHECK_OUTPUT
-unseen = {
-    "“分钗破镜”是什么意思？": "比喻夫妻失散或分离。",
-    "“屠所牛羊”是什么意思？": "比喻临近死亡的人。",
-    "“鲜蹦活跳”是什么意思？": "指鱼、禽等乱蹦乱跳而有生气。",
-    "“月下敲猫”是什么意思？": "（编的成语，没有答案）",
+IDIOM = "画蛇添足"
+heldout = read_qa_jsonl("data/heldout_phrasings.jsonl", **quiet)
+facts = [p for p in train_pairs if p.get("idiom") == IDIOM and p.type == "meaning"]
+reference = facts[0].answer
+trained_questions = {p.question for p in train_pairs}
+ways = {
+    "训练时见过的问法": facts[0].question,
+    "别的成语常用的问法": f"“{IDIOM}”是什么意思？",
+    "留出的问法": next(p.question for p in heldout if p.get("idiom") == IDIOM and p.type == "meaning"),
+    "随手打的问法": f"{IDIOM}这个词到底啥意思啊",
 }
-for q, ref in unseen.items():
-    print(f"{q}\n  模型：{answer(model, tokenizer, q)}\n  参考：{ref}")
+for kind, q in ways.items():
+    got = answer(model, tokenizer, q)
+    seen_before = "训练中见过" if q in trained_questions else "训练中没见过"
+    print(f"[{kind}，{seen_before}] {q}\n    → {got} {'✓' if got == reference else '✗'}")
+print(f"参考答案：{reference}")
+
+# %% [markdown]
+# 在训练集、留出的问法（只问训练过的成语）和验证集（没见过的成语）各取一批问题，比较贪心回答与参考答案完全一致的比例：
+
+# %%
+n_eval = 64 if FAST else 200
+taught_heldout = [p for p in heldout if p.get("idiom") in {t.get("idiom") for t in train_pairs}]
+results = {}
+for name, pairs in (("训练（见过的问法）", train_pairs), ("换问法（训练过的成语）", taught_heldout),
+                    ("验证（没见过的成语）", val_pairs)):
+    rows = pairs[:n_eval]
+    preds = answers(model, tokenizer, [p.question for p in rows])  # 批量贪心
+    results[name] = sum(pred == p.answer for pred, p in zip(preds, rows)) / len(rows)
+    print(f"{name}：前 {len(rows)} 题，完全答对 {results[name]:.1%}")
+assert results["训练（见过的问法）"] > results["验证（没见过的成语）"]  # 学过的成语答得更好
+
+# %% [markdown]
+# ### 没见过的成语：“幻觉”
+#
+# 对没见过的成语，模型照样回答：语言模型只会“接着写最像的字”，不会说“我不知道”。这就是幻觉（hallucination）。
+# 验证集里的成语是真成语，只是训练时从没出现过；最后一个是编的。在这个小模型上，编出来的释义连句子都不通顺，一眼就看得出：
+
+# %%
+# NBVAL_CHECK_OUTPUT
+never_seen = [p for p in val_pairs if p.type == "meaning"][:3]
+for p in never_seen:
+    print(f"{p.question}\n  模型：{answer(model, tokenizer, p.question)}\n  参考：{p.answer}")
+print(f"“月下敲猫”是什么意思？（编的成语）\n  模型：{answer(model, tokenizer, '“月下敲猫”是什么意思？')}")
 
 # %% [markdown]
 # ### 每个字的把握：按概率上色
 #
 # `answer(..., return_probs=True)` 同时返回每个字被选中时的概率。绿色 = 很有把握，红色 = 没把握。
-# 对比一个答对了的训练题和编出来的成语：
+# 同一种问法，问一个训练过的成语和一个没见过的成语：
 
 # %%
-solved = next(p.question for p in train_pairs[:50] if answer(model, tokenizer, p.question) == p.answer)  # 第一个答对了的训练题
+taught_q = ways["别的成语常用的问法"]
+unseen_q = f"“{never_seen[0].get('idiom')}”是什么意思？"
 confidence = {}
-for q in [solved, "“月下敲猫”是什么意思？"]:
+for q in [taught_q, unseen_q]:
     text, p = answer(model, tokenizer, q, return_probs=True)
     confidence[q] = sum(p) / len(p)
     print(f"{q}  →  {text}")
     print("  每个字的概率：", " ".join(f"{c}{x:.2f}" for c, x in zip(text, p)), f"（平均 {confidence[q]:.2f}）")
     display(HTML(probability_html(list(text), p)))
-assert confidence[solved] > confidence["“月下敲猫”是什么意思？"]
+assert confidence[taught_q] > confidence[unseen_q]
 
 # %% [markdown]
-# 背下来的答案几乎每个字都是深绿色。编出来的回答里，开头的格式词（“形容”“比喻”“指”）往往还比较有把握——
-# 这类题的答案都这样开头；后面的内容字大多是红色：每一步都有好几个字差不多可能，模型只是挑了其中一个。
-# 颜色在回答还没读完时就把“它在猜”暴露了出来；在更大、说话更通顺的模型上，文字本身看不出破绽时，这种逐字的概率更有用。
+# 学过的成语几乎每个字都是深绿色。没见过的成语，开头的格式词（“形容”“比喻”“指”）往往还比较有把握——
+# 释义题的答案都这样开头；后面的内容字大多是红色：每一步都有好几个字差不多可能，模型只是挑了其中一个。
+# 颜色把“它在猜”暴露了出来。在更大、说话更通顺的模型上，文字本身常常看不出破绽，这种逐字的概率就更有用。
 
 # %% [markdown]
 # ## 8. 注意力：生成每个字时在看哪里

@@ -167,8 +167,8 @@ def text_version(questions: list[Question], show_answers: bool = False) -> str:
     """纯文字版：题目和选项（默认不含答案）。"""
     if not questions:
         return ""
-    lines = [f"第 {questions[0].chapter} 章小测验（{len(questions)} 题）。运行这个单元格，在下面的交互版里作答、看每个选项的解释；"
-             "这里的文字版只列题目，不含答案。"]
+    lines = [f"第 {questions[0].chapter} 章小测验（{len(questions)} 题）。文字版只列题目和选项，不含答案；"
+             "运行这个单元格，在交互版里作答，提交后能看到每个选项的解释。"]
     for n, q in enumerate(questions, 1):
         lines += ["", f"{n}.（{KINDS[q.kind]}）{q.question}"]
         for letter, opt in zip(q.letters, q.options):
@@ -293,17 +293,17 @@ def _in_kernel() -> bool:
 
 
 def quiz(chapter: int) -> None:
-    """第 chapter 章的小测验：打印文字版（不含答案），在 Jupyter 里再显示可以作答的小部件。"""
+    """第 chapter 章的小测验：在 Jupyter 里显示可以作答的小部件，并打印一份文字版（不含答案）。"""
     try:
         questions = chapter_questions(chapter)
     except (QuizDataError, ValueError) as e:  # notebook 里不抛异常：说清楚就好
         print(f"小测验打不开：{e}")
         return
-    print(text_version(questions))
-    if _in_kernel():
+    if _in_kernel():  # 交互版在上；文字版在下，没有内核时（GitHub、没启动内核的 JupyterLab）只看得到它
         from IPython.display import display
 
         display(Quiz(chapter, questions).widget)
+    print(text_version(questions))
 
 
 # ====================================================================== 命令行

@@ -103,12 +103,13 @@ def test_synthetic_lr_too_high():
     assert kinds(found) == ["lr_too_high"] and "回升" in found[0].message
     # repeated large spikes on an otherwise falling curve
     spiky = healthy_curve(1000, sigma=0.1)
-    for i in range(100, 1000, 90):
+    for i in range(150, 1000, 70):
         spiky[i] += 4.0
     assert kinds(diagnose_loss(spiky, vocab_size=V)) == ["lr_too_high"]
-    # one or two spikes are not enough
+    # a few spikes are not enough
     spiky = healthy_curve(1000, sigma=0.1)
-    spiky[500] += 4.0
+    for i in (300, 500, 700):
+        spiky[i] += 4.0
     assert kinds(diagnose_loss(spiky, vocab_size=V)) == ["healthy"]
 
 
@@ -156,6 +157,41 @@ def test_print_and_cli(tmp_path, capsys):
     assert "读不了" in capsys.readouterr().err
     path.write_text('{"step": 1, "val_loss": 3}\n', encoding="utf-8")
     assert main([str(path)]) == 1 and "train_loss" in capsys.readouterr().err
+
+
+# ====================================================================== a real run of the course's default model
+@pytest.fixture(scope="module")
+def cpu_run():
+    """The first 1,600 steps of chapter 6's training (cpu preset, real data, defaults): per-step losses + evals."""
+    return json.loads((ROOT / "tests" / "fixtures" / "loss_curve_cpu_preset.json").read_text(encoding="utf-8"))
+
+
+def test_real_cpu_preset_run_is_healthy(cpu_run):
+    """Per-batch noise up to 4 nats (length buckets group question types), warm-up, falling validation: healthy."""
+    v, losses, evals = cpu_run["vocab_size"], cpu_run["losses"], cpu_run["evals"]
+    assert kinds(diagnose_loss(losses, vocab_size=v)) == ["healthy"]
+    assert kinds(diagnose_loss(losses, evals, vocab_size=v)) == ["healthy"]
+    assert kinds(diagnose_loss(losses[::10], evals, vocab_size=v)) == ["healthy"]  # as metrics.jsonl logs it
+    assert kinds(diagnose_loss(losses)) == ["healthy"]  # without vocab_size
+    for n in (30, 100, 300, 800):  # any prefix, as a learner checks while training
+        assert kinds(diagnose_loss(losses[:n], vocab_size=v)) == ["healthy"], n
+
+
+def test_real_cpu_preset_run_with_planted_problems(cpu_run):
+    v, losses, evals = cpu_run["vocab_size"], cpu_run["losses"], cpu_run["evals"]
+    # validation turns up while training keeps falling (as it does after ~2,200 steps of this run)
+    rising = evals + [{"step": 1800, "val_loss": 1.85}, {"step": 2000, "val_loss": 1.95}]
+    longer = losses + [x - 0.3 for x in losses[-400:]]
+    assert kinds(diagnose_loss(longer, rising, vocab_size=v)) == ["overfitting"]
+    # a learning rate that makes the loss jump back up now and then
+    spiky = list(losses)
+    for i in range(300, 1600, 80):
+        spiky[i] += 5.0
+    assert kinds(diagnose_loss(spiky, vocab_size=v)) == ["lr_too_high"]
+    # NaN at step 1,000
+    broken = losses[:999] + [float("nan")] * 601
+    found = diagnose_loss(broken, vocab_size=v)
+    assert kinds(found) == ["nan"] and "第 1000 步" in found[0].message
 
 
 # ====================================================================== real curves: train the tiny preset with planted bugs

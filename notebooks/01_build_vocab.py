@@ -6,8 +6,8 @@
 # 本章会：
 #
 # 1. 看一眼数据 `data/data.jsonl`（每行一个问答）；
-# 2. 按种子项目的思路统计字符、排序、编号；
-# 3. 用 `minigpt/build_vocab.py` 生成 `data/vocab.json`（和种子代码的输出逐字节相同）；
+# 2. 自己写一个词表构建器：数字、排序、编号，一共十几行；
+# 3. 证明它和包里的 `minigpt/build_vocab.py` 给出完全相同的 `data/vocab.json`（逐字节相同），此后就用包里的版本；
 # 4. 看词表的统计：哪些字最常见、有多少字只出现一次；
 # 5. 看看坏数据会被怎样处理。
 #
@@ -16,6 +16,24 @@
 # ```bash
 # python ./minigpt/build_vocab.py --data ./data/data.jsonl --output ./data/vocab.json
 # ```
+#
+# ### “种子”是什么
+#
+# 这门课是从一份中文教程长出来的，课程里把它叫作**种子**（seed）。种子按“建词表 → 拆分数据 → 写 Dataset →
+# 写 GPT 模型 → 训练”一步步给出代码，三条命令就能从一个问答文件训练出一个按字切分的 GPT。
+#
+# - **它做对了的**：路线短，每一步都是一个能单独运行的小脚本；一个字就是一个 token，简单直观；文件格式清楚。
+# - **它缺少的**：没有测试，也很少解释“为什么”；“先把训练逻辑写好”一节只写着 TODO，“生成回答”和“Qwen3”
+#   两节只有标题；代码里有几个会悄悄出错的 bug（从本章起你会逐个遇到）。
+#
+# 本课程保留种子的命令和文件格式，把缺的部分补上。种子前四步的原始代码原样保存在
+# `tests/fixtures/seed_ch1_4.py`，课程里随时拿它对照。以后说“种子”，都指这份教程；
+# 随机数生成器的 seed 则一律叫“**随机种子**”（第 3 章会用到）。
+#
+# ### 读代码前的一个说明
+#
+# 很多代码单元的第一行是 `# NBVAL_CHECK_OUTPUT`。它是给自动测试（nbval）看的标记：测试会重新运行这个单元，
+# 把输出和这里存档的输出逐字比较，所以带标记的单元的输出是确定的。它不影响代码的运行，读的时候可以忽略。
 
 # %%
 # 设置：找到仓库根目录（在 Colab 中先克隆并安装），选择设备。每个 notebook 的第一个代码单元都与此相同。
@@ -51,7 +69,9 @@ for line in lines[:4]:
     print(line)
 
 # %% [markdown]
-# ## 2. 种子的思路：一个字就是一个 token
+# ## 2. 自己写词表构建器
+#
+# 种子的规则：
 #
 # - **分词单位**：每一个字符（汉字、标点、数字、字母、空格……）都是一个 token；
 # - **特殊 token**：`<pad>`（填充）= 0，`<unk>`（词表里没有的字）= 1，`<sep>`（分隔问题和答案）= 2；
@@ -61,33 +81,105 @@ for line in lines[:4]:
 #
 # $$|V| = 3 + \text{不同字符的个数}.$$
 #
-# 先在两句话上试一下。Python 的字符串按字迭代，`Counter.update` 正好逐字计数：
+# 第一步是数字。Python 的字符串按字迭代，`Counter.update` 正好逐字计数。先在两句话上试：
 
 # %%
 # NBVAL_CHECK_OUTPUT
 from collections import Counter
-from minigpt.build_vocab import vocab_from_counter
 
 counter = Counter()
 for text in ["你好吗？", "我很好，谢谢！"]:
-    counter.update(text)  # 每个字计数一次
+    counter.update(text)  # 字符串按字迭代：每个字计数一次
 print(counter)
-print(vocab_from_counter(counter)["word2id"])
+
+# %% [markdown]
+# 第二步是编号：特殊 token 先占 0、1、2，其余字符排好序，依次取下一个空闲的编号。
+# 反过来的表 `id2word` 把每一对倒过来。对应 `minigpt/build_vocab.py` 的 `vocab_from_counter`：
+
+# %%
+# NBVAL_CHECK_OUTPUT
+SPECIAL_TOKENS = ["<pad>", "<unk>", "<sep>"]
+
+
+def my_vocab_from_counter(counter):
+    word2id = {token: i for i, token in enumerate(SPECIAL_TOKENS)}  # 0、1、2
+    for ch in sorted(counter):  # 按 Unicode 码位排序
+        word2id[ch] = len(word2id)  # 下一个空闲的编号
+    id2word = {i: token for token, i in word2id.items()}
+    return {"word2id": word2id, "id2word": id2word}
+
+
+toy = my_vocab_from_counter(counter)
+print(toy["word2id"])
+print(toy["id2word"])
 
 # %% [markdown]
 # 注意顺序：“你”（U+4F60）排在“好”（U+597D）前面，全角标点“！，？”（U+FF01…）排在最后。
 # 按码位排序和拼音、笔画都无关，它的好处是**确定**：同样的数据永远得到同样的编号，换一台机器重建也一样。
+#
+# 现在对整个数据文件做同样的事。读文件的部分对应 `build_vocab.py` 的 `count_chars`：
+# 逐行解析 JSON，把问题和答案的字都数进去（这里先假设每一行都是好的，第 5 节再看坏行）：
+
+# %%
+# NBVAL_CHECK_OUTPUT
+import json
+
+
+def my_count_chars(path):
+    counter = Counter()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():  # 跳过空行
+                item = json.loads(line)
+                counter.update(item["question"])
+                counter.update(item["answer"])
+    return counter
+
+
+my_vocab = my_vocab_from_counter(my_count_chars(DATA))
+print("词表大小:", len(my_vocab["word2id"]))
 
 # %% [markdown]
-# ## 3. 生成 `data/vocab.json`
+# 最后一步是写文件。种子用 `json.dump(vocab, f, ensure_ascii=False, indent=4)`：`ensure_ascii=False`
+# 让汉字原样写出（否则是 `\u4e00` 这样的转义），`indent=4` 让每个键单独占一行。
+# JSON 的键只能是字符串，所以 `id2word` 的键 `0` 会写成 `"0"`（读回来时 `Tokenizer` 再把它变回整数）。
+# 对应 `build_vocab.py` 的 `vocab_json`：
+
+# %%
+# NBVAL_CHECK_OUTPUT
+my_text = json.dumps(my_vocab, ensure_ascii=False, indent=4)
+print("\n".join(my_text.splitlines()[:8]))
+print("...")
+print("\n".join(my_text.splitlines()[-3:]))
+
+# %% [markdown]
+# ## 3. 和包里的 `build_vocab` 对比
 #
-# `build_vocab()` 就是命令行背后的函数：读数据（坏行会被跳过并报告行号）、统计、写文件，最后打印和种子一样的摘要。
-# 如果 `vocab.json` 已经存在，它会说明是原样重写，还是编号变了——**编号变了，用旧词表训练的模型就不能再用**。
+# `build_vocab()` 就是命令行背后的函数。它做的事和上面一样，只是更谨慎：读数据用第 5 节的
+# `read_qa_jsonl`（坏行会被跳过并报告行号），先写临时文件再改名（中途崩溃也不会留下写了一半的 `vocab.json`），
+# 还会说明是原样重写、还是编号变了——**编号变了，用旧词表训练的模型就不能再用**。
 
 # %%
 from minigpt.build_vocab import build_vocab
 
 vocab = build_vocab(DATA, "./data/vocab.json")  # 等价于上面的命令行
+
+# %% [markdown]
+# 两份词表逐项相同、顺序相同，写出的文件逐字节相同：
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from pathlib import Path
+
+file_bytes = Path("./data/vocab.json").read_bytes()
+assert my_vocab["word2id"] == vocab["word2id"] and my_vocab["id2word"] == vocab["id2word"]
+assert list(my_vocab["word2id"]) == list(vocab["word2id"])  # 键的顺序也一样
+assert my_text.encode("utf-8") == file_bytes
+print(f"自己写的词表 = build_vocab 的词表（{len(vocab['word2id'])} 个 token），"
+      f"文件逐字节相同（{len(file_bytes):,} 字节）")
+
+# %% [markdown]
+# 从这里起就用包里的版本。看看词表的两头：空格和拼音字母的码位最小，全角标点最大：
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -102,16 +194,6 @@ print("编号最大的 6 个字符:", list(word2id)[-6:])
 pairs = read_qa_jsonl(DATA, warn=lambda msg: None)
 chars = set("".join(p.question + p.answer for p in pairs))
 assert len(word2id) == 3 + len(chars)  # |V| = 3 + 不同字符数
-
-# %% [markdown]
-# 文件本身就是两个字典：`word2id`（字 → 编号）和 `id2word`（编号 → 字）。`ensure_ascii=False` 让汉字原样写出，方便阅读：
-
-# %%
-# NBVAL_CHECK_OUTPUT
-with open("./data/vocab.json", encoding="utf-8") as f:
-    text = f.read()
-print("\n".join(text.splitlines()[:8]))
-print("...")
 
 # %% [markdown]
 # ## 4. 词表统计
@@ -166,23 +248,34 @@ for ch in sorted(counter):
         examples[kind(ch)] += ch
 for k, n in kinds.most_common():
     print(f"{k:10} {n:5}  {examples[k]!r}")
+assert "a" not in counter
+
+# %% [markdown]
+# 画出来：左图是 Zipf 图（横轴是名次，纵轴是出现次数，都取对数），右图是“最常见的 $k$ 个字一共占了多少文本”。
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import PercentFormatter
+from minigpt.common import use_chinese_font
 
-freqs = np.array(sorted(counter.values(), reverse=True))
+use_chinese_font()  # 让 matplotlib 用中文字体（Linux 上需要 fonts-noto-cjk）
+ranked = counter.most_common()
+freqs = np.array([n for _, n in ranked])
 ranks = np.arange(1, len(freqs) + 1)
 coverage = np.cumsum(freqs) / freqs.sum()
 
-# 图中只用英文：这台机器没有中文字体，中文会显示成方框
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
 ax1.loglog(ranks, freqs, ".", markersize=3)
-ax1.set(title="Character frequency vs rank (Zipf plot)", xlabel="rank (1 = most frequent)", ylabel="count")
+for r in (1, 10, 100, 1000):  # 标出几个名次上的字
+    ch, n = ranked[r - 1]
+    ax1.annotate(f"第 {r} 名：{'空格' if ch == ' ' else ch}", (r, n), xytext=(0 if r == 1 else -6, -12),
+                 textcoords="offset points", ha="left" if r == 1 else "right", va="top")
+ax1.set(title="字频与名次（Zipf 图，双对数坐标）", xlabel="名次（1 = 最常见）", ylabel="出现次数")
 ax2.plot(ranks, coverage)
 ax2.axhline(0.9, color="gray", linestyle="--", linewidth=1)
-ax2.set(title="Share of the text covered by the top-k characters", xlabel="k (most frequent characters)",
-        ylabel="share of all characters")
+ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
+ax2.set(title="最常见的 k 个字覆盖了多少文本", xlabel="k（按出现次数从多到少取前 k 个字）", ylabel="占全部字符的比例")
 plt.tight_layout()
 plt.show()
 
@@ -194,16 +287,19 @@ for share in (0.5, 0.9, 0.99):
 
 # %% [markdown]
 # 只出现一次的字对模型来说几乎学不到：它的向量（第 5 章的 embedding）在整个训练中只被更新寥寥几次。
-# 这是字级模型的代价，也是后面 Qwen3 用 BPE 子词词表的原因之一。
+# 这是按字切分的代价。第 8 章的 Qwen3 用的是 **BPE**（byte pair encoding，字节对编码）子词词表：
+# 从单个字节出发，反复把语料里最常相邻出现的两段合并成一个新 token，于是常见的词是一个 token，
+# 生僻字拆成几个字节片段，永远不会变成 `<unk>`。第 2 章末尾会在这份数据上动手合并几次，对比两种做法。
 #
 # 另外，词表是用**全部**数据（训练集 + 验证集）建的，所以验证集里不会出现 `<unk>`。
-# 这和种子一致：“理论上不会出现，因为用全集构建词表”。
+# 种子也是这样：它的命令用全部数据 `data.jsonl` 建词表，并说明 `<unk>` “理论上不会出现”。
 
 # %% [markdown]
 # ## 5. 坏数据会怎样
 #
 # 真实的数据文件总会有问题：Windows 记事本存的文件开头带 **BOM**（`EF BB BF` 三个字节），行尾是 `\r\n`；
 # 有的行 JSON 写坏了、缺字段、值是 `null` 或数字、字符串为空。`tests/fixtures/qa_bad.jsonl` 把这些情况都放在了一起。
+# 第 2 节的 `my_count_chars` 遇到其中任何一种都会出错或悄悄算错。
 #
 # 所有读数据的地方（词表、划分、Dataset）都用同一个读取函数 `minigpt.jsonl.read_qa_jsonl`：
 # 每跳过一行就给出 `文件:行号: 原因`，最后一行是汇总。空行直接忽略，只在汇总里计数。
@@ -223,14 +319,15 @@ for p in bad_pairs:
 # 留下的三行里：emoji 😀 是一个字符（超出基本平面也一样），多余的字段被忽略，
 # 问题里的 `<sep>` 只是五个普通字符——真正的分隔符只能由 tokenizer 加上（第 2 章）。
 #
-# 种子的 `build_vocab` 在同一个文件上会怎样？种子的原始代码原样保存在 `tests/fixtures/seed_ch1_4.py`：
+# 种子的 `build_vocab` 在同一个文件上会怎样？下面把 `tests/fixtures/seed_ch1_4.py` 当作一个模块导入
+# （`importlib` 按文件路径导入，不需要它在哪个包里），再在一个临时文件夹里运行它：
 
 # %%
 # NBVAL_CHECK_OUTPUT
-import contextlib, importlib.util, io, json, tempfile
+import contextlib, importlib.util, io, tempfile
 
 spec = importlib.util.spec_from_file_location("seed_ch1_4", "tests/fixtures/seed_ch1_4.py")
-seed = importlib.util.module_from_spec(spec)
+seed = importlib.util.module_from_spec(spec)  # 把种子的原始代码当作一个模块导入
 spec.loader.exec_module(seed)
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -272,9 +369,11 @@ print("stderr:", r.stderr.strip(), "| 退出码:", r.returncode)
 # %% [markdown]
 # ## 小结
 #
-# - 词表 = 3 个特殊 token + 数据里出现过的所有字符（按 Unicode 排序），`data/vocab.json` 和种子的格式、内容完全一致；
-# - 字频服从 Zipf 定律：几百个字覆盖了大部分文本，另有一批字只出现一次；
-# - 坏行会被跳过并报告 `文件:行号`，无法读取的文件给出一行清楚的错误；
+# - 你写了一个词表构建器：`Counter` 逐字计数，特殊 token 占 0、1、2，其余字符按 Unicode 码位排序编号，
+#   `json.dumps(..., ensure_ascii=False, indent=4)` 写出；它和 `minigpt/build_vocab.py` 的输出逐字节相同，
+#   也就和种子写出的 `data/vocab.json` 相同；
+# - 你量了字频：它服从 Zipf 定律，几百个字覆盖了大部分文本，另有一批字只出现一次（按字切分的代价）；
+# - 坏行会被跳过并报告 `文件:行号`，无法读取的文件给出一行清楚的错误；种子的读法会悄悄丢字或算错；
 # - **换了数据就要重建词表，重建后编号可能变化，模型要重新训练。**
 #
-# 下一章：用这张词表把文字编码成编号序列（`Tokenizer`）。
+# 下一章：[第 2 章　Tokenizer：文字 ↔ 编号](02_tokenizer.ipynb)，用这张词表把文字编码成编号序列。

@@ -5,6 +5,9 @@
 # 就得留出一部分它从没见过的数据：**验证集**。训练时只用训练集更新参数，隔一段时间在验证集上算一次损失；
 # 验证损失不再下降甚至上升，就说明开始过拟合了（第 6 章）。
 #
+# 本章先自己写种子的“打乱再切分”（五行），证明它和包里的 `split_data` 写出的文件逐字节相同；
+# 然后看一个按行划分藏着的问题，以及课程实际使用的**按成语分组**的划分。
+#
 # 对应模块：`minigpt/split_data.py`，命令和种子相同：
 #
 # ```bash
@@ -50,43 +53,75 @@ for p in pairs[-2:]:
     print(p.line, p.question, "→", p.answer)
 
 # %% [markdown]
-# ## 2. 种子的做法
+# ## 2. 种子教程的做法：打乱再切分
 #
-# 1. 读出所有有效行，**保留原始字符串**（不重新序列化，写出去的行和输入一字不差）；
-# 2. `random.seed(42)` 后 `random.shuffle`；
+# 1. 读出所有有效行，**保留原始字符串**（不重新解析再写出，写出去的行和输入一字不差）；
+# 2. `random.seed(42)` 之后 `random.shuffle`；
 # 3. 前 $n_\text{train} = \lfloor n \cdot r \rfloor$ 行是训练集，其余是验证集（$r$ 是 `train_ratio`）。
 #
-# 种子固定，所以谁来运行、运行几次，结果都一样。本项目只改了两处：用 `random.Random(42)`
-# （抽到的随机数和 `random.seed(42)` 完全一样，但不会改动调用者的全局随机状态），以及只保留**所有**读取器都接受的行
-# （第 1 章的坏行规则），免得坏行经由划分文件混进训练。
+# 第 2 步里的 42 是**随机种子**：伪随机数生成器从它出发，算出的“随机”数列每次都一样。
+# 随机种子固定，打乱的结果就固定，所以谁来运行、运行几次，划分都相同。
+#
+# 自己写一遍，对应 `minigpt/split_data.py` 的 `shuffle_and_cut`。和种子只差一处：用 `random.Random(seed)`
+# 这个独立的生成器。它抽到的随机数和 `random.seed(seed)` 完全一样，但不会改动调用者的全局随机状态：
+
+# %%
+import random
+
+
+def my_shuffle_and_cut(lines, train_ratio, seed):
+    data = list(lines)  # 复制一份，不改动传进来的列表
+    random.Random(seed).shuffle(data)  # 随机种子固定 → 每次打乱的顺序都一样
+    n_train = int(len(data) * train_ratio)  # 向下取整
+    return data[:n_train], data[n_train:]
+
+
+# %% [markdown]
+# 读行、切分、写文件。写法照种子：各行用 `\n` 连起来，末尾再加一个 `\n`：
+
+# %%
+# NBVAL_CHECK_OUTPUT
+import tempfile
+from pathlib import Path
+
+with open(DATA, encoding="utf-8") as f:
+    all_lines = [line.strip() for line in f if line.strip()]
+my_train, my_val = my_shuffle_and_cut(all_lines, 0.8, seed=42)
+print(f"全部 {len(all_lines)}，训练 {len(my_train)}，验证 {len(my_val)}，训练占 {len(my_train) / len(all_lines):.1%}")
+
+my_dir = Path(tempfile.mkdtemp())  # 写到临时文件夹，免得和包写的文件混在一起
+for name, lines in [("train.jsonl", my_train), ("val.jsonl", my_val)]:
+    (my_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+# %% [markdown]
+# 现在用包里的函数做同样的事（等价于上面的命令行）。它多做的是检查：只保留**所有**读取器都接受的行
+# （第 1 章的坏行规则，免得坏行经由划分文件混进训练），`train_ratio` 不合理时报错（第 6 节）：
 
 # %%
 from minigpt.split_data import split_jsonl_data
 
-train_path, val_path = split_jsonl_data(DATA, train_ratio=0.8)  # 等价于上面的命令行
+train_path, val_path = split_jsonl_data(DATA, train_ratio=0.8)
+
+# %% [markdown]
+# 两边的文件逐字节相同；再用种子的原话（全局的 `random.seed(42)` + `random.shuffle`）做一遍，也逐行相同：
 
 # %%
 # NBVAL_CHECK_OUTPUT
-import random
+import shutil
 
-with open(DATA, encoding="utf-8") as f:
-    all_lines = [line.strip() for line in f if line.strip()]
-with open(train_path, encoding="utf-8") as f:
-    train_lines = f.read().splitlines()
-with open(val_path, encoding="utf-8") as f:
-    val_lines = f.read().splitlines()
+for name, path in [("train.jsonl", train_path), ("val.jsonl", val_path)]:
+    assert (my_dir / name).read_bytes() == Path(path).read_bytes()
+    print(f"{name}: 自己写的和 split_jsonl_data 写的逐字节相同（{Path(path).stat().st_size:,} 字节）")
+shutil.rmtree(my_dir)
 
-print(f"全部 {len(all_lines)}，训练 {len(train_lines)}，验证 {len(val_lines)}，训练占 {len(train_lines) / len(all_lines):.1%}")
-assert len(train_lines) == int(len(all_lines) * 0.8)
-assert sorted(train_lines + val_lines) == sorted(all_lines)  # 不多不少，每行恰好在一边
-assert not set(train_lines) & set(val_lines)
-
-# 用种子的原话再做一遍，结果逐行相同
 random.seed(42)
 seed_lines = list(all_lines)
 random.shuffle(seed_lines)
-assert seed_lines[: len(train_lines)] == train_lines and seed_lines[len(train_lines):] == val_lines
+assert seed_lines[: len(my_train)] == my_train and seed_lines[len(my_train):] == my_val
 print("和种子的 random.seed(42) + random.shuffle 完全一致")
+
+train_lines, val_lines = my_train, my_val
+assert sorted(train_lines + val_lines) == sorted(all_lines)  # 不多不少，每行恰好在一边
 
 # %% [markdown]
 # ## 3. 两边的题型比例
@@ -98,16 +133,22 @@ print("和种子的 random.seed(42) + random.shuffle 完全一致")
 import json
 from collections import Counter
 
-train_types = Counter(json.loads(line)["type"] for line in train_lines)
-val_types = Counter(json.loads(line)["type"] for line in val_lines)
-print("题型" + " " * 6 + "    训练" + "    验证" + "  训练占比" + "  验证占比")  # 汉字占两格
-for t in sorted(train_types):
-    print(f"{t:10}{train_types[t]:8}{val_types[t]:8}{train_types[t] / len(train_lines):10.1%}{val_types[t] / len(val_lines):10.1%}")
+
+def type_table(train_lines, val_lines):
+    train_types = Counter(json.loads(line)["type"] for line in train_lines)
+    val_types = Counter(json.loads(line)["type"] for line in val_lines)
+    print("题型" + " " * 6 + "    训练" + "    验证" + "  训练占比" + "  验证占比")  # 汉字占两格
+    for t in sorted(train_types):
+        print(f"{t:10}{train_types[t]:8}{val_types[t]:8}"
+              f"{train_types[t] / len(train_lines):10.1%}{val_types[t] / len(val_lines):10.1%}")
+
+
+type_table(train_lines, val_lines)
 
 # %% [markdown]
 # ## 4. 验证集真的“没见过”吗？
 #
-# 按**行**划分，同一个成语的不同题型会分到两边：验证集问“画蛇添足”是什么意思，训练集里可能有它的拼音题或填空题。
+# 按**行**划分，同一个成语的不同题会分到两边：验证集问“画蛇添足”是什么意思，训练集里可能有它的拼音题或填空题。
 # 模型在验证集上答对，有一部分是因为在训练集里见过这个成语。统计一下这种重叠：
 
 # %%
@@ -122,20 +163,88 @@ def idiom_of(item):
     return re.search(r"“(.+?)”", item["question"]).group(1)
 
 
-train_idioms = {idiom_of(json.loads(line)) for line in train_lines}
-val_items = [json.loads(line) for line in val_lines]
-seen = sum(idiom_of(item) in train_idioms for item in val_items)
-print(f"训练集涉及 {len(train_idioms)} 个成语")
-print(f"验证集 {len(val_items)} 题中，{seen} 题（{seen / len(val_items):.1%}）问的成语在训练集里以别的题型出现过")
+def seen_share(train_lines, val_lines):
+    train_idioms = {idiom_of(json.loads(line)) for line in train_lines}
+    seen = sum(idiom_of(json.loads(line)) in train_idioms for line in val_lines)
+    return seen, seen / len(val_lines)
+
+
+seen, share = seen_share(train_lines, val_lines)
+print(f"验证集 {len(val_lines)} 题中，{seen} 题（{share:.1%}）问的成语在训练集里以别的题型出现过")
 
 # %% [markdown]
-# 这不是错误，但要知道验证损失衡量的是什么：主要是“换一种问法还能不能答对”，而不是“完全陌生的成语”。
-# 更严格的做法是**按成语分组**划分（同一个成语的所有题只进一边）。课程保留种子的按行划分，让结果可以和种子对照。
-
-# %% [markdown]
-# ## 5. 随机种子
+# 这样的验证集衡量的主要是“同一个成语换一种题还能不能答对”，而不是“完全陌生的成语”。
+# 想知道模型对**没见过的成语**能做什么，就要**按成语分组**划分：先决定每个成语去哪一边，再把它所有的题都放过去。
 #
-# 种子相同，划分逐字节相同；换一个种子，验证集就换了一批：
+# ## 5. 按成语分组划分
+#
+# 分组的规则（练习 3.3 会让你自己写）：不同的成语按第一次出现的顺序排成列表，用随机种子打乱，
+# 前 80% 的成语归训练集，每一行跟着它的成语走：
+
+# %%
+def group_split(lines, train_ratio, seed):
+    groups = [idiom_of(json.loads(line)) for line in lines]
+    idioms = list(dict.fromkeys(groups))  # 不同的成语，按第一次出现的顺序
+    random.Random(seed).shuffle(idioms)
+    train_idioms = set(idioms[: int(len(idioms) * train_ratio)])
+    train = [line for line, g in zip(lines, groups) if g in train_idioms]
+    val = [line for line, g in zip(lines, groups) if g not in train_idioms]
+    return train, val
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+g_train, g_val = group_split(all_lines, 0.8, seed=42)
+seen, share = seen_share(g_train, g_val)
+print(f"训练 {len(g_train)} 题，验证 {len(g_val)} 题；验证集里成语在训练集出现过的：{seen} 题（{share:.1%}）")
+assert seen == 0
+type_table(g_train, g_val)
+
+# %% [markdown]
+# 没有一个成语同时在两边。课程从这里起用这种划分：第 6 章在验证集上量到的，才真是“没见过的成语”。
+#
+# 那么对一个完全没见过的成语，模型**可能**答对什么？不用训练模型，先从数据里看能学到多少：
+#
+# - **拼音**：成语没见过，但它的每个字大多在别的成语的拼音题里读过；
+# - **接龙**：答案只取决于成语的最后一个字（以这个字开头的最常用成语），同一个尾字很可能在训练集的接龙题里出现过；
+# - **意思**：释义是一整句话，几乎不能从字面拼出来，训练集里也几乎不会有同一句。
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from collections import defaultdict
+
+train_items = [json.loads(line) for line in g_train]
+val_items = [json.loads(line) for line in g_val]
+
+readings = defaultdict(set)  # 字 → 训练集拼音题里它的读音
+for it in train_items:
+    if it["type"] == "pinyin":
+        for ch, syllable in zip(idiom_of(it), it["answer"].split()):
+            readings[ch].add(syllable)
+val_syllables = [(ch, s) for it in val_items if it["type"] == "pinyin" for ch, s in zip(idiom_of(it), it["answer"].split())]
+pinyin_known = sum(s in readings[ch] for ch, s in val_syllables) / len(val_syllables)
+
+chain_answer = {idiom_of(it)[-1]: it["answer"] for it in train_items if it["type"] == "chain"}  # 尾字 → 答案
+val_chain = [it for it in val_items if it["type"] == "chain"]
+chain_known = sum(chain_answer.get(idiom_of(it)[-1]) == it["answer"] for it in val_chain) / len(val_chain)
+
+train_meanings = {it["answer"] for it in train_items if it["type"] == "meaning"}
+val_meaning = [it for it in val_items if it["type"] == "meaning"]
+meaning_known = sum(it["answer"] in train_meanings for it in val_meaning) / len(val_meaning)
+
+print(f"拼音：验证集拼音题的音节里，{pinyin_known:.1%} 在训练集里以同一个字、同一个读音出现过")
+print(f"接龙：验证集接龙题里，{chain_known:.1%} 的尾字在训练集的接龙题里出现过（答案相同）")
+print(f"意思：验证集释义题里，{meaning_known:.1%} 的答案在训练集里一字不差地出现过")
+assert pinyin_known > 0.8 and chain_known > 0.8 and meaning_known < 0.1
+
+# %% [markdown]
+# 这是上限，不是模型的成绩：数据里有这些线索，模型还得学会用。第 6 章训练后按题型量验证集的精确匹配：
+# 拼音和接龙能推广到没见过的成语，意思不能——模型只能编一句，这就是“幻觉”。
+
+# %% [markdown]
+# ## 6. 随机种子
+#
+# 随机种子相同，划分逐字节相同；换一个随机种子，验证集就换了一批：
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -146,18 +255,16 @@ for s in (42, 42, 7):
     train, val = shuffle_and_cut(all_lines, 0.8, s)
     digest = hashlib.sha256("\n".join(val).encode()).hexdigest()[:12]
     overlap = len(set(val) & set(val_lines))
-    print(f"seed={s:2}: 验证集 {len(val)} 行，sha256 {digest}…，与默认验证集重合 {overlap} 行")
+    print(f"随机种子 {s:2}：验证集 {len(val)} 行，sha256 {digest}…，与默认验证集重合 {overlap} 行")
 
 # %% [markdown]
-# ## 6. 参数检查
+# ## 7. 参数检查
 #
 # `train_ratio` 必须在 0 和 1 之间（不含两端），而且两边都至少要有一条数据。
 # 种子不检查：`train_ratio=1.5` 会得到一个空的验证集，第 6 章训练到验证时才出错。
 
 # %%
 # NBVAL_CHECK_OUTPUT
-import tempfile
-from pathlib import Path
 from minigpt.jsonl import DataError
 
 try:
@@ -187,9 +294,11 @@ print(r.stderr.strip(), "| 退出码:", r.returncode)
 # %% [markdown]
 # ## 小结
 #
-# - 先打乱再切分：`random.seed(42)` + `shuffle`，前 $\lfloor 0.8n \rfloor$ 行训练，其余验证；结果和种子逐字节相同；
-# - 两个文件写在输入旁边，覆盖已有文件时会说明；
-# - 按行划分时，验证集里的大部分成语在训练集里以别的题型出现过，读验证指标时要记住这一点；
+# - 你写了 `my_shuffle_and_cut`：用随机种子 42 打乱，前 $\lfloor 0.8n \rfloor$ 行训练，其余验证；
+#   写出的文件和 `minigpt/split_data.py` 的 `split_jsonl_data` 逐字节相同，也和种子的 `random.seed(42)` + `shuffle` 相同；
+# - 按行划分时，验证集里几乎所有成语都在训练集里以别的题型出现过；按成语分组划分后一个也没有，
+#   验证集才衡量“没见过的成语”；
+# - 对没见过的成语，数据里有拼音和接龙的线索，没有释义的线索：第 6 章会看到模型的成绩正是这样；
 # - 比例不合理、数据太少时给出清楚的错误。
 #
-# 下一章：把训练集变成 PyTorch 的 `Dataset`，并解决填充浪费的问题。
+# 下一章：[第 4 章　Dataset：从问答到训练样本](04_dataset.ipynb)，把训练集变成 PyTorch 的 `Dataset`，并解决填充浪费的问题。

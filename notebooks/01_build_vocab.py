@@ -196,6 +196,50 @@ chars = set("".join(p.question + p.answer for p in pairs))
 assert len(word2id) == 3 + len(chars)  # |V| = 3 + 不同字符数
 
 # %% [markdown]
+# ### 练习 1.1　数一数每个字出现了几次（★）
+#
+# 统计问题和答案里每个字符出现的次数（汉字、标点、空格、拼音字母……每个字符都算）。
+#
+# - 输入：`pairs`，一个列表，每项是 `(question, answer)` 两个字符串
+# - 输出：`collections.Counter`（或 dict）：字符 → 次数
+#
+# 对照：`minigpt/build_vocab.py` 的 `count_chars`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch01.py)
+
+# %%
+from collections import Counter
+from minigpt.exercises import check
+
+
+def count_chars(pairs):
+    """pairs: [(question, answer), ...]。返回 Counter：字符 → 出现次数。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("1.1", count_chars)
+
+# %% [markdown]
+# ### 练习 1.2　建 word2id：特殊 token 在前，其余按码位排序（★★）
+#
+# 由字符计数建出词表的 `word2id`（字符 → 编号），规则与种子相同：
+#
+# 1. 特殊 token 先编号：`<pad>` = 0，`<unk>` = 1，`<sep>` = 2；
+# 2. 其余字符按 Unicode 码位排序（`sorted`），从 3 开始依次编号。
+#
+# - 输入：`counter`，字符 → 次数（`Counter`）
+# - 输出：dict，字符 → 编号（`int`）
+#
+# 对照：`minigpt/build_vocab.py` 的 `vocab_from_counter`（`SPECIAL_TOKENS`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch01.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def build_word2id(counter):
+    """counter: Counter（字符 → 次数）。返回 dict：字符 → 编号。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("1.2", build_word2id)
+
+# %% [markdown]
 # ## 4. 词表统计
 #
 # 字的出现次数极不均匀：少数字（模板里的“是什么”、引号、拼音之间的空格）出现上千次，很多字只出现一两次。
@@ -295,6 +339,28 @@ for share in (0.5, 0.9, 0.99):
 # 种子也是这样：它的命令用全部数据 `data.jsonl` 建词表，并说明 `<unk>` “理论上不会出现”。
 
 # %% [markdown]
+# ### 练习 1.3　最常见的多少个字覆盖 90% 的字符（★★）
+#
+# 字的频率极不均匀（Zipf 定律）。最常见的多少个字，加起来就占了全部字符出现次数的比例 $p$？
+#
+# 从最常见的字开始累加次数，返回**第一次**使累计比例 $\ge p$ 时用了几个字。
+#
+# - 输入：`counter`（字符 → 次数），`p`（0 到 1 之间，如 0.9）
+# - 输出：整数
+#
+# 对照：`minigpt/build_vocab.py` 的 `count_chars`（统计），`Counter.most_common()`（按次数从多到少）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch01.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def chars_for_coverage(counter, p):
+    """counter: Counter（字符 → 次数）；p: 比例。返回最少要几个最常见的字，才能覆盖 ≥ p 的字符出现次数。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("1.3", chars_for_coverage)
+
+# %% [markdown]
 # ## 5. 坏数据会怎样
 #
 # 真实的数据文件总会有问题：Windows 记事本存的文件开头带 **BOM**（`EF BB BF` 三个字节），行尾是 `\r\n`；
@@ -365,6 +431,46 @@ except DataError as e:
 r = subprocess.run([sys.executable, "./minigpt/build_vocab.py", "--data", "./data/no_such_file.jsonl",
                     "--output", "./data/vocab.json"], capture_output=True, text=True)
 print("stderr:", r.stderr.strip(), "| 退出码:", r.returncode)
+
+# %% [markdown]
+# ### 练习 1.4　加了新数据，旧模型还能用吗：哪些编号变了（★★★）
+#
+# 模型只认编号：第 5 行嵌入向量学的是“编号 5 的字”。用新数据**重建**词表后，哪些旧 token 的编号变了
+# （或者根本不在新词表里了）？这些字在旧模型眼里都成了别的字。
+#
+# - 输入：`old_word2id`（旧词表，字符 → 编号），`new_counter`（新数据的字符计数）
+# - 输出：列表，旧词表里编号变了或消失了的 token，按旧编号从小到大；没有就返回 `[]`
+# - 新词表按练习 1.2 的规则建（可以直接用 `vocab_from_counter(new_counter)["word2id"]`）
+#
+# 想一想：只加一个新字，为什么会有这么多字的编号一起变？
+#
+# 对照：`minigpt/build_vocab.py` 的 `build_vocab`（覆盖 vocab.json 时会提示编号是否变了）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch01.py)
+
+# %%
+from minigpt.build_vocab import vocab_from_counter
+from minigpt.exercises import check
+
+
+def ids_changed(old_word2id, new_counter):
+    """返回旧词表里编号变了或消失了的 token（按旧编号排序）。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("1.4", ids_changed)
+
+# %% [markdown]
+# ## 小测验
+#
+# 几道概念题，检查本章的要点：选一个答案，就会看到每个选项为什么对、为什么错。
+
+# %%
+from minigpt.exercises import quiz
+
+quiz(1)
+
+# %%
+from minigpt.exercises import show_progress
+
+show_progress(1)
 
 # %% [markdown]
 # ## 小结

@@ -147,6 +147,68 @@ print("未登录字:", [ch for ch, i in zip(text, ids) if i == UNK])
 assert my_decode(ids) != text and len(ids) == len(text)
 
 # %% [markdown]
+# ### 练习 2.1　编码文字：词表里没有的字变成 <unk>（★）
+#
+# 把一段文字变成编号列表，一个字一个编号。词表里没有的字用 `<unk>` 的编号代替（不要跳过它，也不要报错）。
+#
+# - 输入：`text`（字符串），`word2id`（字符 → 编号，含 `<pad>`、`<unk>`、`<sep>`）
+# - 输出：`list[int]`，长度等于 `len(text)`
+#
+# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode_text`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch02.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def encode_text(text, word2id):
+    """返回 text 每个字的编号（list[int]）；没见过的字用 word2id["<unk>"]。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("2.1", encode_text)
+
+# %% [markdown]
+# ### 练习 2.2　解码：跳过 <pad>（★）
+#
+# 把编号列表变回文字。`<pad>` 只是凑长度用的，解码时跳过；`<sep>`、`<unk>` 照常写出来（和种子一样）。
+#
+# - 输入：`ids`（`list[int]`），`id2word`（编号 → 字符）
+# - 输出：字符串
+#
+# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.decode`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch02.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def decode(ids, id2word):
+    """返回 ids 对应的文字，跳过 <pad>。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("2.2", decode)
+
+# %% [markdown]
+# ### 练习 2.3　编码一对问答：<sep>、填充和 attention_mask（★★）
+#
+# 按种子的格式编码一对问答：`问题的字 <sep> 答案的字 <sep>`，然后
+#
+# - 比 `max_length` 短：在右边补 `<pad>` 到 `max_length`，`attention_mask` 真实 token 为 1、填充为 0；
+# - 比 `max_length` 长：只留前 `max_length` 个（种子的做法）。
+#
+# 输入：`question`、`answer`（字符串），`word2id`，`max_length`。输出：`(ids, attention_mask)`，两个长度都是 `max_length` 的 `list[int]`。
+#
+# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch02.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def encode_pair(question, answer, word2id, max_length):
+    """返回 (ids, attention_mask)，两个 list[int]，长度都是 max_length。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("2.3", encode_pair)
+
+# %% [markdown]
 # ## 3. 特殊 token 只能由 tokenizer 产生
 #
 # 如果用户的问题里恰好写着 `<sep>`，它必须还是五个普通字符，否则用户就能在问题里伪造一个分隔符，让问题提前结束。
@@ -175,7 +237,7 @@ print("结尾还有 <sep> 吗？", ids[-1] == SEP)
 
 # %% [markdown]
 # 包里的 `Tokenizer` 保留了这个行为（编号要和种子一致），但第 4 章的 Dataset 会数出被截断的样本并提醒你。
-# 真正的办法是把 `max_length` 选得够大。看看这份数据的序列长度（问题 + 答案 + 2 个 `<sep>`）：
+# 真正的办法是把 `max_length` 选得够大（练习 2.5 会让你写一个截断时保住结尾 `<sep>` 的版本）。看看这份数据的序列长度（问题 + 答案 + 2 个 `<sep>`）：
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -211,6 +273,49 @@ plt.show()
 
 # %%
 assert lengths.max() <= 128 and lengths.mean() < 30  # 上面这段话的两个说法
+
+# %% [markdown]
+# ### 练习 2.4　选 max_length：覆盖 99.9% 的问答对（★★）
+#
+# `max_length` 太小，长的问答对被截断（丢掉结尾的 `<sep>`）；太大，填充浪费计算。
+# 找出**最小**的长度 $L$，使至少 `coverage` 比例的序列长度 $\le L$（不被截断）。
+#
+# - 输入：`lengths`（每对问答编码后的长度，`list[int]`，顺序任意），`coverage`（如 0.999）
+# - 输出：整数 $L$（它一定是 `lengths` 里的某个值）
+#
+# 对照：本章“截断”一节的长度统计；`minigpt/tokenizer.py` 的 `Tokenizer.encode(..., pad_to_max_length=False)`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch02.py)
+
+# %%
+import math
+from minigpt.exercises import check
+
+
+def pick_max_length(lengths, coverage):
+    """返回最小的 L：至少 coverage 比例的长度 ≤ L。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("2.4", pick_max_length)
+
+# %% [markdown]
+# ### 练习 2.5　截断时保住结尾的 <sep>（★★★）
+#
+# 种子截断时直接切掉后面，答案结尾的 `<sep>` 也没了：模型在这样的样本上学不会停下。
+# 写一个更好的编码：和练习 2.3 一样，但序列太长时**切掉答案的尾巴，保留最后的 `<sep>`**——
+# 取前 `max_length - 1` 个 token，再接一个 `<sep>`。不超长时与 2.3 完全相同。
+#
+# 输入、输出与练习 2.3 相同：`(ids, attention_mask)`，长度都是 `max_length`。
+#
+# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode`（种子的截断），`QADataset.num_truncated`（数了有多少对被截断）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch02.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def encode_keep_sep(question, answer, word2id, max_length):
+    """像 Tokenizer.encode 一样编码，但截断时保留结尾的 <sep>。返回 (ids, attention_mask)。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("2.5", encode_keep_sep)
 
 # %% [markdown]
 # ## 5. 生成时的编码：`answer=None`
@@ -364,6 +469,21 @@ assert 151_669 * d > 5 * n_model
 # | `decode(tensor)` | 要先 `.tolist()` | 直接接受张量；`skip_special_tokens=True` 可去掉 `<sep>` |
 # | 词表文件坏了 | `KeyError` 等 traceback | 一行 `DataError`，说明哪个文件、哪里不对 |
 # | 截断丢掉结尾 `<sep>` | 一声不吭 | 行为不变（编号要和种子一致），第 4 章的 Dataset 会统计并提示 |
+
+# %% [markdown]
+# ## 小测验
+#
+# 几道概念题，检查本章的要点：选一个答案，就会看到每个选项为什么对、为什么错。
+
+# %%
+from minigpt.exercises import quiz
+
+quiz(2)
+
+# %%
+from minigpt.exercises import show_progress
+
+show_progress(2)
 
 # %% [markdown]
 # ## 小结

@@ -124,6 +124,29 @@ train_lines, val_lines = my_train, my_val
 assert sorted(train_lines + val_lines) == sorted(all_lines)  # 不多不少，每行恰好在一边
 
 # %% [markdown]
+# ### 练习 3.1　打乱再切分，与课程包逐行相同（★）
+#
+# 和种子一样划分：复制一份列表，用种子为 `seed` 的随机数打乱（`random.Random(seed).shuffle`，
+# 与 `random.seed(seed)` 再 `random.shuffle` 打乱的结果相同），前 $\lfloor n \times \text{train\_ratio} \rfloor$ 行作训练集，其余作验证集。
+# 不要改动传进来的列表。
+#
+# - 输入：`lines`（`list[str]`），`train_ratio`（如 0.8），`seed`（整数）
+# - 输出：`(train, val)` 两个列表
+#
+# 对照：`minigpt/split_data.py` 的 `shuffle_and_cut`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch03.py)
+
+# %%
+import random
+from minigpt.exercises import check
+
+
+def split_lines(lines, train_ratio, seed):
+    """返回 (train, val)：打乱后前 int(n * train_ratio) 行是训练集。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("3.1", split_lines)
+
+# %% [markdown]
 # ## 3. 两边的题型比例
 #
 # 随机划分不保证每种题型在两边的比例相同，但样本多时会很接近。数一下额外字段 `type`：
@@ -163,19 +186,40 @@ def idiom_of(item):
     return re.search(r"“(.+?)”", item["question"]).group(1)
 
 
-def seen_share(train_lines, val_lines):
+def seen_in_train(train_lines, val_lines):
     train_idioms = {idiom_of(json.loads(line)) for line in train_lines}
     seen = sum(idiom_of(json.loads(line)) in train_idioms for line in val_lines)
     return seen, seen / len(val_lines)
 
 
-seen, share = seen_share(train_lines, val_lines)
+seen, share = seen_in_train(train_lines, val_lines)
 print(f"验证集 {len(val_lines)} 题中，{seen} 题（{share:.1%}）问的成语在训练集里以别的题型出现过")
 
 # %% [markdown]
 # 这样的验证集衡量的主要是“同一个成语换一种题还能不能答对”，而不是“完全陌生的成语”。
 # 想知道模型对**没见过的成语**能做什么，就要**按成语分组**划分：先决定每个成语去哪一边，再把它所有的题都放过去。
+
+# %% [markdown]
+# ### 练习 3.2　验证集里有多少题的成语在训练集见过（★★）
 #
+# 按行划分时，同一个成语的不同题型会分到两边。验证集里，有多大比例的**题**问的成语在训练集里出现过？
+#
+# - 输入：`train_groups`、`val_groups`：训练集、验证集每道题的成语（`list[str]`，一道题一项，可以重复）
+# - 输出：0 到 1 之间的小数 = 验证集里“成语在训练集出现过”的题数 ÷ 验证集题数
+#
+# 对照：本章“验证集真的没见过吗”一节。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch03.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def seen_share(train_groups, val_groups):
+    """返回验证集里成语在训练集出现过的题所占的比例（0 到 1）。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("3.2", seen_share)
+
+# %% [markdown]
 # ## 5. 按成语分组划分
 #
 # 分组的规则（练习 3.3 会让你自己写）：不同的成语按第一次出现的顺序排成列表，用随机种子打乱，
@@ -195,7 +239,7 @@ def group_split(lines, train_ratio, seed):
 # %%
 # NBVAL_CHECK_OUTPUT
 g_train, g_val = group_split(all_lines, 0.8, seed=42)
-seen, share = seen_share(g_train, g_val)
+seen, share = seen_in_train(g_train, g_val)
 print(f"训练 {len(g_train)} 题，验证 {len(g_val)} 题；验证集里成语在训练集出现过的：{seen} 题（{share:.1%}）")
 assert seen == 0
 type_table(g_train, g_val)
@@ -240,6 +284,33 @@ assert pinyin_known > 0.8 and chain_known > 0.8 and meaning_known < 0.1
 # %% [markdown]
 # 这是上限，不是模型的成绩：数据里有这些线索，模型还得学会用。第 6 章训练后按题型量验证集的精确匹配：
 # 拼音和接龙能推广到没见过的成语，意思不能——模型只能编一句，这就是“幻觉”。
+
+# %% [markdown]
+# ### 练习 3.3　按成语分组划分：没有成语同时在两边（★★★）
+#
+# 更严格的划分：同一个成语的所有题只进一边。每行 JSON 里的 `"idiom"` 字段记着这道题问的成语。规则（照做，判题才能逐行比较）：
+#
+# 1. 按成语把行分组，成语按**第一次出现的顺序**排列，组内保持原来的顺序；
+# 2. `rng = random.Random(seed)`，`rng.shuffle(成语列表)`，前 $\lfloor m \times \text{train\_ratio} \rfloor$ 个成语（$m$ 是成语个数）归训练集；
+# 3. 训练集 = 这些成语的行（按打乱后成语的顺序，一组一组接起来），验证集 = 其余成语的行；
+# 4. 用**同一个** `rng` 接着打乱训练集，再打乱验证集。
+#
+# - 输入：`lines`（`list[str]`，每行一个 JSON 对象），`train_ratio`，`seed`
+# - 输出：`(train, val)` 两个列表
+#
+# 对照：`minigpt/split_data.py` 的 `grouped_shuffle_and_cut`（`--group-by idiom`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch03.py)
+
+# %%
+import json
+import random
+from minigpt.exercises import check
+
+
+def split_by_idiom(lines, train_ratio, seed):
+    """返回 (train, val)：同一个成语的行只出现在一边。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("3.3", split_by_idiom)
 
 # %% [markdown]
 # ## 6. 随机种子
@@ -290,6 +361,21 @@ import subprocess, sys
 r = subprocess.run([sys.executable, "./minigpt/split_data.py", "--input", DATA, "--train_ratio", "1.5"],
                    capture_output=True, text=True)
 print(r.stderr.strip(), "| 退出码:", r.returncode)
+
+# %% [markdown]
+# ## 小测验
+#
+# 几道概念题，检查本章的要点：选一个答案，就会看到每个选项为什么对、为什么错。
+
+# %%
+from minigpt.exercises import quiz
+
+quiz(3)
+
+# %%
+from minigpt.exercises import show_progress
+
+show_progress(3)
 
 # %% [markdown]
 # ## 小结

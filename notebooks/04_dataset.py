@@ -131,6 +131,29 @@ except AttributeError as e:
     print("AttributeError:", e)
 
 # %% [markdown]
+# ### 练习 4.1　输入和目标错开一位（★）
+#
+# 语言模型在每个位置预测**下一个** token。一条序列 `tokens` 变成训练样本：
+#
+# $$\text{input\_ids} = \text{tokens}[0 : n-1],\qquad \text{targets} = \text{tokens}[1 : n]$$
+#
+# - 输入：`tokens`（`list[int]`，一对问答编码后的序列：`问题 <sep> 答案 <sep>`）
+# - 输出：`(input_ids, targets)`，两个长度为 `n - 1` 的 `torch.long` 张量
+#
+# 对照：`minigpt/qa_dataset.py` 的 `QADataset.__getitem__`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch04.py)
+
+# %%
+import torch
+from minigpt.exercises import check
+
+
+def shift(tokens):
+    """tokens: list[int]，长度 n。返回 (input_ids, targets)，各是长度 n-1 的 LongTensor。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("4.1", shift)
+
+# %% [markdown]
 # ## 2. 损失掩码：逐字对齐
 #
 # 拿一个短样本，把每个位置的输入字、目标字、是否计入损失排成一张表。
@@ -165,6 +188,31 @@ for t in range(dataset.lengths[idx] + 2):  # 多显示两行，看看填充部�
 # - 答案最后一个字的目标是 `<sep>`：模型由此学会**停下**；
 # - 种子的样本里，输入结尾的 `<sep>` 那一行 mask 仍是 1，但目标是 `<pad>`，不计入损失；再往后全是填充。
 # - 填充在右边，配合因果注意力（每个位置只看它前面的字，第 5 章），真实位置永远看不到后面的 `<pad>`。
+
+# %% [markdown]
+# ### 练习 4.2　只在答案上算损失：目标里的问题换成 <pad>（★★）
+#
+# 做一个 `answer_only_loss=True` 的训练样本（不填充）：和练习 4.1 一样错开一位，然后把**预测问题部分**
+# 的目标换成 `<pad>`（损失函数的 `ignore_index` 会忽略它们），模型只为“回答”负责。
+#
+# 想清楚边界：输入是 `<sep>` 的那个位置，目标是答案的第一个字——它要算进损失；答案最后一个字的目标是 `<sep>`——也要算。
+#
+# - 输入：`question`、`answer`（字符串），`tokenizer`（`minigpt.tokenizer.Tokenizer`）
+# - 输出：dict，`input_ids`、`attention_mask`（全 1）、`targets`，都是长度 `n - 1` 的 `torch.long` 张量
+#
+# 对照：`minigpt/qa_dataset.py` 的 `QADataset.__getitem__`（`answer_only_loss=True`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch04.py)
+
+# %%
+import torch
+from minigpt.exercises import check
+
+
+def make_item(question, answer, tokenizer):
+    """返回 {"input_ids", "attention_mask", "targets"}；问题部分的目标是 <pad>。"""
+    tokens, _ = tokenizer.encode(question, answer, pad_to_max_length=False)  # 问题 <sep> 答案 <sep>
+    raise NotImplementedError  # 在这里写你的代码
+
+check("4.2", make_item)
 
 # %% [markdown]
 # ## 3. 填充浪费了多少计算
@@ -280,6 +328,52 @@ plt.show()
 # 分桶加按批补齐每秒学到的有效 token 是种子固定补齐的 4 倍以上。第 6 章的训练默认使用分桶。
 
 # %% [markdown]
+# ### 练习 4.3　collate：每批只填充到这一批最长的那条（★★）
+#
+# `DataLoader` 把几个样本交给 `collate_fn` 拼成一批。样本长短不一，在**右边**填充到这一批里最长的那条：
+# `input_ids`、`targets` 填 `pad_token_id`（目标是 `<pad>` 的位置不计损失），`attention_mask` 填 0。
+#
+# - 输入：`items`（列表，每项是 dict：`input_ids`、`attention_mask`、`targets`，都是一维 `torch.long` 张量），`pad_token_id`
+# - 输出：dict，同样三个键，每个是 `(B, T_max)` 的 `torch.long` 张量
+#
+# 对照：`minigpt/qa_dataset.py` 的 `collate_batch`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch04.py)
+
+# %%
+import torch
+from minigpt.exercises import check
+
+
+def collate(items, pad_token_id=0):
+    """items: [{"input_ids", "attention_mask", "targets"}, ...]，长短不一。返回右填充后的 (B, T_max) 张量 dict。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("4.3", collate)
+
+# %% [markdown]
+# ### 练习 4.4　填充浪费了多少计算（★★）
+#
+# 每一批都要算 `行数 × 宽度` 个位置，其中只有真实 token 是有用的。算出**所有批加起来**，填充占了多大比例：
+#
+# $$\text{waste} = 1 - \frac{\sum \text{真实 token}}{\sum_\text{批} \text{行数} \times \text{宽度}}$$
+#
+# 宽度：`width=None` 时每批填充到这一批最长的那条（练习 4.3）；给了整数时每行都填充到 `width`（种子的固定填充）。
+#
+# - 输入：`lengths`（每个样本的长度），`batches`（每批是样本下标的列表），`width`（`None` 或整数）
+# - 输出：0 到 1 之间的小数
+#
+# 对照：`minigpt/qa_dataset.py` 的 `padding_fraction`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch04.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def padding_waste(lengths, batches, width=None):
+    """返回填充位置占全部计算位置的比例。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("4.4", padding_waste)
+
+# %% [markdown]
 # ## 4. 用 `DataLoader` 取批
 #
 # `BucketBatchSampler` 决定每批有哪些样本，`collate_batch` 把它们在右边补齐成一个矩形张量。
@@ -332,6 +426,21 @@ print(f"计入损失的目标：全部 {counted_all:,}，只算答案 {counted_a
 # %% [markdown]
 # 两种做法各有道理：种子在全部位置上训练（模型也学会了“问题长什么样”），只算答案则把学习集中在回答上。
 # 第 6 章的训练可以选择其一，并在验证集上比较。
+
+# %% [markdown]
+# ## 小测验
+#
+# 几道概念题，检查本章的要点：选一个答案，就会看到每个选项为什么对、为什么错。
+
+# %%
+from minigpt.exercises import quiz
+
+quiz(4)
+
+# %%
+from minigpt.exercises import show_progress
+
+show_progress(4)
 
 # %% [markdown]
 # ## 小结

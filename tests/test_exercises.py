@@ -291,3 +291,36 @@ def test_show_progress_never_raises(monkeypatch, capsys):
     monkeypatch.setattr(progress, "passed_ids", broken)
     show_progress(5)
     assert "显示进度时出错了" in capsys.readouterr().out
+
+
+# Mistakes that no exercise lists: each must still be rejected, with a hint (generic or first).
+def _in_place_shuffle(lines, ratio, seed):
+    random.Random(seed).shuffle(lines)
+    n = int(len(lines) * ratio)
+    return lines[:n], lines[n:]
+
+
+UNLISTED = {
+    "1.2 specials in the wrong order": ("1.2", lambda c: {t: i for i, t in enumerate(["<pad>", "<sep>", "<unk>", *sorted(c)])}, "对应关系"),
+    "2.1 unknown → <sep>": ("2.1", lambda text, w: [w.get(ch, 2) for ch in text], "提示："),
+    "2.3 flat list instead of (ids, mask)": ("2.3", lambda q, a, w, n: ([w.get(c, 1) for c in q] + [0] * n)[:n], "元组"),
+    "3.1 shuffles the caller's list": ("3.1", _in_place_shuffle, "改动了传进来的输入"),
+    "3.2 distinct idioms over all questions": ("3.2", lambda t, v: len(set(v) & set(t)) / len(v), "1/2"),
+    "4.1 float tensors": ("4.1", lambda t: (torch.tensor(t[:-1], dtype=torch.float), torch.tensor(t[1:])), "torch.long"),
+    "4.4 count instead of share": ("4.4", lambda l, b, w=None: sum((w or max(l[i] for i in bb)) * len(bb) - sum(l[i] for i in bb) for bb in b), "倍"),
+    "5.1 std instead of sqrt(var + eps)": ("5.1", lambda x, w, b, eps=1e-5: (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + eps) * w + b, "提示："),
+    "5.2 transposed output": ("5.2", lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(-1, -2), "transpose"),
+    "6.3 mean over all positions after masking": ("6.3", lambda l, t, p: (torch.nn.functional.cross_entropy(l.transpose(1, 2), t, reduction="none") * (t != p)).mean(), "分母"),
+    "7.1 -1e9 instead of -inf": ("7.1", lambda l, T, k: torch.where(l / T >= torch.topk(l / T, k).values[..., -1:], l / T, torch.full_like(l, -1e9)), "-inf"),
+    "7.2 cumsum without sorting": ("7.2", lambda l, p: l.masked_fill(l.softmax(-1).cumsum(-1) > p, float("-inf")), "屏蔽"),
+    "8.1 no eps": ("8.1", lambda x, w, eps=1e-6: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True)) * w, "提示："),
+    "8.4 identity": ("8.4", lambda x, p, t: x, "提示："),
+}
+
+
+@pytest.mark.parametrize("label", list(UNLISTED))
+def test_unlisted_mistakes_are_rejected_with_a_hint(label, capsys):
+    exercise_id, answer, words = UNLISTED[label]
+    assert not check(exercise_id, answer)
+    out = capsys.readouterr().out
+    assert out.startswith("❌") and "提示：" in out and words in out, out

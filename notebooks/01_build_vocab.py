@@ -57,7 +57,8 @@ print(f"device: {device}  fast mode: {FAST}")
 # ## 1. 数据长什么样
 #
 # 数据是 **JSONL** 格式：每行一个独立的 JSON 对象（不是整个文件一个数组）。
-# `question` 和 `answer` 是必需的字段；其他字段（这里的 `type`，表示题型）读取时会被忽略。
+# `question` 和 `answer` 是必需的字段；其他字段读取时会被忽略（这里的 `type` 是题型，`idiom` 是这道题问的成语，
+# 第 3 章划分数据时会用到）。同一个成语的意思、读音等，数据里都换着问法问了好几遍。
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -179,7 +180,7 @@ print(f"自己写的词表 = build_vocab 的词表（{len(vocab['word2id'])} 个
       f"文件逐字节相同（{len(file_bytes):,} 字节）")
 
 # %% [markdown]
-# 从这里起就用包里的版本。看看词表的两头：空格和拼音字母的码位最小，全角标点最大：
+# 从这里起就用包里的版本。看看词表的两头：空格、半角符号和拼音字母的码位最小，全角标点最大：
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -242,7 +243,7 @@ check("1.2", build_word2id)
 # %% [markdown]
 # ## 4. 词表统计
 #
-# 字的出现次数极不均匀：少数字（模板里的“是什么”、引号、拼音之间的空格）出现上千次，很多字只出现一两次。
+# 字的出现次数极不均匀：少数字（问题里的“成语”“什么”、句号、拼音之间的空格）出现上万次，很多字只出现几次。
 # 自然语言里第 $r$ 常见的词，出现次数大约是
 #
 # $$f(r) \approx \frac{C}{r^{s}}, \qquad s \approx 1,$$
@@ -251,6 +252,7 @@ check("1.2", build_word2id)
 
 # %%
 # NBVAL_CHECK_OUTPUT
+from collections import defaultdict
 from minigpt.build_vocab import count_chars
 
 counter = count_chars(DATA, warn=lambda msg: None)
@@ -259,17 +261,32 @@ print(f"字符总数 {total:,}，不同字符 {len(counter):,}")
 print("最常见的 15 个字符：")
 for ch, n in counter.most_common(15):
     print(f"  {ch!r:6} {n:6,}  {n / total:6.2%}")
-once = sorted(ch for ch, n in counter.items() if n == 1)
-print(f"只出现 1 次的字符：{len(once)} 个，例如 {''.join(once[:20])}")
+print(f"出现次数最少的字也出现了 {min(counter.values())} 次")
+assert counter.most_common(1)[0][1] > 10_000
+
+# %% [markdown]
+# 最少的也有好几次，可这不说明它常见：同一条释义换着问法问了好几遍，里面的字就跟着出现好几遍。
+# 更能说明一个字“见得多不多”的，是它出现在几个成语的题里（用上 `idiom` 字段）：
+
+# %%
+# NBVAL_CHECK_OUTPUT
+idioms_of_char = defaultdict(set)  # 字 → 它出现在哪些成语的题里
+for line in lines:
+    item = json.loads(line)
+    for ch in item["question"] + item["answer"]:
+        idioms_of_char[ch].add(item["idiom"])
+only_one = sorted(ch for ch, s in idioms_of_char.items() if len(s) == 1)
+print(f"只在一个成语的题里出现过的字：{len(only_one)} 个，例如 {''.join(only_one[:20])}")
+assert 100 <= len(only_one) < 1000  # 小结里说的“几百个”
 
 # %% [markdown]
 # 这些字符都是什么？按 Unicode 的名称和类别分一下类。拼音带声调的字母（ā á ǎ à）各是一个独立的字符
-# （有趣的是，数据里没有不带声调的 `a`：拼音里 a 总是主要元音，声调就标在它上面）：
+# （有趣的是，数据里没有不带声调的 `a`：拼音里 a 总是主要元音，声调就标在它上面）。
+# 标点里有全角的，也有半角的：人们打字提问时两种都用，数据里的问法也就两种都有（“其他”是填空题里代表空位的 □）：
 
 # %%
 # NBVAL_CHECK_OUTPUT
 import unicodedata
-from collections import defaultdict
 
 
 def kind(ch):
@@ -328,10 +345,11 @@ plt.show()
 for share in (0.5, 0.9, 0.99):
     k = int(np.searchsorted(coverage, share)) + 1
     print(f"最常见的 {k:4} 个字符覆盖了 {share:.0%} 的文本")
+    assert share != 0.9 or 100 <= k < 1000  # “几百个字覆盖了 90%”
 
 # %% [markdown]
-# 只出现一次的字对模型来说几乎学不到：它的向量（第 5 章的 embedding）在整个训练中只被更新寥寥几次。
-# 这是按字切分的代价。第 8 章的 Qwen3 用的是 **BPE**（byte pair encoding，字节对编码）子词词表：
+# 只在一个成语里出现的字，模型只见过它的一种用法：它的向量（第 5 章的 embedding）只从这一处学到东西，
+# 别处再遇到这个字也帮不上忙。这是按字切分的代价。第 8 章的 Qwen3 用的是 **BPE**（byte pair encoding，字节对编码）子词词表：
 # 从单个字节出发，反复把语料里最常相邻出现的两段合并成一个新 token，于是常见的词是一个 token，
 # 生僻字拆成几个字节片段，永远不会变成 `<unk>`。第 2 章末尾会在这份数据上动手合并几次，对比两种做法。
 #
@@ -478,7 +496,7 @@ show_progress(1)
 # - 你写了一个词表构建器：`Counter` 逐字计数，特殊 token 占 0、1、2，其余字符按 Unicode 码位排序编号，
 #   `json.dumps(..., ensure_ascii=False, indent=4)` 写出；它和 `minigpt/build_vocab.py` 的输出逐字节相同，
 #   也就和种子写出的 `data/vocab.json` 相同；
-# - 你量了字频：它服从 Zipf 定律，几百个字覆盖了大部分文本，另有一批字只出现一次（按字切分的代价）；
+# - 你量了字频：它服从 Zipf 定律，几百个字覆盖了 90% 的文本，另有几百个字只在一个成语里出现（按字切分的代价）；
 # - 坏行会被跳过并报告 `文件:行号`，无法读取的文件给出一行清楚的错误；种子的读法会悄悄丢字或算错；
 # - **换了数据就要重建词表，重建后编号可能变化，模型要重新训练。**
 #

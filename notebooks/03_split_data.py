@@ -37,7 +37,7 @@ print(f"device: {device}  fast mode: {FAST}")
 # %% [markdown]
 # ## 1. 为什么一定要打乱
 #
-# `data/data.jsonl` 是**有序**的：按成语排列，同一个成语的几种题型挨在一起。如果直接取前 80% 训练、后 20% 验证，
+# `data/data.jsonl` 是**有序**的：按成语排列，同一个成语的所有题（几种题型，每种好几个问法）挨在一起。如果直接取前 80% 训练、后 20% 验证，
 # 验证集里全是训练时从没出现过的成语（而且都以某几个字开头），两部分的分布完全不同。
 
 # %%
@@ -171,32 +171,31 @@ type_table(train_lines, val_lines)
 # %% [markdown]
 # ## 4. 验证集真的“没见过”吗？
 #
-# 按**行**划分，同一个成语的不同题会分到两边：验证集问“画蛇添足”是什么意思，训练集里可能有它的拼音题或填空题。
-# 模型在验证集上答对，有一部分是因为在训练集里见过这个成语。统计一下这种重叠：
+# 这份数据里，每个成语都问了好几件事（意思、读音、接龙或补全），每件事又换着问法问了好几遍；
+# 每条记录的 `idiom` 字段记着它问的是哪个成语。按**行**划分，同一个成语的题会散落到两边：
+# 验证集问“画蛇添足”是什么意思，训练集里很可能有同一个问题的另一种问法，答案一字不差。统计一下这种重叠：
 
 # %%
 # NBVAL_CHECK_OUTPUT
-import re
-
-
-def idiom_of(item):
-    # 填空题的答案就是成语；其他题型的问题里用引号“”标出成语
-    if item["type"] == "fill":
-        return item["answer"]
-    return re.search(r"“(.+?)”", item["question"]).group(1)
+def idioms(lines):
+    return [json.loads(line)["idiom"] for line in lines]  # 每道题问的是哪个成语
 
 
 def seen_in_train(train_lines, val_lines):
-    train_idioms = {idiom_of(json.loads(line)) for line in train_lines}
-    seen = sum(idiom_of(json.loads(line)) in train_idioms for line in val_lines)
+    train_idioms = set(idioms(train_lines))
+    seen = sum(idiom in train_idioms for idiom in idioms(val_lines))
     return seen, seen / len(val_lines)
 
 
 seen, share = seen_in_train(train_lines, val_lines)
-print(f"验证集 {len(val_lines)} 题中，{seen} 题（{share:.1%}）问的成语在训练集里以别的题型出现过")
+print(f"验证集 {len(val_lines)} 题中，{seen} 题（{share:.1%}）问的成语在训练集里出现过")
+
+train_facts = {(item["idiom"], item["type"]) for item in map(json.loads, train_lines)}
+same_fact = sum((item["idiom"], item["type"]) in train_facts for item in map(json.loads, val_lines))
+print(f"其中 {same_fact} 题（{same_fact / len(val_lines):.1%}）问的是同一个成语、同一种题型：训练集里换了个问法，答案完全相同")
 
 # %% [markdown]
-# 这样的验证集衡量的主要是“同一个成语换一种题还能不能答对”，而不是“完全陌生的成语”。
+# 这样的验证集衡量的主要是“换一种问法还认不认得”，而不是“完全陌生的成语”。
 # 想知道模型对**没见过的成语**能做什么，就要**按成语分组**划分：先决定每个成语去哪一边，再把它所有的题都放过去。
 
 # %% [markdown]
@@ -222,32 +221,42 @@ check("3.2", seen_share)
 # %% [markdown]
 # ## 5. 按成语分组划分
 #
-# 分组的规则（练习 3.3 会让你自己写）：不同的成语按第一次出现的顺序排成列表，用随机种子打乱，
-# 前 80% 的成语归训练集，每一行跟着它的成语走：
+# `split_jsonl_data(..., group_by="idiom")`（命令行加 `--group-by idiom`）就是这样划分的，对应
+# `minigpt/split_data.py` 的 `grouped_shuffle_and_cut`（练习 3.3 会让你自己写一遍）：
+#
+# 1. 把行按成语分组，成语按第一次出现的顺序排好；
+# 2. 用随机种子 42 打乱成语的顺序，前 $\lfloor 0.8 m \rfloor$ 个成语（$m$ 是成语个数）的全部题进训练集，其余进验证集；
+# 3. 用同一个随机数生成器把两边的行各自打乱，免得同一个成语的题挨在一起。
 
 # %%
-def group_split(lines, train_ratio, seed):
-    groups = [idiom_of(json.loads(line)) for line in lines]
-    idioms = list(dict.fromkeys(groups))  # 不同的成语，按第一次出现的顺序
-    random.Random(seed).shuffle(idioms)
-    train_idioms = set(idioms[: int(len(idioms) * train_ratio)])
-    train = [line for line, g in zip(lines, groups) if g in train_idioms]
-    val = [line for line, g in zip(lines, groups) if g not in train_idioms]
-    return train, val
+train_path, val_path = split_jsonl_data(DATA, train_ratio=0.8, group_by="idiom")
 
+# %% [markdown]
+# 再数一遍重叠：
 
 # %%
 # NBVAL_CHECK_OUTPUT
-g_train, g_val = group_split(all_lines, 0.8, seed=42)
+g_train = Path(train_path).read_text(encoding="utf-8").splitlines()
+g_val = Path(val_path).read_text(encoding="utf-8").splitlines()
 seen, share = seen_in_train(g_train, g_val)
-print(f"训练 {len(g_train)} 题，验证 {len(g_val)} 题；验证集里成语在训练集出现过的：{seen} 题（{share:.1%}）")
-assert seen == 0
+print(f"训练 {len(g_train)} 题（{len(set(idioms(g_train)))} 个成语），验证 {len(g_val)} 题（{len(set(idioms(g_val)))} 个成语）")
+print(f"验证集里成语在训练集出现过的：{seen} 题（{share:.1%}）")
+assert seen == 0 and sorted(g_train + g_val) == sorted(all_lines)
 type_table(g_train, g_val)
 
 # %% [markdown]
-# 没有一个成语同时在两边。课程从这里起用这种划分：第 6 章在验证集上量到的，才真是“没见过的成语”。
-#
-# 那么对一个完全没见过的成语，模型**可能**答对什么？不用训练模型，先从数据里看能学到多少：
+# 没有一个成语同时在两边，题型比例也几乎不变。**课程从这里起用这种划分**：后面每一章开头调用的
+# `prepare_data()` 默认就按成语分组，它发现两个文件已经是这样划分的，什么也不改；
+# 第 6 章在验证集上量到的，才真是“没见过的成语”。
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from minigpt.split_data import prepare_data
+
+paths = prepare_data()
+
+# %% [markdown]
+# 那么对一个完全没见过的成语，模型**可能**答对什么？不用训练模型，先从数据里看有没有线索：
 #
 # - **拼音**：成语没见过，但它的每个字大多在别的成语的拼音题里读过；
 # - **接龙**：答案只取决于成语的最后一个字（以这个字开头的最常用成语），同一个尾字很可能在训练集的接龙题里出现过；
@@ -263,14 +272,14 @@ val_items = [json.loads(line) for line in g_val]
 readings = defaultdict(set)  # 字 → 训练集拼音题里它的读音
 for it in train_items:
     if it["type"] == "pinyin":
-        for ch, syllable in zip(idiom_of(it), it["answer"].split()):
+        for ch, syllable in zip(it["idiom"], it["answer"].split()):
             readings[ch].add(syllable)
-val_syllables = [(ch, s) for it in val_items if it["type"] == "pinyin" for ch, s in zip(idiom_of(it), it["answer"].split())]
+val_syllables = [(ch, s) for it in val_items if it["type"] == "pinyin" for ch, s in zip(it["idiom"], it["answer"].split())]
 pinyin_known = sum(s in readings[ch] for ch, s in val_syllables) / len(val_syllables)
 
-chain_answer = {idiom_of(it)[-1]: it["answer"] for it in train_items if it["type"] == "chain"}  # 尾字 → 答案
+chain_answer = {it["idiom"][-1]: it["answer"] for it in train_items if it["type"] == "chain"}  # 尾字 → 答案
 val_chain = [it for it in val_items if it["type"] == "chain"]
-chain_known = sum(chain_answer.get(idiom_of(it)[-1]) == it["answer"] for it in val_chain) / len(val_chain)
+chain_known = sum(chain_answer.get(it["idiom"][-1]) == it["answer"] for it in val_chain) / len(val_chain)
 
 train_meanings = {it["answer"] for it in train_items if it["type"] == "meaning"}
 val_meaning = [it for it in val_items if it["type"] == "meaning"]
@@ -282,8 +291,8 @@ print(f"意思：验证集释义题里，{meaning_known:.1%} 的答案在训练�
 assert pinyin_known > 0.8 and chain_known > 0.8 and meaning_known < 0.1
 
 # %% [markdown]
-# 这是上限，不是模型的成绩：数据里有这些线索，模型还得学会用。第 6 章训练后按题型量验证集的精确匹配：
-# 拼音和接龙能推广到没见过的成语，意思不能——模型只能编一句，这就是“幻觉”。
+# 这是线索，不是模型的成绩：数据里有这些线索，模型还得学会用。第 6 章训练后按题型量验证集的精确匹配：
+# 拼音和接龙能推广到没见过的成语，意思不能——对没见过的成语，模型只能编一句释义，这就是“幻觉”。
 
 # %% [markdown]
 # ### 练习 3.3　按成语分组划分：没有成语同时在两边（★★★）
@@ -315,7 +324,7 @@ check("3.3", split_by_idiom)
 # %% [markdown]
 # ## 6. 随机种子
 #
-# 随机种子相同，划分逐字节相同；换一个随机种子，验证集就换了一批：
+# 回到按行划分的 `shuffle_and_cut`：随机种子相同，划分逐字节相同；换一个随机种子，验证集就换了一批（分组划分也一样）：
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -326,7 +335,7 @@ for s in (42, 42, 7):
     train, val = shuffle_and_cut(all_lines, 0.8, s)
     digest = hashlib.sha256("\n".join(val).encode()).hexdigest()[:12]
     overlap = len(set(val) & set(val_lines))
-    print(f"随机种子 {s:2}：验证集 {len(val)} 行，sha256 {digest}…，与默认验证集重合 {overlap} 行")
+    print(f"随机种子 {s:2}：验证集 {len(val)} 行，sha256 {digest}…，与第 2 节（随机种子 42）的验证集重合 {overlap} 行")
 
 # %% [markdown]
 # ## 7. 参数检查
@@ -382,9 +391,9 @@ show_progress(3)
 #
 # - 你写了 `my_shuffle_and_cut`：用随机种子 42 打乱，前 $\lfloor 0.8n \rfloor$ 行训练，其余验证；
 #   写出的文件和 `minigpt/split_data.py` 的 `split_jsonl_data` 逐字节相同，也和种子的 `random.seed(42)` + `shuffle` 相同；
-# - 按行划分时，验证集里几乎所有成语都在训练集里以别的题型出现过；按成语分组划分后一个也没有，
-#   验证集才衡量“没见过的成语”；
-# - 对没见过的成语，数据里有拼音和接龙的线索，没有释义的线索：第 6 章会看到模型的成绩正是这样；
+# - 按行划分时，验证集里几乎每道题的成语都在训练集里出现过，大多连答案都一样；按成语分组划分
+#   （`group_by="idiom"`，`prepare_data()` 的默认，课程从此用它）后一个也没有，验证集才衡量“没见过的成语”；
+# - 对没见过的成语，数据里有拼音和接龙的线索，没有释义的线索；第 6 章量训练好的模型在这几种题上的成绩；
 # - 比例不合理、数据太少时给出清楚的错误。
 #
 # 下一章：[第 4 章　Dataset：从问答到训练样本](04_dataset.ipynb)，把训练集变成 PyTorch 的 `Dataset`，并解决填充浪费的问题。

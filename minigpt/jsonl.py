@@ -15,7 +15,7 @@
 - 其它坏行（不是合法 JSON、不是 JSON 对象、question/answer 缺失、为 null、不是字符串或为空、
   含有像“\\ud800”这样无法写回 UTF-8 的不成对代理字符）跳过，并给一条警告“文件:行号: 原因”；
 - 文件不存在、是文件夹、不是 UTF-8、或者一行有效的都没有：抛出 DataError（一个 ValueError），
-  消息只有一行、说清楚原因；命令行工具把它打印成“error: ……”并以状态 1 退出。
+  消息只有一行、说清楚原因；命令行工具把它打印成“错误：……”并以状态 1 退出。
 
 写文件一律用 atomic_write：先写同一文件夹里的临时文件，再改名覆盖，崩溃或 Ctrl-C 都不会留下写了一半的文件。
 """
@@ -28,6 +28,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+if __package__ in (None, ""):  # 当脚本运行：`python ./minigpt/jsonl.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from minigpt.cli import ArgumentParser  # noqa: E402
 
 REQUIRED_FIELDS = ("question", "answer")
 
@@ -47,6 +52,10 @@ class QAPair:
     def type(self) -> str:
         """这一行可选的“type”字段（题型，按题型报告时用）；没有就是 "qa"。"""
         return str(json.loads(self.raw).get("type") or "qa")
+
+    def get(self, name: str):
+        """Any extra field of the line (e.g. "idiom"), None if absent."""
+        return json.loads(self.raw).get(name)
 
 
 @dataclass
@@ -175,7 +184,7 @@ def read_qa_jsonl(
 ) -> list[QAPair]:
     """按文件顺序读出所有有效的问答对。
 
-    warn：每条警告（“warning: 文件:行号: 原因，已跳过这一行”）和总结那一行都交给它；
+    warn：每条警告（“警告：文件:行号: 原因，已跳过这一行”）和总结那一行都交给它；
           传 `lambda msg: None` 就静默读取。
     summary：最后打印一行总结“文件: 保留 N 个问答对，跳过 M 行”（自己另有计数的调用方，比如 QADataset，关掉它）。
     stats：把计数填进去，给自己打印总结的调用方用。
@@ -192,7 +201,7 @@ def read_qa_jsonl(
         parsed = parse_qa_line(line)
         if isinstance(parsed, str):
             stats.skipped += 1
-            warn(f"warning: {path}:{line_no}: {parsed}，已跳过这一行")
+            warn(f"警告：{path}:{line_no}: {parsed}，已跳过这一行")
             continue
         pairs.append(QAPair(parsed[0], parsed[1], line_no, line))
     stats.kept = len(pairs)
@@ -207,15 +216,13 @@ def read_qa_jsonl(
 
 
 def main(argv=None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="检查一个问答 JSONL 文件：逐条警告坏行，最后一行总结。")
+    parser = ArgumentParser(description="检查一个问答 JSONL 文件：逐条警告坏行，最后一行总结。")
     parser.add_argument("path", help="JSONL 文件，每行一个 {\"question\": ..., \"answer\": ...}")
     args = parser.parse_args(argv)
     try:
         read_qa_jsonl(args.path)
     except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"错误：{e}", file=sys.stderr)
         return 1
     return 0
 

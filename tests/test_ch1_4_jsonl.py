@@ -58,8 +58,8 @@ def test_bad_line_is_skipped_with_file_line_and_reason(tmp_path, case):
     path = write(tmp_path, f"{GOOD}\n{line}\n{GOOD}\n")
     pairs, messages = read(path)
     assert [p.line for p in pairs] == [1, 3]
-    assert messages[0] == f"warning: {path}:2: {reason}，已跳过这一行" or (
-        messages[0].startswith(f"warning: {path}:2: ") and reason in messages[0]
+    assert messages[0] == f"警告：{path}:2: {reason}，已跳过这一行" or (
+        messages[0].startswith(f"警告：{path}:2: ") and reason in messages[0]
     )
     assert messages[-1] == f"{path}: 保留 2 个问答对，跳过 1 行"
     assert len(messages) == 2
@@ -165,8 +165,8 @@ def test_every_reader_skips_the_same_lines(tmp_path, fixture_tokenizer):
     ds = QADataset(path, fixture_tokenizer, 16, warn=msgs["dataset"].append)
     assert ds.data == [("你好", "好的"), ("问题", "答案")] and ds.line_numbers == [1, 4]
     for key in msgs:
-        warnings = [m for m in msgs[key] if m.startswith("warning:")]
-        assert [w.split(": ")[1] for w in warnings] == [f"{path}:2", f"{path}:3"], key
+        warnings = [m for m in msgs[key] if m.startswith("警告：")]
+        assert [w.removeprefix("警告：").split(": ")[0] for w in warnings] == [f"{path}:2", f"{path}:3"], key
 
 
 def test_the_bad_fixture_used_by_notebook_01():
@@ -174,7 +174,7 @@ def test_the_bad_fixture_used_by_notebook_01():
     pairs = read_qa_jsonl(FIXTURES / "qa_bad.jsonl", warn=messages.append)
     assert [p.line for p in pairs] == [1, 9, 10]
     assert pairs[1].answer == "😀" and pairs[2].question.startswith("<sep>")
-    reasons = [m.split(": ", 2)[2] for m in messages[:-1]]
+    reasons = [m.split(": ", 1)[1] for m in messages[:-1]]
     assert reasons == [
         "不是合法的 JSON（第 54 列：Expecting ',' delimiter），已跳过这一行",
         "应该是一个 JSON 对象，实际是数组，已跳过这一行",

@@ -588,6 +588,61 @@ def attend_with_cache(attn, x_new, past_k, past_v):
 check("7.5", attend_with_cache)
 
 # %% [markdown]
+# ### 每一步的时间花在哪里？
+#
+# 有了 KV cache，每生成一个字，模型要做的乘加次数是固定的：每层四个矩阵乘（$QKV$ 投影、输出投影、MLP 的两个），
+# 再加最后的 $C \times V$（`lm_head`），注意力对缓存的那部分很小。拿这个数和这台机器做矩阵乘的速度比一比：
+
+# %%
+cfg = model.config
+C = cfg.n_embd
+macs = cfg.n_layer * (C * 3 * C + C * C + C * 4 * C + 4 * C * C) + C * cfg.vocab_size  # 一个字的乘加次数
+a, b = torch.randn(512, C), torch.randn(C, 4 * C)
+a @ b  # 预热
+t0 = time.perf_counter()
+for _ in range(20):
+    a @ b
+gflops = 20 * 2 * a.shape[0] * C * 4 * C / (time.perf_counter() - t0) / 1e9  # 大矩阵乘每秒做多少亿次浮点运算
+plain_ms = 1000 / speed["包里的 generate（预留缓存）"]
+print(f"一个字：{2 * macs / 1e6:.1f} MFLOP；这台机器大矩阵乘约 {gflops:.0f} GFLOP/s → 算术只要约 "
+      f"{2 * macs / gflops / 1e6 * 1000:.3f} ms")
+print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms：算术只占约 {2 * macs / gflops / 1e6 * 1000 / plain_ms:.0%}")
+
+# %% [markdown]
+# 大部分时间不在算术上，而在“杂事”上：
+#
+# - 每个 `nn.Module` 调用、每次 `view`/`transpose`/`chunk`/`cat` 都是一次 Python 函数调用，再加一次 PyTorch 的算子分发
+#   （查这个张量在什么设备、什么类型，该调哪个内核），每个几微秒；一步有上百个；
+# - 每一步还要重新推算位置编号、检查注意力掩码该不该要；
+# - 只生成一个字时，矩阵乘退化成“向量 × 矩阵”：`nn.Linear` 算的是 `x @ W.T`，按转置的方式读 $W$ 比读一块连续存好的矩阵慢。
+#
+# `minigpt/model.py` 的 `FastDecoder`（`model.fast_decoder(max_len)`）把这些去掉：权重事先转置成连续的矩阵并存起来
+# （只做一次）；缓存一次预留好；每一步是一个从头到尾平铺直叙的函数（嵌入 → 每层的 LayerNorm、一次 `addmm` 得到
+# $Q, K, V$、SDPA、两个矩阵乘 → `lm_head`），位置编号和掩码只维护一份、原地更新。算的东西完全一样，只是少了杂事。
+# `generate(..., fast=True)` 用它；`answer`、`answers` 和游乐场默认就走这条路。
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for q, _, _ in questions:
+    prompt = prompt_ids(q)
+    fast_ids = generate.generate(model, prompt, 64, stop_token_ids=(SEP,), fast=True)
+    assert torch.equal(fast_ids, my_cached_greedy(model, prompt, 64, SEP))
+print(f"{len(questions)} 个问题：generate(..., fast=True) 与 my_cached_greedy 逐个 token 相同")
+
+# %%
+fast_loop = lambda: generate.generate(model, speed_prompt, n_new, stop_token_ids=(), fast=True)
+fast_loop()  # 第一次：转置权重（之后复用）
+best = float("inf")
+for _ in range(repeats):
+    t0 = time.perf_counter()
+    fast_loop()
+    best = min(best, time.perf_counter() - t0)
+speed["快速路径 generate(..., fast=True)"] = n_new / best
+for name, tps in speed.items():
+    print(f"  {tps:6.0f} token/s（×{tps / baseline:.1f}）  {name}")
+print(f"快速路径比普通的缓存路径快 {speed['快速路径 generate(..., fast=True)'] / speed['包里的 generate（预留缓存）']:.1f} 倍")
+
+# %% [markdown]
 # ## 6. 批量生成
 #
 # `answers()` 把多个问题一起生成。问题长短不一，要补齐成一个矩形：补在**左边**（左填充），每一行最后一个位置都是真实的字，
@@ -822,11 +877,13 @@ show_progress(7)
 # | `my_repetition_penalty` | `generate.py` 的 `apply_repetition_penalty` | 逐位相同 |
 # | `my_generate`（贪心/采样/惩罚） | `generate.py` 的 `generate`（内部循环 `_steps`） | 60 次生成逐个 token 相同 |
 # | `MyKVCache`、`my_cached_greedy` | `kv_cache.py` 的 `KVCache`、`generate(...)` | 逐个 token 相同 |
+# | （读懂）快速路径 | `model.py` 的 `FastDecoder`、`generate(..., fast=True)` | 与 `my_cached_greedy` 逐个 token 相同 |
 #
 # - 生成 = 反复“取最后一个位置的 logits → 选一个字 → 接上”。贪心确定；采样由温度、top-k、top-p 决定从哪个分布里抽；
 #   `top_k=1` 的采样就是贪心。
 # - 对这个只会背答案的小模型，采样和重复惩罚都不会让回答更好，事实问答用贪心。
-# - KV cache 去掉了“每步把前缀重算一遍”：投影和 MLP 从每个回答 $O(T^2)$ 降到 $O(T)$，注意力仍随长度增长；
+# - KV cache 去掉了“每步把前缀重算一遍”：投影和 MLP 从每个回答 $O(T^2)$ 降到 $O(T)$，注意力仍随长度增长。
+#   之后每一步的时间大多花在算术之外（Python 调用、算子分发、转置读权重）；快速路径把这些杂事去掉，算的东西不变。
 #   你量到的加速见第 5 节。
 # - 没见过的成语，模型照样回答（幻觉）；逐字的概率把它在猜的地方标了出来。
 #

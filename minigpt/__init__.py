@@ -1,6 +1,17 @@
-"""minigpt: 从问答数据到自己训练的 GPT，再到 Qwen3 的动手课程。
+"""minigpt：从问答数据到自己训练的 GPT，再到 Qwen3 的动手课程。
+
+“种子代码”指课程出发点的那份原始代码（四个脚本：建词表、切分、数据集、训练）；
+这里的命令和文件格式都和它兼容，它的错误在各章里逐条修正。
 
 每一章对应一个模块：build_vocab → tokenizer → split_data → qa_dataset → model → train → generate → qwen3。
+它们周围是几个各管一件事的小模块：
+    common.py      设备、快速模式、中文字体、计算精度（bf16）、多进程
+    jsonl.py       问答 JSONL 的唯一读取器、原子写入
+    models.py      两种架构（GPT、Qwen3）只在这里区分：预设表、按名字建模型、上下文长度
+    checkpoint.py  检查点的保存和读取、默认用哪个模型、加载来回答问题
+    evaluate.py    验证损失、精确匹配、报告
+    runlog.py      指标日志（metrics.jsonl、TensorBoard）
+    plots.py、playground.py、export.py、__main__.py（python -m minigpt：整条流水线）
 """
 
 __version__ = "0.1.0"

@@ -1,52 +1,41 @@
-"""The course's main job: the seed's whole pipeline on the default data, ending with a few answers.
+"""课程的主任务：在默认数据上走一遍种子代码的整条流水线，最后回答几个问题。
 
-    python -m minigpt                   # data/data.jsonl → vocab → split → train → answer questions
-    python -m minigpt --max-minutes 3   # a shorter training budget (CPU default: 15 minutes)
+    python -m minigpt                   # data/data.jsonl → 词表 → 切分 → 训练 → 回答问题
+    python -m minigpt --max-minutes 3   # 训练时间短一些（CPU 上默认 15 分钟）
     python -m minigpt --help
 
-It runs the same code as the seed's three commands (build_vocab.py, split_data.py --train_ratio 0.8,
-train.py), then loads output/best_model.pth and answers training and validation questions, so you can
-see what the model memorised and where it makes things up.
+它运行的代码和种子代码的三条命令（build_vocab.py、split_data.py --train_ratio 0.8、train.py）相同，
+然后加载 output/best_model.pth，回答几道训练题和验证题：哪些是背下来的，哪些是编的，一看便知。
 """
 import argparse
-import json
 import sys
 
 from minigpt import train as train_module
+from minigpt.checkpoint import load_for_inference
 from minigpt.common import pick_device
-from minigpt.generate import answers, load_for_chat
-from minigpt.jsonl import DataError
+from minigpt.generate import answers
+from minigpt.jsonl import DataError, read_qa_jsonl
 from minigpt.split_data import prepare_data
 
 
-def sample_questions(path, n):
-    """The first n records of a split (the split is already shuffled), with their reference answers."""
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip() and len(records) < n:
-                records.append(json.loads(line))
-    return records
-
-
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Run the whole course pipeline on ./data/data.jsonl.")
-    p.add_argument("--data", default="./data/data.jsonl", help="QA pairs (JSONL with question/answer)")
-    p.add_argument("--output-dir", default="output", help="where the checkpoints go")
-    p.add_argument("--max-minutes", type=float, default=None, help="training time budget (CPU default: 15)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop training after this many steps")
-    p.add_argument("--device", default="auto", help="auto: cuda → mps → cpu")
-    p.add_argument("--questions", type=int, default=5, help="how many training and validation questions to answer")
+    p = argparse.ArgumentParser(description="在 ./data/data.jsonl 上跑一遍课程的整条流水线。")
+    p.add_argument("--data", default="./data/data.jsonl", help="问答对（每行一个带 question/answer 的 JSON）")
+    p.add_argument("--output-dir", default="output", help="检查点写到这里")
+    p.add_argument("--max-minutes", type=float, default=None, help="训练的时间预算（CPU 上默认 15 分钟）")
+    p.add_argument("--max-steps", type=int, default=None, help="训练这么多步后停止")
+    p.add_argument("--device", default="auto", help="auto：依次选 cuda → mps → cpu")
+    p.add_argument("--questions", type=int, default=5, help="各回答多少道训练题和验证题")
     args = p.parse_args(argv)
 
-    print("== 1–2. vocabulary and train/val split (the seed's build_vocab.py and split_data.py)")
+    print("== 1–2. 词表和训练/验证切分（种子代码的 build_vocab.py 和 split_data.py）")
     try:
         paths = prepare_data(args.data, train_ratio=0.8, seed=42)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 
-    print("\n== 3. training (the seed's train.py)")
+    print("\n== 3. 训练（种子代码的 train.py）")
     train_args = ["--train", str(paths["train"]), "--val", str(paths["val"]), "--vocab", str(paths["vocab"]),
                   "--output-dir", args.output_dir, "--device", args.device]
     if args.max_minutes is not None:
@@ -57,19 +46,19 @@ def main(argv=None) -> int:
     if code != 0:
         return code
 
-    print("\n== 4. answers (chapter 7)")
+    print("\n== 4. 回答问题（第 7 章）")
     try:
-        model, tokenizer = load_for_chat(f"{args.output_dir}/best_model.pth", pick_device(args.device))
-    except ValueError as e:  # its message already starts with "error: FILE:"
+        model, tokenizer = load_for_inference(f"{args.output_dir}/best_model.pth", pick_device(args.device))
+    except DataError as e:  # 消息已经是“error: 文件: 哪里不对”
         print(e, file=sys.stderr)
         return 1
     for split in ("train", "val"):
-        records = sample_questions(paths[split], args.questions)
-        replies = answers(model, tokenizer, [r["question"] for r in records])
-        print(f"\n-- {split} questions ({'seen in training' if split == 'train' else 'never seen: expect guesses'})")
-        for record, reply in zip(records, replies):
-            mark = "✓" if reply == record["answer"] else "✗"
-            print(f"Q: {record['question']}\nA: {reply}   {mark} (reference: {record['answer']})")
+        pairs = read_qa_jsonl(paths[split], warn=lambda message: None, summary=False)[: args.questions]  # 切分时已打乱
+        replies = answers(model, tokenizer, [pair.question for pair in pairs])
+        print(f"\n-- {'训练题（训练时见过）' if split == 'train' else '验证题（从没见过：多半是猜的）'}")
+        for pair, reply in zip(pairs, replies):
+            mark = "✓" if reply == pair.answer else "✗"
+            print(f"Q: {pair.question}\nA: {reply}   {mark}（参考答案：{pair.answer}）")
     return 0
 
 

@@ -1,14 +1,14 @@
-"""Chapter 1: build the character vocabulary (vocab.json) from a question/answer JSONL file.
+"""第 1 章：从问答 JSONL 文件建字符词表（vocab.json）。
 
     python ./minigpt/build_vocab.py --data ./data/data.jsonl --output ./data/vocab.json
 
-Every character that occurs in a question or an answer becomes one token. Ids: <pad>=0, <unk>=1,
-<sep>=2, then the characters in Unicode order, so the same data always gives the same ids. The file
-has the seed's format ({"word2id": ..., "id2word": ...}, indent=4, ensure_ascii=False) and is
-byte-for-byte what the seed's build_vocab.py writes for valid input.
+问题或答案里出现的每个字符都是一个 token。编号：<pad>=0、<unk>=1、<sep>=2，然后按 Unicode 顺序排字符，
+所以同样的数据总是得到同样的编号。文件是种子代码（课程出发点的那份原始代码）的格式
+（{"word2id": ..., "id2word": ...}，indent=4，ensure_ascii=False），有效输入下和种子代码的 build_vocab.py
+写出的逐字节相同。
 
-A model is tied to the vocabulary it was trained with: rebuild the vocabulary after changing the data,
-then retrain. The script says when it replaces an existing vocab.json and whether the ids changed.
+模型和训练它的词表绑在一起：改了数据要重建词表，再重新训练。替换已有的 vocab.json 时，脚本会说一声，
+并说明编号变了没有。
 """
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ if __package__ in (None, ""):  # run as `python ./minigpt/build_vocab.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minigpt.jsonl import DataError, atomic_write_text, read_qa_jsonl
+from minigpt import tokenizer
 
-SPECIAL_TOKENS = ["<pad>", "<unk>", "<sep>"]
+SPECIAL_TOKENS = list(tokenizer.SPECIAL_TOKENS)  # 列表：打印出来和种子代码一样
 
 
 def count_chars(data_path, *, warn=print) -> Counter:
-    """How often each character occurs in the questions and answers of a JSONL file."""
+    """JSONL 文件的问题和答案里，每个字符出现多少次。"""
     counter = Counter()
     for pair in read_qa_jsonl(data_path, warn=warn):
         counter.update(pair.question)
@@ -36,26 +37,26 @@ def count_chars(data_path, *, warn=print) -> Counter:
 
 
 def vocab_from_counter(counter: Counter) -> dict:
-    """The seed's vocab dict: special tokens first, then characters in Unicode order."""
+    """种子代码格式的词表 dict：先是特殊 token，再按 Unicode 顺序排字符。"""
     chars = sorted(counter.keys())
     word2id = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
     for char in chars:
-        if char not in word2id:  # a single character can never equal a special token; defensive
+        if char not in word2id:  # 单个字符不可能等于特殊 token；以防万一
             word2id[char] = len(word2id)
     id2word = {i: token for token, i in word2id.items()}
     return {"word2id": word2id, "id2word": id2word}
 
 
 def vocab_json(vocab: dict) -> str:
-    """The exact text the seed writes (json.dump with ensure_ascii=False, indent=4, no final newline)."""
+    """和种子代码写出的文本完全相同（json.dump，ensure_ascii=False，indent=4，末尾没有换行）。"""
     return json.dumps(vocab, ensure_ascii=False, indent=4)
 
 
 def build_vocab(data_path: str, output_path: str, *, warn=print) -> dict:
-    """Count characters in data_path, write vocab.json to output_path, return the vocab dict."""
+    """数 data_path 里的字符，把 vocab.json 写到 output_path，返回词表 dict。"""
     output = Path(output_path)
     if output.is_dir():
-        raise DataError(f"{output_path}: is a directory; give a file name such as {Path(output_path) / 'vocab.json'}")
+        raise DataError(f"{output_path}: 是一个文件夹；请给一个文件名，比如 {Path(output_path) / 'vocab.json'}")
     counter = count_chars(data_path, warn=warn)
     vocab = vocab_from_counter(counter)
     text = vocab_json(vocab)
@@ -66,31 +67,29 @@ def build_vocab(data_path: str, output_path: str, *, warn=print) -> dict:
         except (OSError, ValueError, KeyError, TypeError):
             old = None
         if old == vocab["word2id"]:
-            print(f"note: {output_path} already existed with the same ids; rewritten unchanged")
+            print(f"注意：{output_path} 已经存在，编号相同；原样重写")
         else:
-            size = f" ({len(old)} tokens before)" if isinstance(old, dict) else ""
-            print(
-                f"note: overwriting existing {output_path}{size}: the ids changed, so a model trained "
-                "with the old vocabulary will not match it (retrain, or keep the old file with its model)"
-            )
+            size = f"（原来 {len(old)} 个 token）" if isinstance(old, dict) else ""
+            print(f"注意：覆盖已有的 {output_path}{size}：编号变了，用旧词表训练的模型和它对不上"
+                  "（重新训练，或者把旧文件和它的模型放在一起保留）")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(f"{output.parent}: cannot create the folder ({e.strerror or e})") from None
-    atomic_write_text(output, text)  # a crash never leaves a half-written vocab.json
+        raise DataError(f"{output.parent}: 建不了这个文件夹（{e.strerror or e}）") from None
+    atomic_write_text(output, text)  # 崩溃也不会留下写了一半的 vocab.json
 
     chars = sorted(counter.keys())
-    print(f"✅ Vocabulary built and saved to {output_path}")
-    print(f"   Total tokens: {len(vocab['word2id'])}")
-    print(f"   Special tokens: {SPECIAL_TOKENS}")
-    print(f"   Sample chars: {chars[:10]}...")
+    print(f"✅ 词表已建好，保存到 {output_path}")
+    print(f"   token 总数：{len(vocab['word2id'])}")
+    print(f"   特殊 token：{SPECIAL_TOKENS}")
+    print(f"   字符示例：{chars[:10]}...")
     return vocab
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Build vocabulary from QA dataset.")
-    parser.add_argument("--data", type=str, required=True, help="Path to training data (JSONL format)")
-    parser.add_argument("--output", type=str, default="vocab.json", help="Output vocab file path")
+    parser = argparse.ArgumentParser(description="从问答数据建字符词表（第 1 章）。")
+    parser.add_argument("--data", type=str, required=True, help="训练数据的路径（JSONL 格式）")
+    parser.add_argument("--output", type=str, default="vocab.json", help="词表文件写到哪里")
     args = parser.parse_args(argv)
     try:
         build_vocab(args.data, args.output)

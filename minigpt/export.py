@@ -28,11 +28,10 @@ if __package__ in (None, ""):
 
 import torch
 
-SPECIALS = ("<pad>", "<unk>", "<sep>")
-
-
-def _arch(model) -> str:
-    return "qwen3" if type(model).__module__.startswith("minigpt.qwen3") else "gpt"
+from minigpt.checkpoint import default_checkpoint, load_checkpoint
+from minigpt.jsonl import DataError
+from minigpt.models import arch_of, context_length
+from minigpt.tokenizer import SPECIAL_TOKENS as SPECIALS
 
 
 def gpt_to_gpt2_state_dict(model) -> dict[str, torch.Tensor]:
@@ -134,21 +133,21 @@ def export_model(model, word2id: dict[str, int], out_dir, *, dtype: torch.dtype 
         raise ValueError(f"词表有 {len(word2id)} 个 token，模型的 vocab_size 是 {model.config.vocab_size}")
     if sorted(word2id.values()) != list(range(len(word2id))):
         raise ValueError("词表的编号必须是 0..N-1 各出现一次")
-    arch = _arch(model)
+    arch = arch_of(model)
     model = copy.deepcopy(model).to("cpu", dtype)  # 副本：不改调用者的模型（课程模型只有几 MB）
     dtype_name = str(next(model.parameters()).dtype).removeprefix("torch.")
     pad, sep = word2id["<pad>"], word2id["<sep>"]
     if arch == "qwen3":
         model.config.eos_token_id = sep  # 字符级模型用 <sep> 结束回答
         model.save_pretrained(out)
-        max_len, hf_arch = model.config.max_position_embeddings, model.config.architecture
+        hf_arch = model.config.architecture
     else:
         save_file(gpt_to_gpt2_state_dict(model), str(out / "model.safetensors"), metadata={"format": "pt"})
         (out / "config.json").write_text(json.dumps(gpt2_config(model, word2id, dtype_name), indent=2) + "\n")
-        max_len, hf_arch = model.config.block_size, "GPT2LMHeadModel"
+        hf_arch = "GPT2LMHeadModel"
     (out / "generation_config.json").write_text(json.dumps(dict(
         eos_token_id=sep, pad_token_id=pad, bos_token_id=sep, do_sample=False, max_new_tokens=64), indent=2) + "\n")
-    write_tokenizer(out, word2id, max_len)
+    write_tokenizer(out, word2id, context_length(model))
     (out / "README.md").write_text(README.format(
         name=out.name, kind="字符级 Qwen3" if arch == "qwen3" else "字符级 GPT", arch=hf_arch,
         params=model.num_parameters() / 1e6, vocab=len(word2id), folder=out.as_posix()), encoding="utf-8")
@@ -157,27 +156,21 @@ def export_model(model, word2id: dict[str, int], out_dir, *, dtype: torch.dtype 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="导出课程模型为 Hugging Face 文件夹（transformers 可离线加载）")
-    p.add_argument("--checkpoint", help="train.py 保存的 .pth（默认：output/best_model.pth，否则随仓库发布的模型）")
+    p.add_argument("--checkpoint", help="train.py 保存的 .pth（默认：你训练的最新模型，没有就用随仓库发布的模型）")
     p.add_argument("--out", required=True, help="输出文件夹")
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32", help="导出权重的类型")
     args = p.parse_args(argv)
-    from minigpt.jsonl import DataError
     try:
-        from minigpt.checkpoint import load_checkpoint
-        path = args.checkpoint
-        if path is None:
-            from minigpt.generate import default_checkpoint
-            path = default_checkpoint()
-        model, meta = load_checkpoint(path)
+        model, meta = load_checkpoint(args.checkpoint or default_checkpoint())
         out = export_model(model, meta["word2id"], args.out, dtype=getattr(torch, args.dtype))
-    except DataError as e:  # CheckpointError 也是 DataError，消息已是 "error: FILE: ..."
+    except DataError as e:  # CheckpointError 也是 DataError，消息已是“error: 文件: 哪里不对”
         msg = str(e)
         print(msg if msg.startswith("error:") else f"error: {msg}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as e:
         print(f"error: {args.out}: {e}", file=sys.stderr)
         return 1
-    print(f"已导出 {meta['arch']} 模型（step {meta['step']}）到 {out}")
+    print(f"已导出 {meta['arch']} 模型（第 {meta['step']} 步）到 {out}")
     return 0
 
 

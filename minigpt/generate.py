@@ -10,7 +10,7 @@
     model(input_ids, attention_mask=None, *, kv_cache=None, position_ids=None, logits_to_keep=0) -> logits (B, T, vocab)
 （logits_to_keep=1：只要最后一个位置的 logits (B, 1, vocab)，生成只用得到它），
 以及 model.new_kv_cache(max_len) -> KVCache（模型自己知道有几层）。
-批量生成时提示词「左填充」：这样每一行最后一个位置都是真实 token，下一个 token 的 logits 都在 [:, -1]。
+批量生成时提示词“左填充”：这样每一行最后一个位置都是真实 token，下一个 token 的 logits 都在 [:, -1]。
 """
 import argparse
 import sys
@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
 if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.*` 能找到仓库根目录
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigpt.common import REPO_ROOT, pick_device
-
-SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "minigpt-idiom.pth"
-TRAINED_CHECKPOINT = Path("output") / "best_model.pth"  # train.py 的默认输出（相对仓库根目录）
+from minigpt.checkpoint import SHIPPED_CHECKPOINT, default_checkpoint, load_for_inference  # noqa: F401（公开名字）
+from minigpt.common import autocast, pick_device, unwrap
+from minigpt.models import context_length
 
 
 # ------------------------------------------------------------------------------ 处理 logits 的几个小步骤
@@ -60,7 +58,7 @@ def filter_logits(logits: torch.Tensor, *, temperature: float = 1.0, top_k: Opti
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
         probs = sorted_logits.softmax(-1)
         before = probs.cumsum(-1) - probs  # 比它更可能的 token 的总概率
-        remove_sorted = before >= top_p  # 前面的 token 已凑够 top_p：它不在「核」里（第一个永远保留）
+        remove_sorted = before >= top_p  # 前面的 token 已凑够 top_p：它不在“核”里（第一个永远保留）
         remove = remove_sorted.scatter(1, order, remove_sorted)  # 排序位置 → 原位置
         logits = logits.masked_fill(remove, float("-inf"))
     return logits
@@ -72,7 +70,7 @@ def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: Option
     """从最后一个位置的 logits (B, V) 选出下一个 token。返回 (token_ids (B,), 它们的概率 (B,))。
 
     do_sample=False：贪心，取概率最大的（此时温度等参数不起作用，概率按原分布计算）。
-    概率是在「实际用来抽样的分布」下的概率（经过温度、top-k、top-p 之后）。
+    概率是在“实际用来抽样的分布”下的概率（经过温度、top-k、top-p 之后）。
     """
     if not do_sample:
         probs = logits.float().softmax(-1)
@@ -84,12 +82,6 @@ def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: Option
 
 
 # ------------------------------------------------------------------------------ 生成主循环
-def context_length(model) -> Optional[int]:
-    """模型最多能看多少个位置：GPT 是 block_size，Qwen3 是 max_position_embeddings。"""
-    cfg = model.config
-    return getattr(cfg, "block_size", None) or getattr(cfg, "max_position_embeddings", None)
-
-
 @torch.inference_mode()  # 比 no_grad 更省：不记录梯度，也不维护张量的版本计数
 def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=False, temperature=1.0,
            top_k=None, top_p=None, repetition_penalty=1.0, stop_token_ids=(2,), pad_token_id=0, seed=None,
@@ -110,7 +102,7 @@ def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=F
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens 不能为负数，实际 {max_new_tokens}")
     limit = context_length(model)
-    if limit is not None and T + max_new_tokens > limit:
+    if T + max_new_tokens > limit:
         raise ValueError(f"提示词 {T} 个 token + max_new_tokens={max_new_tokens} 超出模型的上下文长度 {limit}："
                          f"请缩短提示词或把 max_new_tokens 减到 {max(limit - T, 0)} 以内")
     mask = torch.ones_like(ids) if attention_mask is None else attention_mask.to(device).long()
@@ -220,8 +212,6 @@ def _prompt_ids(tokenizer, question: str) -> list[int]:
 def _room(model, prompt_len: int, max_new_tokens: int, question: str) -> int:
     """回答最多能有多长：不超过 max_new_tokens，也不超过上下文剩下的位置。"""
     limit = context_length(model)
-    if limit is None:
-        return max_new_tokens
     if prompt_len >= limit:
         raise ValueError(f"问题太长：编码后 {prompt_len} 个 token，模型上下文只有 {limit}（问题：{question[:20]}…）")
     return min(max_new_tokens, limit - prompt_len)
@@ -256,49 +246,47 @@ def answer(model, tokenizer, question: str, *, return_probs: bool = False, max_n
 
 def answers(model, tokenizer, questions: Sequence[str], *, max_new_tokens: int = 64, batch_size: int = 64,
             **sampling) -> list[str]:
-    """批量回答：每 batch_size 个问题左填充成一批，一起生成。结果与逐个 answer() 的贪心结果相同。"""
+    """批量回答，结果按 questions 的顺序。贪心时与逐个 answer() 的结果相同。
+
+    问题先按长度排序，每 batch_size 个左填充成一批一起生成：长度相近的放一批，填充就少。
+    """
     sampling = _sampling_defaults(tokenizer, sampling)
     stops = set(sampling["stop_token_ids"] or ())
     pad = sampling["pad_token_id"]
-    results = []
-    for start in range(0, len(questions), batch_size):
-        chunk = list(questions[start:start + batch_size])
-        prompts = [_prompt_ids(tokenizer, q) for q in chunk]
+    results = [""] * len(questions)
+    order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        prompts = [_prompt_ids(tokenizer, questions[i]) for i in idx]
         T = max(len(p) for p in prompts)
-        longest = max(range(len(chunk)), key=lambda i: len(prompts[i]))
-        room = _room(model, T, max_new_tokens, chunk[longest])  # 左填充后整批共用一个长度 T
+        room = _room(model, T, max_new_tokens, questions[idx[-1]])  # 左填充后整批共用一个长度 T
         ids = torch.tensor([[pad] * (T - len(p)) + p for p in prompts])  # (B, T) 左填充
-        mask = torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])
-        out = generate(model, ids, room, attention_mask=mask, **sampling)[:, T:].tolist()
-        for row in out:
-            cut = next((i for i, t in enumerate(row) if t in stops), len(row))
-            results.append(tokenizer.decode(row[:cut]))
+        mask = torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])  # (B, T) 1 = 真实 token
+        out = generate(model, ids, room, attention_mask=mask, **sampling)[:, T:].tolist()  # (B, 新 token)
+        for i, row in zip(idx, out):
+            cut = next((j for j, t in enumerate(row) if t in stops), len(row))
+            results[i] = tokenizer.decode(row[:cut])
     return results
 
 
-def default_checkpoint() -> Path:
-    """自己训练的 output/best_model.pth（如果有），否则仓库自带的 checkpoints/minigpt-idiom.pth。打印用的是哪个。"""
-    for path, what in ((Path.cwd() / TRAINED_CHECKPOINT, "你训练的模型"), (REPO_ROOT / TRAINED_CHECKPOINT, "你训练的模型"),
-                       (SHIPPED_CHECKPOINT, "仓库自带的模型")):
-        if path.is_file():
-            print(f"使用{what}：{_show(path)}")
-            return path
-    print(f"使用仓库自带的模型：{_show(SHIPPED_CHECKPOINT)}（文件不存在，请先运行 python ./minigpt/train.py）")
-    return SHIPPED_CHECKPOINT
+def greedy_answers(model, tokenizer, questions: Sequence[str], *, max_new_tokens: int, device=None,
+                   dtype=torch.float32, batch_size: int = 128, use_cache: bool = True) -> list[str]:
+    """评估用的贪心批量回答：就是 answers()，外加 DDP/compile 包装的拆除和 bf16 autocast。
 
-
-def _show(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+    use_cache=False 每步重算整个序列（慢，用来验证 KV cache）。device 只用来选 autocast 的设备类型。
+    """
+    model = unwrap(model)
+    device = device if device is not None else next(model.parameters()).device
+    with autocast(torch.device(device), dtype):
+        return answers(model, tokenizer, questions, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                       use_cache=use_cache)
 
 
 # ------------------------------------------------------------------------------ 命令行聊天
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="和训练好的 minigpt 对话：默认逐行读问题（Q:），输出回答（A:）。")
     p.add_argument("--question", "-q", help="只回答这一个问题然后退出")
-    p.add_argument("--checkpoint", help="检查点路径（默认：output/best_model.pth，否则 checkpoints/minigpt-idiom.pth）")
+    p.add_argument("--checkpoint", help="检查点路径（默认：你训练的最新模型，在 output/ 或 output/ch06/；没有就用 checkpoints/minigpt-idiom.pth）")
     p.add_argument("--max-new-tokens", type=int, default=64, help="回答最多多少个字（默认 64）")
     p.add_argument("--sample", action="store_true", help="随机采样（默认贪心：每次取概率最大的字）")
     p.add_argument("--temperature", type=float, default=1.0, help="采样温度，<1 更保守，>1 更发散（需 --sample）")
@@ -310,23 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_for_chat(path, device):
-    """加载检查点和它自带的词表；出错时抛出带有「怎么办」的 ValueError。"""
-    from minigpt.train import load_checkpoint, load_tokenizer  # 延迟导入：只有命令行需要训练模块
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"error: {path}: 找不到检查点。先训练一个：python ./minigpt/train.py"
-                         f"（或用 --checkpoint 指定已有的 .pth 文件）")
-    try:
-        model, metadata = load_checkpoint(path, map_location=device)
-        tokenizer = load_tokenizer(metadata)
-    except (ValueError, KeyError, RuntimeError, OSError, TypeError) as e:  # 旧格式、损坏、与代码不兼容……
-        msg = str(e).strip() or type(e).__name__
-        if not msg.startswith("error:"):
-            msg = f"error: {path}: 无法加载（{msg[:300]}）"
-        raise ValueError(f"{msg}\n重新生成检查点：python ./minigpt/train.py") from None
-    return model.to(device).eval(), tokenizer
+load_for_chat = load_for_inference  # 旧名字
 
 
 def main(argv=None) -> int:
@@ -334,8 +306,8 @@ def main(argv=None) -> int:
     device = pick_device(args.device)
     path = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
     try:
-        model, tokenizer = load_for_chat(path, device)
-    except ValueError as e:
+        model, tokenizer = load_for_inference(path, device)
+    except ValueError as e:  # CheckpointError：一行“error: 文件: 哪里不对；怎么办”
         print(e, file=sys.stderr)
         return 1
     sampling = dict(do_sample=args.sample, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,

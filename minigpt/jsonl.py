@@ -45,6 +45,11 @@ class QAPair:
     line: int  # 1-based line number in the file, for messages
     raw: str  # the line as written (stripped, without BOM): split_data writes it back unchanged
 
+    @property
+    def type(self) -> str:
+        """The optional "type" field of the line (question kind, for per-type reports); "qa" if absent."""
+        return str(json.loads(self.raw).get("type") or "qa")
+
 
 @dataclass
 class ReadStats:
@@ -85,22 +90,30 @@ def read_text(path) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def atomic_write_text(path, text: str) -> None:
-    """Write text as UTF-8 to a unique temporary file beside path, then rename it over path, so a crash
-    (or another process writing the same file) never leaves a half-written file. Raises DataError."""
+def atomic_write(path, write: Callable[[object], object]) -> None:
+    """The one atomic writer: write(f) fills a unique temporary file (binary) beside path, which is then
+    renamed over path, so a crash, Ctrl-C or another process writing the same file never leaves a
+    half-written file. Used for vocab.json, the split files and checkpoints. An OSError becomes DataError."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            with open(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
+            with open(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
-            os.replace(tmp, path)
-        except BaseException:
+            os.replace(tmp, path)  # atomic on POSIX and Windows (same file system)
+        except BaseException:  # also KeyboardInterrupt: remove the partial temporary file
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as e:
         raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write text as UTF-8 with atomic_write. Raises DataError."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _umask() -> int:

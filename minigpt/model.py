@@ -12,7 +12,7 @@ blocks[i].ln_1/attn(qkv_proj, out_proj, resid_dropout)/ln_2/mlp(c_fc, c_proj)，
   2. 不传 attention_mask 时变量 `y` 从未赋值 → UnboundLocalError；这里无 mask 时走因果注意力。
   3. 多余的 `import token`（tokenizer.py）等无用导入已删除。
   4. 超长序列用 `assert` 检查（`python -O` 会跳过），这里改为 ValueError 并说明原因。
-新增（接口与 Qwen3 模型相同，见 CONTRACTS.md）：
+新增（接口与第 8 章的 Qwen3 模型相同，minigpt/generate.py 的文档字符串写明了这份“模型约定”）：
   - `forward(input_ids, attention_mask=None, *, kv_cache=None, position_ids=None) -> logits`
   - KV cache（minigpt.kv_cache.KVCache），左填充的批量生成（位置编号从 attention_mask 推出）。
   - 掩码一律交给 F.scaled_dot_product_attention：没有填充（或只有右填充）时走 is_causal 快速路径。
@@ -51,6 +51,7 @@ class GPTConfig:
 
 
 # 预设：名字 → 配置。vocab_size 在构建模型时用 `config_for(name, vocab_size)` 填入真实词表大小。
+# 与 Qwen3 的预设（名字都以 "qwen3-" 开头）合在 minigpt.models.PRESETS 里，名字不重复。
 GPT_SEED = GPTConfig(n_embd=768, n_head=8, n_layer=6, dropout=0.1, block_size=128)  # 种子代码原样；词表约 4.8k 时约 46M 参数
 GPT_CPU = GPTConfig(n_embd=256, n_head=4, n_layer=4, dropout=0.0, block_size=128)  # 课程默认：2 核 CPU 上几分钟能训出效果；训练短时 dropout 只会拖慢收敛
 GPT_TINY = GPTConfig(n_embd=32, n_head=2, n_layer=2, dropout=0.0, block_size=128)  # 单元测试用，毫秒级
@@ -246,7 +247,7 @@ class GPTLMHeadModel(nn.Module):
 
         返回 logits: (B, T, vocab_size)。有 kv_cache 时只算新输入的 T 个位置，并把它们的 K、V 追加进缓存。
         logits_to_keep=n > 0：只算最后 n 个位置的 logits (B, n, vocab)。生成只要最后一个位置，
-        提示词有 20 个字时，这省下 19 次「C × 词表」的矩阵乘（与 transformers 的同名参数相同）。
+        提示词有 20 个字时，这省下 19 次“C × 词表”的矩阵乘（与 transformers 的同名参数相同）。
         """
         hidden_states = self.transformer(input_ids, attention_mask, kv_cache=kv_cache, position_ids=position_ids)
         return self.lm_head(hidden_states[:, -logits_to_keep:])  # (B, T 或 n, vocab)；-0: 等于 [:, 0:]，全部

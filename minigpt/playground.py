@@ -1,9 +1,9 @@
 """答题游乐场（第 7 章）：在 Jupyter 里用 ipywidgets 和训练好的模型“对话”。
 
     from minigpt.playground import playground
-    pg = playground()            # 默认 checkpoint：output/best_model.pth，没有就用仓库自带的那一个
+    pg = playground()            # 默认：你训练的最新模型（output/ 或第 6 章的 output/ch06/），没有就用仓库自带的
 
-输入问题、点「生成」，回答一个字一个字地流出来；下面按每个字的概率上色。
+输入问题、点“生成”，回答一个字一个字地流出来；下面按每个字的概率上色。
 可以切换贪心/采样，调温度、top-k、top-p、重复惩罚和最多生成的字数，换 checkpoint，或从示例里挑问题。
 首字延迟（点击到第一个字出现）显示在状态栏，也存在 `pg.first_char_latency` 里（秒）。
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import re
 import sys
 import threading
@@ -31,19 +30,12 @@ import ipywidgets as widgets
 import torch
 
 from minigpt import generate
+from minigpt.checkpoint import default_checkpoint, find_checkpoints, load_for_inference  # noqa: F401（find_checkpoints 是公开名字）
+from minigpt.common import pick_device
+from minigpt.jsonl import read_qa_jsonl
+from minigpt.models import context_length
 
 N_EXAMPLES = 30  # 每个数据文件最多取多少个示例问题（下拉框太长就不好用了）
-
-
-def context_length(model) -> int:
-    """模型一次最多能看多少个位置：GPT 叫 block_size，Qwen3 叫 max_position_embeddings。"""
-    return int(generate.context_length(model))
-
-
-def find_checkpoints(output_dir: Path | str = "output") -> list[Path]:
-    """仓库自带的 checkpoint（若存在）加上 output/ 下训练出来的所有 .pth。"""
-    found = [generate.SHIPPED_CHECKPOINT] if generate.SHIPPED_CHECKPOINT.exists() else []
-    return found + sorted(Path(output_dir).glob("*.pth"))
 
 
 def _label(path: Path) -> str:
@@ -65,15 +57,15 @@ def load_examples(data_dir: Path | str = "data", limit: int = N_EXAMPLES) -> lis
         if not path.exists():
             continue
         taken = 0
-        # 示例只是方便，坏行静默跳过；数据检查是 minigpt.jsonl 的事
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                question = json.loads(line).get("question")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(question, str) and question.strip() and question not in seen:
-                seen.add(question)
-                examples.append((label, question))
+        # 示例只是方便：坏行静默跳过（数据检查是 minigpt.jsonl 的事）
+        try:
+            pairs = read_qa_jsonl(path, warn=lambda message: None, summary=False)
+        except ValueError:  # 整个文件读不了
+            continue
+        for pair in pairs:
+            if pair.question not in seen:
+                seen.add(pair.question)
+                examples.append((label, pair.question))
                 taken += 1
                 if taken >= limit:
                     break
@@ -101,7 +93,7 @@ def probability_html(chars: list[str], probs: list[float]) -> str:
 
 
 class Playground:
-    """答题游乐场。给 model + tokenizer，或给 checkpoint 路径（默认 minigpt.generate.default_checkpoint()）。
+    """答题游乐场。给 model + tokenizer，或给 checkpoint 路径（默认 minigpt.checkpoint.default_checkpoint()）。
 
     background=None：在 Jupyter 内核里用后台线程生成（内核不被占住，连点两下第二下会被忽略），
     否则（测试、脚本）在点击的调用里同步生成，click() 返回时回答已经完整。
@@ -112,8 +104,6 @@ class Playground:
 
     def __init__(self, model=None, tokenizer=None, *, checkpoint=None, checkpoints=None, examples=None,
                  device=None, background: bool | None = None, threads: int | None = 1):
-        from minigpt.common import pick_device
-
         if device is not None:
             self.device = torch.device(device)
         elif model is not None:  # 给了模型：就在它所在的设备上生成，不去搬动它
@@ -145,7 +135,7 @@ class Playground:
         if checkpoint is not None:
             paths.insert(0, Path(checkpoint))
         elif model is None:
-            paths.insert(0, Path(generate.default_checkpoint()))  # 打印用的是哪个
+            paths.insert(0, Path(default_checkpoint()))  # 打印用的是哪个
         for path in paths:
             key = str(path.resolve())
             if key not in [value for _, value in options]:
@@ -230,13 +220,10 @@ class Playground:
             return
         if key not in self._models:
             try:
-                from minigpt.train import load_checkpoint, load_tokenizer
-
-                model, metadata = load_checkpoint(key, map_location="cpu")
-                self._models[key] = (self._prepare(model), load_tokenizer(metadata))
-            except Exception as e:  # 坏文件或找不到：在界面上说清楚，别抛一屏 traceback
-                # CheckpointError already reads "error: FILE: what is wrong"; other errors get their type name
-                reason = str(e).removeprefix("error: ") if str(e).startswith("error: ") else f"{type(e).__name__}: {e}"
+                model, tokenizer = load_for_inference(key, "cpu")
+                self._models[key] = (self._prepare(model), tokenizer)
+            except ValueError as e:  # CheckpointError：坏文件或找不到。在界面上说清楚，别抛一屏 traceback
+                reason = str(e).removeprefix("error: ")
                 self._set_message(f"加载 {html.escape(self.checkpoint_picker.label)} 失败：{html.escape(reason)}", "error")
                 self.generate_button.disabled = True
                 return
@@ -317,7 +304,7 @@ class Playground:
         notes = []
         unknown = sorted({c for c in question if c not in tokenizer.word2id})
         if unknown:
-            shown = "".join(f"「{html.escape(c)}」" for c in unknown)
+            shown = "".join(f"“{html.escape(c)}”" for c in unknown)
             notes.append(f"这些字不在词表里，模型只能把它们当作 &lt;unk&gt;：{shown}（照样回答，但别太当真）")
         prompt, _ = tokenizer.encode(question, None, max_length=10**9, pad_to_max_length=False)  # 问题 + <sep>
         n_ctx = context_length(model)
@@ -392,10 +379,10 @@ def playground(checkpoint=None, **kwargs) -> Playground:
 
 
 def main(argv=None) -> int:
-    """不开浏览器：建一个游乐场，填问题，点「生成」，打印回答、提示和状态栏。"""
+    """不开浏览器：建一个游乐场，填问题，点“生成”，打印回答、提示和状态栏。"""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--question", required=True)
-    parser.add_argument("--checkpoint", default=None, help="默认：minigpt.generate.default_checkpoint()")
+    parser.add_argument("--checkpoint", default=None, help="默认：minigpt.checkpoint.default_checkpoint()")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     pg = Playground(checkpoint=args.checkpoint, examples=[], checkpoints=[], device=args.device, background=False)

@@ -1,23 +1,21 @@
-"""Chapter 4: the PyTorch Dataset that turns QA pairs into (input_ids, attention_mask, targets).
+"""第 4 章：把问答对变成 (input_ids, attention_mask, targets) 的 PyTorch Dataset。
 
     from minigpt.qa_dataset import QADataset, collate_batch, BucketBatchSampler
-    ds = QADataset("./data/train.jsonl", tokenizer, max_length=128)       # the seed's items
+    ds = QADataset("./data/train.jsonl", tokenizer, max_length=128)       # 和种子代码相同的样本
     ds = QADataset(path, tokenizer, 128, pad_to_max_length=False, answer_only_loss=True)
-    sampler = BucketBatchSampler(ds.lengths, batch_size=32, seed=0)      # call sampler.set_epoch(e)
+    sampler = BucketBatchSampler(ds.lengths, batch_size=32, seed=0)      # 每轮调用 sampler.set_epoch(e)
     loader = DataLoader(ds, batch_sampler=sampler, collate_fn=collate_batch)
 
-    python ./minigpt/qa_dataset.py      # the seed's demo on ./data/train.jsonl and ./data/vocab.json
+    python ./minigpt/qa_dataset.py      # 种子代码的演示，用 ./data/train.jsonl 和 ./data/vocab.json
 
-A pair becomes one sequence  q1 … qn <sep> a1 … am <sep>  and the model learns to predict each next
-token:  input = tokens[:-1], targets = tokens[1:]. A target that must not count in the loss holds
-<pad> (the training loss uses ignore_index=pad_token_id, as in the seed): padding always, and with
-answer_only_loss=True also the question's characters, so the model is trained only on answering.
+一个问答对变成一条序列  q1 … qn <sep> a1 … am <sep>，模型学习预测每个下一个 token：
+input = tokens[:-1]，targets = tokens[1:]。不该算进损失的目标放 <pad>（训练损失用 ignore_index=pad_token_id，
+和种子代码一样）：填充的位置总是这样；answer_only_loss=True 时问题的字符也是，模型就只学回答。
 
-Padding: the seed pads every item to max_length (pad_to_max_length=True, still the default, items
-identical to the seed's). With pad_to_max_length=False items keep their own length and collate_batch
-pads each batch to its longest row; BucketBatchSampler puts items of similar length in the same batch,
-so little of the computation is spent on padding. Sequences longer than max_length are cut like the
-seed does (the final <sep> is lost) and counted in `num_truncated`.
+填充：种子代码把每个样本都填充到 max_length（pad_to_max_length=True，仍是默认值，样本和种子代码的相同）。
+pad_to_max_length=False 时样本保持自己的长度，collate_batch 把每批填充到这批最长的那一行；
+BucketBatchSampler 把长度相近的样本放进同一批，花在填充上的计算就很少。超过 max_length 的序列像种子代码
+那样截断（丢掉最后的 <sep>），并计入 `num_truncated`。
 """
 from __future__ import annotations
 
@@ -28,7 +26,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, Sampler
 
-if __package__ in (None, ""):  # run as `python ./minigpt/qa_dataset.py`
+if __package__ in (None, ""):  # 以 `python ./minigpt/qa_dataset.py` 运行时
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minigpt.jsonl import DataError, ReadStats, read_qa_jsonl
@@ -36,14 +34,14 @@ from minigpt.tokenizer import Tokenizer
 
 
 class QADataset(Dataset):
-    """Autoregressive QA dataset: item i is a dict of LongTensors input_ids / attention_mask / targets.
+    """自回归的问答数据集：第 i 个样本是一个 dict，input_ids / attention_mask / targets 都是 LongTensor。
 
-    max_length: longest token sequence (question + <sep> + answer + <sep>); items have max_length - 1
-        positions when padded, because input and targets are the sequence shifted by one.
-    pad_to_max_length: True (seed) pads every item to max_length - 1; False leaves them unpadded.
-    answer_only_loss: targets of question positions are set to <pad> too (ignored by the loss).
-    Attributes: data (list of (question, answer), as in the seed), lengths (unpadded item length of
-    each item = its number of real input tokens), num_truncated, num_unknown (characters → <unk>).
+    max_length：最长的 token 序列（问题 + <sep> + 答案 + <sep>）；填充后样本有 max_length - 1 个位置，
+        因为输入和目标是同一条序列错开一位。
+    pad_to_max_length：True（种子代码）把每个样本填充到 max_length - 1；False 不填充。
+    answer_only_loss：问题位置的目标也设成 <pad>（损失忽略它们）。
+    属性：data（(问题, 答案) 的列表，和种子代码一样）、lengths（每个样本不填充时的长度 = 真实输入 token 数）、
+    num_truncated、num_unknown（变成 <unk> 的字符数）。
     """
 
     def __init__(
@@ -57,7 +55,7 @@ class QADataset(Dataset):
         warn=print,
     ):
         if max_length < 2:
-            raise ValueError(f"max_length must be at least 2 (one input and one target), got {max_length}")
+            raise ValueError(f"max_length 至少是 2（一个输入加一个目标），实际是 {max_length}")
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.pad_to_max_length = pad_to_max_length
@@ -69,8 +67,8 @@ class QADataset(Dataset):
 
         self.data: list[tuple[str, str]] = []
         self.line_numbers: list[int] = []
-        self._tokens: list[list[int]] = []  # unpadded, cut to max_length
-        self._n_question: list[int] = []  # question characters kept: targets[:n] are the question's
+        self._tokens: list[list[int]] = []  # 不填充，截到 max_length
+        self._n_question: list[int] = []  # 保留下来的问题字符数：targets[:n] 属于问题
         self.num_truncated = 0
         self.num_unknown = 0
         first_truncated = None
@@ -85,17 +83,15 @@ class QADataset(Dataset):
             n_question = min(len(pair.question), len(tokens))
             if answer_only_loss and n_question >= len(tokens) - 1:
                 stats.skipped += 1
-                warn(
-                    f"warning: {data_path}:{pair.line}: the question alone fills max_length={max_length}, "
-                    "no answer token left to learn (answer_only_loss), line skipped"
-                )
+                warn(f"warning: {data_path}:{pair.line}: 光问题就占满了 max_length={max_length}，"
+                     "没有答案 token 可学（answer_only_loss），已跳过这一行")
                 continue
             self.data.append((pair.question, pair.answer))
             self.line_numbers.append(pair.line)
             self._tokens.append(tokens)
             self._n_question.append(n_question)
         if not self.data:
-            raise DataError(f"{data_path}: no QA pair left to train on (see the warnings above)")
+            raise DataError(f"{data_path}: 没有剩下可以训练的问答对（见上面的警告）")
         self.lengths: list[int] = [len(t) - 1 for t in self._tokens]
 
         if self.num_truncated:
@@ -116,7 +112,7 @@ class QADataset(Dataset):
         tokens = self._tokens[idx]
         pad = self.tokenizer.pad_token_id
         if self.pad_to_max_length:
-            # the seed's order of operations: pad to max_length, then shift
+            # 种子代码的顺序：先填充到 max_length，再错开一位
             n_pad = self.max_length - len(tokens)
             full = tokens + [pad] * n_pad
             mask = [1] * len(tokens) + [0] * n_pad
@@ -125,7 +121,7 @@ class QADataset(Dataset):
             input_ids, attention_mask, targets = tokens[:-1], [1] * (len(tokens) - 1), tokens[1:]
         if self.answer_only_loss:
             n = self._n_question[idx]
-            # targets[i] = tokens[i+1]: i < n predicts the question's characters 2..n and its <sep>
+            # targets[i] = tokens[i+1]：i < n 时预测的是问题的第 2..n 个字符和它的 <sep>
             targets = [pad] * n + targets[n:]
         return {
             "input_ids": torch.tensor(input_ids, dtype=torch.long),
@@ -135,12 +131,12 @@ class QADataset(Dataset):
 
 
 def collate_batch(items: list[dict], pad_token_id: int = 0) -> dict:
-    """Stack items into a batch padded on the right to the batch's longest row: (B, T_max) each.
+    """把样本叠成一批，在右边填充到这批最长的那一行：每个都是 (B, T_max)。
 
-    input_ids and targets are padded with pad_token_id (an ignored target), attention_mask with 0.
+    input_ids 和 targets 用 pad_token_id 填充（被忽略的目标），attention_mask 用 0。
     """
     if not items:
-        raise ValueError("collate_batch got an empty list of items")
+        raise ValueError("collate_batch 拿到的样本列表是空的")
     width = max(len(item["input_ids"]) for item in items)
     batch = {}
     for key in items[0]:
@@ -153,21 +149,19 @@ def collate_batch(items: list[dict], pad_token_id: int = 0) -> dict:
 
 
 class BucketBatchSampler(Sampler):
-    """Batches of indices whose items have similar lengths, in random batch order.
+    """一批批下标，同一批里的样本长度相近，批的顺序随机。
 
-    Each epoch: shuffle all indices, cut them into groups of bucket_batches * batch_size, sort each
-    group by length, cut the group into batches, then shuffle the order of all batches. Items in a
-    batch then have nearly the same length (little padding) while every epoch still sees different
-    batches. The order depends only on (seed, epoch): call set_epoch(epoch) before each epoch, as
-    with torch's DistributedSampler. shuffle=False sorts without randomness (for validation).
-    Only the very last batch can be smaller than batch_size (dropped with drop_last=True).
+    每一轮：打乱所有下标，切成每组 bucket_batches * batch_size 个，每组按长度排序，再切成批，
+    最后打乱所有批的顺序。这样同一批里的样本长度差不多（填充很少），每一轮看到的批又各不相同。
+    顺序只由 (seed, epoch) 决定：像 torch 的 DistributedSampler 一样，每轮之前调用 set_epoch(epoch)。
+    shuffle=False 只排序、不打乱（验证用）。只有最后一批可能不满 batch_size（drop_last=True 时丢掉）。
     """
 
     def __init__(self, lengths, batch_size: int, *, shuffle: bool = True, seed: int = 0, bucket_batches: int = 50, drop_last: bool = False):
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise ValueError(f"batch_size 至少是 1，实际是 {batch_size}")
         if bucket_batches < 1:
-            raise ValueError(f"bucket_batches must be at least 1, got {bucket_batches}")
+            raise ValueError(f"bucket_batches 至少是 1，实际是 {bucket_batches}")
         self.lengths = [int(n) for n in lengths]
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -180,15 +174,15 @@ class BucketBatchSampler(Sampler):
         self.epoch = epoch
 
     def batches(self) -> list[list[int]]:
-        """All batches of the current epoch, in the order they are yielded."""
+        """这一轮的所有批，按产出的顺序。"""
         order = list(range(len(self.lengths)))
         rng = random.Random(self.seed * 1_000_003 + self.epoch)
         if self.shuffle:
             rng.shuffle(order)
-        group = self.bucket_batches * self.batch_size  # a multiple of batch_size: full batches inside
+        group = self.bucket_batches * self.batch_size  # batch_size 的整数倍：组里都是满的批
         batches = []
         for start in range(0, len(order), group):
-            bucket = sorted(order[start : start + group], key=self.lengths.__getitem__)  # stable sort
+            bucket = sorted(order[start : start + group], key=self.lengths.__getitem__)  # 稳定排序
             batches += [bucket[i : i + self.batch_size] for i in range(0, len(bucket), self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
@@ -205,19 +199,29 @@ class BucketBatchSampler(Sampler):
         return -(-len(self.lengths) // self.batch_size)
 
 
-def padding_fraction(lengths, batches, width: int | None = None) -> float:
-    """Share of the computed positions that are padding, for batches of indices into lengths.
+def padded_tokens(lengths, batches, width: int | None = None) -> int:
+    """这些批一共要算多少个位置：每批填充到它最长的一行（width=None，collate_batch 的做法），
+    或者每行都填充到 `width`（种子代码的固定填充）。"""
+    return sum(len(batch) * (width if width is not None else max(lengths[i] for i in batch)) for batch in batches)
 
-    width=None: each batch is padded to its longest row (collate_batch); an int: every row is padded
-    to that width (the seed's fixed padding, width = max_length - 1).
-    """
-    total = real = 0
-    for batch in batches:
-        rows = [lengths[i] for i in batch]
-        w = width if width is not None else max(rows)
-        total += w * len(rows)
-        real += sum(rows)
+
+def padding_fraction(lengths, batches, width: int | None = None) -> float:
+    """算的位置里有多少比例是填充（`width` 见 padded_tokens）。"""
+    total = padded_tokens(lengths, batches, width)
+    real = sum(lengths[i] for batch in batches for i in batch)
     return 1 - real / total if total else 0.0
+
+
+SEED_PADDED_LENGTH = 128  # 种子代码把每个问答对都填充到 max_length=128
+
+
+def padding_report(lengths, batches, seed_length: int = SEED_PADDED_LENGTH) -> dict:
+    """多少计算花在 <pad> 上：按批填充（"waste"）对比种子代码固定填充到 128（"seed_waste"），
+    再加上把这些批过一遍的 token 数（"useful_tokens" 有用的，"padded_tokens" 含填充）。"""
+    useful = sum(lengths[i] for batch in batches for i in batch)
+    padded = padded_tokens(lengths, batches)
+    return {"useful_tokens": useful, "padded_tokens": padded, "waste": 1 - useful / padded,
+            "seed_waste": padding_fraction(lengths, batches, width=seed_length - 1)}  # 种子代码的输入是 127 个 token
 
 
 if __name__ == "__main__":
@@ -225,7 +229,7 @@ if __name__ == "__main__":
         tokenizer = Tokenizer("./data/vocab.json")
         dataset = QADataset("./data/train.jsonl", tokenizer, max_length=128)
     except DataError as e:
-        print(f"error: {e} (first run build_vocab.py and split_data.py, see README)", file=sys.stderr)
+        print(f"error: {e}（先运行 build_vocab.py 和 split_data.py，见 README）", file=sys.stderr)
         sys.exit(1)
 
     print(f"数据集大小：{len(dataset)}")

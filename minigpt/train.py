@@ -1,32 +1,34 @@
-"""Chapter 6: train the GPT (or the course's Qwen3) on question–answer pairs.
+"""第 6 章：在问答对上训练 GPT（或课程的 Qwen3）。
 
-    python ./minigpt/train.py                       # ./data/train.jsonl, ./data/val.jsonl, ./data/vocab.json
-    python ./minigpt/train.py --max-minutes 5       # a time budget instead of the seed's 15 epochs
+    python ./minigpt/train.py                       # ./data/train.jsonl、./data/val.jsonl、./data/vocab.json
+    python ./minigpt/train.py --max-minutes 5       # 按时间预算训练，而不是种子代码的 15 轮
     python ./minigpt/train.py --preset tiny --max-steps 50 --output-dir /tmp/try
-    python ./minigpt/train.py --arch qwen3          # the same loop for chapter 8's Qwen3 (course size)
-    torchrun --nproc_per_node=2 ./minigpt/train.py  # data-parallel (gloo on CPU, NCCL on GPUs)
+    python ./minigpt/train.py --arch qwen3          # 同一个循环训练第 8 章的 Qwen3（课程大小）
+    torchrun --nproc_per_node=2 ./minigpt/train.py  # 数据并行（CPU 上用 gloo，GPU 上用 NCCL）
     python ./minigpt/train.py --help
 
-It keeps the seed's loop (AdamW, cross-entropy that ignores <pad>, tqdm bars, TensorBoard logs under
-runs/, output/best_model.pth chosen by validation loss) and adds what makes training fast and safe:
+保留种子代码的循环（AdamW、忽略 <pad> 的交叉熵、tqdm 进度条、runs/ 下的 TensorBoard 日志、
+按验证损失挑出的 output/best_model.pth），再加上让训练又快又稳的几样东西：
 
-* per-batch padding with length buckets: the seed pads every pair to 128 tokens, most of them <pad>;
-* learning-rate warm-up + cosine decay, gradient clipping, bf16 autocast where it is faster;
-* evaluation that means something for QA: exact match of greedy answers, per question type;
-* resumable checkpoints (last + best, written atomically): Ctrl-C or a killed run continues where it
-  stopped and gives the same losses as an uninterrupted run;
-* a metrics log (output/metrics.jsonl) for minigpt.plots, a duration estimate before the long part.
+* 按批填充加长度分桶：种子代码把每个问答对都填充到 128 个 token，大部分是 <pad>；
+* 学习率预热 + 余弦退火、梯度裁剪、在更快的设备上用 bf16 autocast；
+* 对问答有意义的评估：贪心回答的精确匹配，按题型分开（minigpt/evaluate.py）；
+* 能续训的检查点（last + best，原子写入）：按 Ctrl-C 或进程被杀后再运行同样的命令，接着训练，
+  损失和不中断的训练完全相同；
+* 指标日志 output/metrics.jsonl（minigpt/runlog.py，画图见 minigpt.plots），长时间训练前先估计要多久。
 
-From Python (tests, notebooks):
+循环本身在 train() 里从上往下读；它周围是几个有名字的小步骤：resume_or_start（续训或从头开始）、
+plan_budget（按时间预算定步数）、evaluate_and_save（评估并保存最佳模型）、finish（最终报告）。
+循环里会变的量都在 LoopState 里，不藏在闭包中。
+
+在 Python 里（测试、notebook）：
 
     history = train(model, tokenizer, "data/train.jsonl", "data/val.jsonl", max_steps=20)
-    assert history[-1] < history[0]          # a list of per-step training losses
+    assert history[-1] < history[0]          # 每一步的训练损失组成的列表
     model, metadata = load_checkpoint("output/best_model.pth")
     tokenizer = load_tokenizer(metadata)
 """
 import argparse
-import contextlib
-import json
 import math
 import os
 import random
@@ -35,7 +37,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-if __package__ in (None, ""):
+if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.*` 能找到仓库根目录
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
@@ -43,43 +45,36 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from minigpt.checkpoint import (  # noqa: F401  (load_checkpoint/load_tokenizer are part of this module's API)
-    CheckpointError,
-    check_vocab,
-    load_checkpoint,
-    load_tokenizer,
-    read_checkpoint,
-    save_checkpoint,
-    set_rng_state,
-    rng_state,
-    unwrap,
-)
-from minigpt.common import pick_device
-from minigpt.jsonl import DataError
-from minigpt.qa_dataset import BucketBatchSampler, QADataset, collate_batch
+# 下面有些名字不在本文件里用，而是本模块对外的接口（notebook、测试、基准从 minigpt.train 导入它们）
+from minigpt.checkpoint import BEST, LAST, CheckpointError, check_vocab, load_checkpoint, load_tokenizer  # noqa: F401
+from minigpt.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from minigpt.common import autocast, bf16_is_faster, end_processes, init_processes, pick_device, print0  # noqa: F401
+from minigpt.common import resolve_dtype, unwrap
+from minigpt.evaluate import EvalSet, char_accuracy, evaluate, format_report  # noqa: F401
+from minigpt.generate import greedy_answers  # noqa: F401
+from minigpt.jsonl import DataError, read_qa_jsonl
+from minigpt.models import arch_of, build_model_for, context_length, width_of
+from minigpt.qa_dataset import SEED_PADDED_LENGTH, BucketBatchSampler, QADataset, collate_batch, padding_report
+from minigpt.runlog import METRICS, RunLog
 
-LAST = "last_model.pth"
-BEST = "best_model.pth"  # the seed's name: chapter 7 loads output/best_model.pth
-METRICS = "metrics.jsonl"
-SEED_PADDED_LENGTH = 128  # the seed pads every pair to max_length=128
-WARMUP_STEPS_UNTIMED = 10  # steps left out of the duration estimate
+WARMUP_STEPS_UNTIMED = 10  # 前 10 步不算进时长估计（每种新的批长度都要建新的内核和缓冲区，CPU 上实测慢约一倍）
 
 
-# ====================================================================== settings
+# ====================================================================== 设置
 @dataclass
 class TrainSettings:
-    """Everything that shapes a run besides the model; stored in the checkpoint and the metrics log."""
+    """除了模型以外决定一次训练的一切；存进检查点和指标日志。"""
 
-    batch_size: int = 32  # 对话对数/步；seed 也是 32，CPU 上测过更大的批次每秒学到的并不更多
-    lr: float = 1e-3  # 峰值学习率：小模型上 1e-3 比 seed 的 1e-4 学得快得多（DESIGN §8，本数据上重测过）
+    batch_size: int = 32  # 对话对数/步；种子代码也是 32，CPU 上测过更大的批次每秒学到的并不更多
+    lr: float = 1e-3  # 峰值学习率：小模型上 1e-3 比种子代码的 1e-4 学得快得多（在本数据上重测过）
     min_lr_ratio: float = 0.1  # 余弦退火的终点 = lr × 0.1，最后阶段仍在慢慢学
     warmup_steps: int = 100  # 线性预热：开头梯度很乱，先用小步长
-    weight_decay: float = 0.01  # AdamW 的默认值（seed 未改）
+    weight_decay: float = 0.01  # AdamW 的默认值（种子代码未改）
     grad_clip: float = 1.0  # 梯度裁剪：偶尔的大梯度不会把训练打乱
-    max_length: int = 128  # 每个问答对最多 128 个 token，和 seed 一样
+    max_length: int = 128  # 每个问答对最多 128 个 token，和种子代码一样
     answer_only_loss: bool = False  # True：只对答案部分计算损失（问题位置的目标记为 <pad>）
     seed: int = 42  # 随机种子：初始化之外的一切随机性（dropout、数据顺序、评估样本）
-    epochs: float | None = None  # 训练多少轮；None 且没有别的上限时用 seed 的 15 轮
+    epochs: float | None = None  # 训练多少轮；None 且没有别的上限时用种子代码的 15 轮
     max_steps: int | None = None  # 最多多少步（优先于 epochs）
     max_minutes: float | None = None  # 时间预算（分钟）：先测速，再按预算定步数
     eval_every: int | None = None  # 每多少步评估一次；None：约 10 次/整个训练
@@ -91,7 +86,7 @@ class TrainSettings:
 
 
 def lr_at(step: int, s: TrainSettings, total_steps: int) -> float:
-    """Linear warm-up to s.lr, then cosine decay to s.lr * s.min_lr_ratio at total_steps.
+    """线性预热到 s.lr，然后余弦退火，到 total_steps 时降到 s.lr * s.min_lr_ratio。
 
     $\\eta_t = \\eta_{min} + \\tfrac12(\\eta_{max}-\\eta_{min})(1+\\cos(\\pi\\,\\tfrac{t-w}{T-w}))$
     """
@@ -102,189 +97,16 @@ def lr_at(step: int, s: TrainSettings, total_steps: int) -> float:
     return min_lr + 0.5 * (s.lr - min_lr) * (1 + math.cos(math.pi * progress))
 
 
-# ====================================================================== device and precision
-_PROBE_CACHE = {}
-
-
-def bf16_is_faster(device: torch.device, n_embd: int = 256) -> bool:
-    """Does a bf16 matmul of the model's width beat fp32 on this device? (measured, ~0.2 s)
-
-    Some CPUs (AMX, AVX512-BF16) run bf16 several times faster; others (plain AVX-512, AVX2) emulate it and
-    run it 5x slower. Guessing wrong costs a lot either way, so we time it.
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return False
-    key = (device.type, n_embd)
-    if key not in _PROBE_CACHE:
-        gen = torch.Generator().manual_seed(0)  # own generator: the probe must not shift the training RNG
-        times = {}
-        for dtype in (torch.float32, torch.bfloat16):
-            a = torch.randn(1024, n_embd, generator=gen).to(dtype)
-            b = torch.randn(n_embd, 4 * n_embd, generator=gen).to(dtype)
-            a @ b  # warm-up
-            best = float("inf")
-            for _ in range(3):
-                t = time.perf_counter()
-                for _ in range(5):
-                    a @ b
-                best = min(best, time.perf_counter() - t)
-            times[dtype] = best
-        _PROBE_CACHE[key] = times[torch.float32] / times[torch.bfloat16] > 1.2
-    return _PROBE_CACHE[key]
-
-
-def resolve_dtype(name: str, device: torch.device, n_embd: int) -> torch.dtype:
-    if name == "auto":
-        return torch.bfloat16 if bf16_is_faster(device, n_embd) else torch.float32
-    return {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}[name]
-
-
-def autocast(device: torch.device, dtype: torch.dtype):
-    """Weights stay fp32 (AdamW needs the precision); matmuls run in bf16 inside this context."""
-    if dtype == torch.float32:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-# ====================================================================== data
-def read_records(path) -> list[dict]:
-    """Raw records with their extra "type" field (the Dataset keeps only question/answer).
-
-    Same skipping rule as the Dataset, silently: QADataset already reported bad lines.
-    """
-    records = []
-    with open(path, encoding="utf-8-sig") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(obj, dict) and all(isinstance(obj.get(k), str) and obj.get(k) for k in ("question", "answer")):
-                records.append({"question": obj["question"], "answer": obj["answer"], "type": str(obj.get("type") or "qa")})
-    return records
-
-
-def padding_report(lengths, batches, seed_length=SEED_PADDED_LENGTH) -> dict:
-    """How much of the compute goes to <pad>: per-batch padding vs the seed's fixed 128."""
-    useful = sum(lengths[i] for b in batches for i in b)
-    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
-    fixed = sum(len(b) for b in batches) * (seed_length - 1)  # the seed's inputs are 127 tokens long
-    return {"useful_tokens": useful, "padded_tokens": padded, "waste": 1 - useful / padded, "seed_waste": 1 - useful / fixed}
-
-
-# ====================================================================== evaluation
-def block_size_of(model) -> int:
-    cfg = unwrap(model).config
-    return getattr(cfg, "block_size", None) or getattr(cfg, "max_position_embeddings")
-
-
-@torch.no_grad()
-def greedy_answers(model, tokenizer, questions, *, max_new_tokens, device, dtype=torch.float32, batch_size=128, use_cache=True):
-    """Greedy answers, batched, with chapter 7's generator (KV cache; use_cache=False recomputes everything).
-
-    Prompts are LEFT-padded so that every row's next token sits in the last column; the attention mask
-    hides the padding and the model derives positions from it (model contract). Questions are sorted by
-    length first, so a batch holds little padding.
-    """
-    from minigpt.generate import generate
-
-    model = unwrap(model)
-    was_training = model.training
-    model.eval()
-    pad, sep = tokenizer.pad_token_id, tokenizer.sep_token_id
-    limit = block_size_of(model)
-    out = [""] * len(questions)
-    order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        prompts = [tokenizer.encode(questions[i], None, max_length=limit, pad_to_max_length=False)[0] for i in idx]
-        width = max(len(p) for p in prompts)
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)  # (B, T)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        with autocast(device, dtype):
-            gen = generate(model, ids, max(0, min(max_new_tokens, limit - width)), attention_mask=mask,
-                           stop_token_ids=(sep,), pad_token_id=pad, use_cache=use_cache)[:, width:].tolist()
-        for row, i in zip(gen, idx):
-            row = row[: row.index(sep)] if sep in row else row
-            out[i] = tokenizer.decode([t for t in row if t != pad])
-    model.train(was_training)
-    return out
-
-
-def char_accuracy(pred: str, ref: str) -> float:
-    """Share of positions where the prediction has the reference's character (length differences count as errors).
-
-    Pinyin answers ("yī sī yī háo") are compared syllable by syllable, i.e. per idiom character: one
-    wrong syllable of a different length should not make every later letter count as wrong.
-    """
-    if " " in ref:
-        pred, ref = pred.split(), ref.split()
-    if not pred and not ref:
-        return 1.0
-    return sum(a == b for a, b in zip(pred, ref)) / max(len(pred), len(ref))
-
-
-def exact_match_report(model, tokenizer, records, *, device, dtype=torch.float32) -> dict:
-    """Exact match of greedy answers on `records`, overall and per question type (+ char accuracy for pinyin)."""
-    if not records:
-        return {"n": 0, "exact_match": None, "by_type": {}, "examples": []}
-    longest = max(len(tokenizer.encode_text(r["answer"])) for r in records)
-    preds = greedy_answers(model, tokenizer, [r["question"] for r in records], max_new_tokens=longest + 1, device=device, dtype=dtype)
-    by_type = {}
-    for r, p in zip(records, preds):
-        t = by_type.setdefault(r["type"], {"n": 0, "correct": 0, "char_acc_sum": 0.0})
-        t["n"] += 1
-        t["correct"] += p == r["answer"]
-        t["char_acc_sum"] += char_accuracy(p, r["answer"])
-    report = {"n": len(records), "exact_match": sum(p == r["answer"] for r, p in zip(records, preds)) / len(records), "by_type": {}}
-    for name, t in sorted(by_type.items()):
-        report["by_type"][name] = {"n": t["n"], "exact_match": t["correct"] / t["n"], "char_acc": t["char_acc_sum"] / t["n"]}
-    report["examples"] = [{"question": r["question"], "answer": r["answer"], "predicted": p, "type": r["type"]} for r, p in zip(records, preds)]
-    return report
-
-
-@torch.no_grad()
-def validation_loss(model, dataset, indices, *, pad_token_id, device, dtype, batch_size=64) -> float:
-    """Mean cross-entropy per target token over `indices` (length-sorted batches: fast and deterministic)."""
-    model = unwrap(model)
-    was_training = model.training
-    model.eval()
-    order = sorted(indices, key=lambda i: dataset.lengths[i])
-    total, count = 0.0, 0
-    for start in range(0, len(order), batch_size):
-        batch = collate_batch([dataset[i] for i in order[start : start + batch_size]], pad_token_id)
-        targets = batch["targets"].to(device)
-        with autocast(device, dtype):
-            logits = model(batch["input_ids"].to(device))  # right padding: causal attention alone is exact
-        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=pad_token_id, reduction="sum")
-        total += loss.item()
-        count += (targets != pad_token_id).sum().item()
-    model.train(was_training)
-    return total / max(1, count)
-
-
-def sample(records, n, seed):
-    """A fixed sample (same seed → same questions every evaluation and every run)."""
-    if n is None or n >= len(records):
-        return list(records)
-    return random.Random(seed).sample(records, n)
-
-
-# ====================================================================== the training loop
 def train_step(model, optimizer, batch, *, pad_token_id, device, dtype=torch.float32, grad_clip=1.0):
-    """One optimizer step on a right-padded batch; returns the loss (a detached 0-d tensor).
+    """在一个右填充的批上做一步优化；返回损失（不带梯度的 0 维张量）。
 
-    Also used by benchmarks/bench_train.py, so the benchmark times exactly this.
+    benchmarks/bench_train.py 也调用它，所以基准测的正是这个函数。
     """
-    input_ids = batch["input_ids"].to(device, non_blocking=True)  # (B, T), right-padded
-    targets = batch["targets"].to(device, non_blocking=True)  # (B, T), <pad> where nothing is learned
+    input_ids = batch["input_ids"].to(device, non_blocking=True)  # (B, T)，右填充
+    targets = batch["targets"].to(device, non_blocking=True)  # (B, T)，不需要学的位置是 <pad>
     with autocast(device, dtype):
-        # No attention mask: with right padding, causal attention never lets a real token see <pad>,
-        # so every position that has a target is exact, and SDPA takes its fast causal path.
+        # 不传注意力掩码：右填充时，因果注意力本来就不会让真实 token 看到 <pad>，
+        # 所以每个有目标的位置都是准确的，SDPA 也能走它最快的因果路径。
         logits = model(input_ids)  # (B, T, vocab)
     loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=pad_token_id)
     optimizer.zero_grad(set_to_none=True)
@@ -296,7 +118,7 @@ def train_step(model, optimizer, batch, *, pad_token_id, device, dtype=torch.flo
 
 
 class History(list):
-    """Per-step training losses (a list), plus `.evals` (every evaluation) and `.final` (the final report)."""
+    """每一步的训练损失（一个 list），外加 `.evals`（每次评估）和 `.final`（最终报告）。"""
 
     def __init__(self, losses=()):
         super().__init__(losses)
@@ -306,448 +128,421 @@ class History(list):
         self.output_dir = None
 
 
-def _arch_of(model) -> str:
-    return "qwen3" if type(unwrap(model)).__module__.startswith("minigpt.qwen3") else "gpt"
+# ====================================================================== 一次训练的各个部分
+@dataclass
+class Run:
+    """一次训练里不变的东西：训练什么、用什么数据、在哪里算、写到哪里。"""
+
+    s: TrainSettings
+    model: torch.nn.Module  # 原始模型：保存、评估用
+    train_model: torch.nn.Module  # 训练步用：可能包了 DDP 和 torch.compile
+    optimizer: torch.optim.Optimizer
+    tokenizer: object
+    arch: str  # "gpt" 或 "qwen3"，存进检查点
+    train_ds: QADataset
+    evalset: EvalSet
+    sampler: BucketBatchSampler
+    batches_per_epoch: int  # 每个进程每轮的批数
+    padded_per_epoch: float  # 每个进程每轮要算的 token 数（含填充），用来把测速换算成每步时间
+    device: torch.device
+    dtype: torch.dtype
+    world: int  # 进程数
+    rank: int  # 本进程编号；只有 0 号打印、写日志、保存
+    output_dir: Path
+    say: object  # print0，或者 verbose=False 时什么也不做
 
 
-def _rank0_print(rank, *args, **kw):
-    if rank == 0:
-        print(*args, **kw, flush=True)
+@dataclass
+class LoopState:
+    """循环里会变的量。保存 last_model.pth 时和优化器、随机数状态一起存下，续训时取回。"""
+
+    total_steps: int | None  # 在哪一步结束；None：按时间预算，测速后才定
+    provisional: int  # total_steps 定下之前，学习率计划和进度条按这么多步算
+    eval_every: int
+    save_every: int
+    step: int = 0
+    epoch: int = 0
+    position: int = 0  # 这一轮已经训练过的批数
+    elapsed_before: float = 0.0  # 续训之前已经用掉的秒数
+    best_val: float = float("inf")
+    latest_metrics: dict = field(default_factory=dict)  # 最近一次评估，存进检查点
+    t_start: float = field(default_factory=time.perf_counter)
+    last_save: float = field(default_factory=time.perf_counter)
+    time_per_step: float | None = None  # 平滑过的每步秒数：决定评估多久一次才不会太占时间
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.t_start
+
+    def schedule_steps(self) -> int:
+        return self.total_steps if self.total_steps is not None else self.provisional
 
 
-class _MetricsLog:
-    """output_dir/metrics.jsonl: one JSON object per line (step, train_loss, lr, tokens_per_s, val_loss, ...)."""
+@dataclass
+class StepTimer:
+    """为估计时长测几步：跳过前 WARMUP_STEPS_UNTIMED 步，再量 10 步（单进程时最多量 10 秒）。"""
 
-    def __init__(self, path, keep_until_step=None):
-        self.path = Path(path)
-        if keep_until_step is None:
-            self.path.write_text("", encoding="utf-8")
-        elif self.path.exists():  # resume: drop lines written after the checkpoint we continue from
-            kept = [ln for ln in self.path.read_text(encoding="utf-8").splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= keep_until_step]
-            self.path.write_text("".join(ln + "\n" for ln in kept), encoding="utf-8")
+    seconds: float = 0.0
+    padded: int = 0  # 量过的步一共算了多少 token（含填充）
+    steps: int = 0
+    done: bool = False
 
-    def write(self, row: dict):
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def train(
-    model,
-    tokenizer,
-    train_path,
-    val_path,
-    *,
-    max_steps=None,
-    max_minutes=None,
-    epochs=None,
-    batch_size=32,
-    lr=1e-3,
-    output_dir="output",
-    device=None,
-    dtype="auto",
-    compile=False,
-    resume=True,
-    tensorboard_dir="runs/minigpt",
-    callback=None,
-    progress=True,
-    verbose=True,
-    **settings,
-):
-    """Train `model` on train_path, evaluate on val_path, save output_dir/{last,best}_model.pth.
-
-    Returns a History: the list of per-step training losses (resumed runs include the earlier steps).
-    `callback(step, loss, history)` runs after every step (live plots, tests); raise KeyboardInterrupt in it
-    to stop like Ctrl-C (the run is saved and the same call resumes it). Extra keyword arguments are
-    TrainSettings fields (warmup_steps, eval_every, answer_only_loss, seed, ...).
-    """
-    s = TrainSettings(batch_size=batch_size, lr=lr, epochs=epochs, max_steps=max_steps, max_minutes=max_minutes, **settings)
-    output_dir = Path(output_dir)
-
-    # ---- processes: torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; one process otherwise
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = pick_device("auto") if device is None else torch.device(device)
-    own_group = False
-    if world > 1 and not dist.is_initialized():
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        own_group = True
-    rank = dist.get_rank() if world > 1 else 0
-    say = (lambda *a, **k: _rank0_print(rank, *a, **k)) if verbose else (lambda *a, **k: None)
-    try:
-        return _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype, compile, resume,
-                      tensorboard_dir, callback, progress and rank == 0, world, rank, say)
-    finally:
-        if own_group:
-            dist.destroy_process_group()
+    def observe(self, step: int, dt: float, padded: int, world: int) -> bool:
+        """记下一步；估计刚好可以做时返回 True（每个进程在同一步返回 True）。"""
+        if self.done or step <= WARMUP_STEPS_UNTIMED:
+            return False
+        self.seconds += dt
+        self.padded += padded
+        self.steps += 1
+        self.done = self.steps >= 10 or (world == 1 and self.seconds > 10)
+        return self.done
 
 
-def _train(model, tokenizer, train_path, val_path, s, output_dir, device, dtype_name, use_compile, resume,
-           tensorboard_dir, callback, progress, world, rank, say):
-    pad = tokenizer.pad_token_id
-    arch = _arch_of(model)
+def prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype_name, use_compile, say) -> Run:
+    """数据、模型、优化器：一次训练里不变的一切。"""
     base = unwrap(model)
-    width = getattr(base.config, "n_embd", None) or getattr(base.config, "hidden_size", 256)
-    dtype = resolve_dtype(dtype_name, device, width)  # before seeding: the probe has its own generator anyway
-    block = block_size_of(base)
-    max_length = min(s.max_length, block)
-
-    # ---- data (the Dataset reports skipped lines; the raw records give us the "type" field)
+    dtype = resolve_dtype(dtype_name, procs.device, width_of(base))  # 测速用自己的随机数生成器，不影响训练
+    max_length = min(s.max_length, context_length(base))
     train_ds = QADataset(train_path, tokenizer, max_length, pad_to_max_length=False, answer_only_loss=s.answer_only_loss)
     val_ds = QADataset(val_path, tokenizer, max_length, pad_to_max_length=False, answer_only_loss=s.answer_only_loss)
-    train_records, val_records = read_records(train_path), read_records(val_path)
+    quiet = dict(warn=lambda message: None, summary=False)  # QADataset 已经报告过坏行
+    evalset = EvalSet.fixed(val_ds, read_qa_jsonl(train_path, **quiet), read_qa_jsonl(val_path, **quiet),
+                            n=s.eval_samples, n_val_loss=s.val_loss_samples, seed=s.seed)
     sampler = BucketBatchSampler(train_ds.lengths, s.batch_size, shuffle=True, seed=s.seed, drop_last=False)
-    batches_per_epoch = len(sampler) // world  # each process takes every world-th batch of the same order
+    batches_per_epoch = len(sampler) // procs.world  # 每个进程取同一顺序里的每第 world 批
     if batches_per_epoch == 0:
-        raise DataError(f"error: {train_path}: {len(train_ds)} pairs are too few for {world} process(es) × batch size {s.batch_size}")
+        raise DataError(f"error: {train_path}: {len(train_ds)} 个问答对太少，不够 {procs.world} 个进程 × 每批 {s.batch_size} 个")
     sampler.set_epoch(0)
     pad_stats = padding_report(train_ds.lengths, list(sampler))
-    say(f"data: {len(train_ds):,} training pairs, {len(val_ds):,} validation pairs, {batches_per_epoch:,} batches/epoch"
-        + (f" per process ({world} processes)" if world > 1 else ""))
-    say(f"padding: {pad_stats['waste']:.1%} of the batch tokens are <pad> with per-batch padding "
-        f"(the seed's fixed {SEED_PADDED_LENGTH}: {pad_stats['seed_waste']:.1%})")
+    say(f"数据：训练 {len(train_ds):,} 对，验证 {len(val_ds):,} 对，每轮 {batches_per_epoch:,} 批"
+        + (f"（每个进程；共 {procs.world} 个进程）" if procs.world > 1 else ""))
+    say(f"填充：按批填充时 {pad_stats['waste']:.1%} 的 token 是 <pad>"
+        f"（种子代码固定填充到 {SEED_PADDED_LENGTH}：{pad_stats['seed_waste']:.1%}）")
     if train_ds.num_truncated:
-        say(f"note: {train_ds.num_truncated} training pairs are longer than {max_length} tokens and were cut")
+        say(f"注意：{train_ds.num_truncated} 个训练问答对超过 {max_length} 个 token，已被截断")
 
-    # ---- how long: max_steps > epochs > max_minutes (then decided after timing a few steps)
-    if s.max_steps is not None:
-        planned = int(s.max_steps)
-    elif s.epochs is not None:
-        planned = max(1, round(s.epochs * batches_per_epoch))
-    elif s.max_minutes is not None:
-        planned = None  # decided by the time estimate below
-    else:
-        planned = 15 * batches_per_epoch  # the seed's 15 epochs
-    provisional = planned if planned is not None else 15 * batches_per_epoch
-
-    # ---- model, optimizer
-    model = base.to(device)
+    model = base.to(procs.device)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     train_model = model
-    if world > 1:
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if procs.world > 1:
+        ids = [procs.device.index] if procs.device.type == "cuda" else None
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     if use_compile:
         train_model = torch.compile(train_model)
+    return Run(s, model, train_model, optimizer, tokenizer, arch_of(base), train_ds, evalset, sampler,
+               batches_per_epoch, pad_stats["padded_tokens"] / procs.world, procs.device, dtype, procs.world,
+               procs.rank, Path(output_dir), say)
 
-    # ---- fresh start or resume
-    output_dir.mkdir(parents=True, exist_ok=True)
-    last_path, best_path = output_dir / LAST, output_dir / BEST
-    history = History()
-    history.output_dir = output_dir
-    step, epoch, position, elapsed_before, best_val = 0, 0, 0, 0.0, float("inf")
-    total_steps = planned
-    if resume and last_path.exists():
-        ckpt = read_checkpoint(last_path)
-        check_vocab(ckpt, tokenizer, last_path)
-        if ckpt["arch"] != arch or ckpt["config"] != asdict(base.config):
-            raise CheckpointError(
-                f"error: {last_path}: holds a different model ({ckpt['arch']} {ckpt['config']}); "
-                "start fresh with --no-resume, or pick another --output-dir"
-            )
-        if ckpt.get("train_state") is None:
-            raise CheckpointError(f"error: {last_path}: has no training state to resume from; use --no-resume")
-        st = ckpt["train_state"]
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(st["optimizer"])
-        step, epoch, position = ckpt["step"], st["epoch"], st["position"]
-        elapsed_before, best_val = st["elapsed"], st["best_val_loss"]
-        total_steps = planned if s.max_minutes is None or planned is not None else st["scheduler"]["total_steps"]
-        if planned is not None and planned != st["scheduler"]["total_steps"]:
-            say(f"note: the schedule now ends at step {planned} (was {st['scheduler']['total_steps']}): the learning rate curve changes")
-        history.extend(st["losses"])
-        if st.get("world_size", 1) != world:
-            say(f"note: resumed with {world} process(es) instead of {st.get('world_size', 1)}: the data order differs from an uninterrupted run")
-        set_rng_state(st["rng"][rank] if isinstance(st["rng"], list) and rank < len(st["rng"]) else st["rng"][0])
-        say(f"resuming from {last_path} at step {step} (epoch {epoch + 1}, batch {position}); --no-resume starts fresh")
-    else:
+
+def planned_steps(run: Run) -> int | None:
+    """训练多少步：max_steps > epochs > 时间预算（None：测速后再定）> 种子代码的 15 轮。"""
+    s = run.s
+    if s.max_steps is not None:
+        return int(s.max_steps)
+    if s.epochs is not None:
+        return max(1, round(s.epochs * run.batches_per_epoch))
+    if s.max_minutes is not None:
+        return None
+    return 15 * run.batches_per_epoch
+
+
+def resume_or_start(run: Run, resume: bool, history: History) -> LoopState:
+    """有 last_model.pth 且 resume：取回模型、优化器、随机数状态和循环状态；否则设好随机种子从头开始。"""
+    s, planned = run.s, planned_steps(run)
+    st = LoopState(planned, planned if planned is not None else 15 * run.batches_per_epoch, 0, 0)
+    run.output_dir.mkdir(parents=True, exist_ok=True)
+    last_path, best_path = run.output_dir / LAST, run.output_dir / BEST
+    if not (resume and last_path.exists()):
         if not resume and last_path.exists():
-            say(f"--no-resume: starting fresh; {last_path} and {best_path} will be overwritten")
+            run.say(f"--no-resume：从头开始；{last_path} 和 {best_path} 会被覆盖")
         elif best_path.exists():
-            say(f"note: {best_path} from an earlier run will be overwritten by this run's best model")
-        torch.manual_seed(s.seed + rank)  # dropout differs per process, reproducible per seed
+            run.say(f"注意：之前那次训练的 {best_path} 会被这次的最佳模型覆盖")
+        torch.manual_seed(s.seed + run.rank)  # 每个进程的 dropout 不同，同一种子可复现
         random.seed(s.seed)
-    metrics_log = _MetricsLog(output_dir / METRICS, keep_until_step=step if step else None) if rank == 0 else None
+        return _set_eval_schedule(s, st)
+    ckpt = read_checkpoint(last_path)
+    check_vocab(ckpt, run.tokenizer, last_path)
+    if ckpt["arch"] != run.arch or ckpt["config"] != asdict(run.model.config):
+        raise CheckpointError(f"error: {last_path}: 里面是另一个模型（{ckpt['arch']} {ckpt['config']}）；"
+                              "用 --no-resume 从头开始，或换一个 --output-dir")
+    if ckpt.get("train_state") is None:
+        raise CheckpointError(f"error: {last_path}: 没有可以续训的训练状态；用 --no-resume 从头开始")
+    ts = ckpt["train_state"]
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ts["optimizer"])
+    st.step, st.epoch, st.position = ckpt["step"], ts["epoch"], ts["position"]
+    st.elapsed_before, st.best_val = ts["elapsed"], ts["best_val_loss"]
+    old_total = ts["scheduler"]["total_steps"]
+    if planned is None:  # 时间预算：沿用上次测速定下的步数
+        st.total_steps = old_total
+    elif planned != old_total:
+        run.say(f"注意：学习率计划现在在第 {planned} 步结束（原来是 {old_total}），学习率曲线会变")
+    history.extend(ts["losses"])
+    if ts.get("world_size", 1) != run.world:
+        run.say(f"注意：续训用了 {run.world} 个进程（原来 {ts.get('world_size', 1)} 个），数据顺序和不中断的训练不同")
+    rngs = ts["rng"]
+    set_rng_state(rngs[run.rank] if isinstance(rngs, list) and run.rank < len(rngs) else rngs[0])
+    run.say(f"从 {last_path} 续训：第 {st.step} 步（第 {st.epoch + 1} 轮，第 {st.position} 批）；--no-resume 从头开始")
+    return _set_eval_schedule(s, st)
 
-    # ---- fixed evaluation samples (same questions at every evaluation)
-    val_loss_idx = sample(list(range(len(val_ds))), s.val_loss_samples, s.seed + 1)
-    eval_train, eval_val = sample(train_records, s.eval_samples, s.seed + 2), sample(val_records, s.eval_samples, s.seed + 3)
 
-    writer = None
-    if rank == 0 and tensorboard_dir:
-        from torch.utils.tensorboard import SummaryWriter
+def _set_eval_schedule(s: TrainSettings, st: LoopState) -> LoopState:
+    """多久评估、保存一次：没指定时一次训练约 10 次（按时间预算时，测速后还会再定一次）。"""
+    st.eval_every = s.eval_every if s.eval_every is not None else max(50, st.schedule_steps() // 10)
+    st.save_every = s.save_every or st.eval_every
+    return st
 
-        writer = SummaryWriter(str(tensorboard_dir))
 
-    def lr_now(t):
-        return lr_at(t, s, total_steps if total_steps is not None else provisional)
+def epoch_order(run: Run, epoch: int) -> list[list[int]]:
+    """这一轮本进程的批次顺序：只由 (seed, epoch) 决定，所以续训时能接着原来的顺序。"""
+    run.sampler.set_epoch(epoch)
+    order = list(run.sampler)
+    if run.world > 1:
+        order = order[: len(order) - len(order) % run.world][run.rank :: run.world]
+    return order
 
-    def make_state(rng_states):
-        return {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": {"total_steps": total_steps if total_steps is not None else provisional, **asdict(s)},
-            "epoch": epoch,
-            "position": position,
-            "elapsed": elapsed_before + (time.perf_counter() - t_start),
-            "best_val_loss": best_val,
+
+def plan_budget(run: Run, st: LoopState, timer: StepTimer, bar) -> None:
+    """测速完成：报告每步多久。按时间预算训练（步数还没定）时，据此定下一共走多少步，学习率计划随之确定。"""
+    s, kind = run.s, f"{run.device.type}，{str(run.dtype).replace('torch.', '')}"
+    per_step = timer.seconds / timer.padded * run.padded_per_epoch / run.batches_per_epoch
+    if st.total_steps is not None:  # 步数已定（--max-steps、--epochs，或续训时沿用上次的计划）
+        left = (st.total_steps - st.step) * per_step
+        run.say(f"测速（{kind}）：每步 {per_step * 1000:.0f} ms → {st.total_steps:,} 步"
+                f"（{st.total_steps / run.batches_per_epoch:.1f} 轮）还要约 {left / 60:.1f} 分钟（另加评估）")
+        return
+    budget = s.max_minutes * 60 - st.elapsed()
+    # 评估大约占 8%；循环到点也会停，这里定的是学习率计划
+    total = max(st.step + 1, int(st.step + budget * 0.92 / per_step))
+    if run.world > 1:  # 每个进程必须在同一步停下：以 0 号进程的估计为准
+        shared = torch.tensor([total], device=run.device)
+        dist.broadcast(shared, 0)
+        total = int(shared.item())
+    st.total_steps = bar.total = total
+    run.say(f"测速（{kind}）：每步 {per_step * 1000:.0f} ms → {s.max_minutes:g} 分钟约 {total:,} 步"
+            f"（{total / run.batches_per_epoch:.1f} 轮）")
+    if s.eval_every is None:
+        st.eval_every = max(50, total // 10)
+        st.save_every = s.save_every or st.eval_every
+
+
+def out_of_time(run: Run, st: LoopState) -> bool:
+    """时间预算用完了吗？多进程时以 0 号进程的时钟为准，否则别的进程会一直等它的梯度。"""
+    stop = run.s.max_minutes is not None and st.elapsed() > run.s.max_minutes * 60
+    if run.world > 1:
+        flag = torch.tensor([int(stop)], device=run.device)
+        dist.broadcast(flag, 0)
+        stop = bool(flag.item())
+    return stop
+
+
+def gather_rng(world: int) -> list:
+    """每个进程的随机数状态（续训时各自取回自己的）；多进程时这是一次所有进程都要参加的通信。"""
+    if world == 1:
+        return [rng_state()]
+    states = [None] * world
+    dist.all_gather_object(states, rng_state())
+    return states
+
+
+def save_last(run: Run, st: LoopState, history: History, rng_states: list) -> None:
+    """last_model.pth：模型 + 续训需要的一切（优化器、学习率计划、数据位置、随机数状态、损失历史）。"""
+    if run.rank == 0:
+        train_state = {
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": {"total_steps": st.schedule_steps(), **asdict(run.s)},
+            "epoch": st.epoch,
+            "position": st.position,
+            "elapsed": st.elapsed(),
+            "best_val_loss": st.best_val,
             "losses": list(map(float, history)),
             "rng": rng_states,
-            "world_size": world,
+            "world_size": run.world,
         }
+        save_checkpoint(run.output_dir / LAST, run.model, run.arch, run.tokenizer, st.step,
+                        metrics=st.latest_metrics, train_state=train_state)
+    st.last_save = time.perf_counter()
 
-    def gather_rng():
-        if world == 1:
-            return [rng_state()]
-        states = [None] * world
-        dist.all_gather_object(states, rng_state())
-        return states
 
-    def save_last(rng_states):
-        save_checkpoint(last_path, model, arch, tokenizer, step, metrics=latest_metrics, train_state=make_state(rng_states))
-
-    def evaluate(final=False):
-        n = s.final_eval_samples if final else s.eval_samples
-        tr = eval_train if not final else sample(train_records, n, s.seed + 2)
-        va = eval_val if not final else sample(val_records, n, s.seed + 3)
-        t0 = time.perf_counter()
-        row = {"step": step, "val_loss": validation_loss(model, val_ds, val_loss_idx, pad_token_id=pad, device=device, dtype=dtype)}
-        em_train = exact_match_report(model, tokenizer, tr, device=device, dtype=dtype)
-        em_val = exact_match_report(model, tokenizer, va, device=device, dtype=dtype)
-        row["exact_match"] = {"train": em_train["exact_match"], "val": em_val["exact_match"]}
-        row["by_type"] = {"train": em_train["by_type"], "val": em_val["by_type"]}
-        row["eval_seconds"] = time.perf_counter() - t0
+def evaluate_and_save(run: Run, st: LoopState, history: History, log: RunLog, final: bool = False):
+    """评估一次（只在 0 号进程）；验证损失创新低就保存 best_model.pth。返回 evaluate() 的三元组。"""
+    result = evaluate(run.model, run.tokenizer, run.evalset, step=st.step, device=run.device, dtype=run.dtype,
+                      final_n=run.s.final_eval_samples if final else None)
+    row = result[0]
+    st.latest_metrics = row
+    history.evals.append(row)
+    log.write(row)
+    if not final and run.s.eval_every is None and run.world == 1 and st.time_per_step:
+        # 评估不超过约 10% 的时间：慢的 CPU 上评估可能比训练还费时
+        st.eval_every = max(st.eval_every, math.ceil(row["eval_seconds"] / (0.1 * st.time_per_step) / 10) * 10)
+        st.save_every = run.s.save_every or st.eval_every
+    if row["val_loss"] < st.best_val:
+        st.best_val = row["val_loss"]
+        save_checkpoint(run.output_dir / BEST, run.model, run.arch, run.tokenizer, st.step, metrics=row)
         if final:
-            row["final"] = True
-            row["n"] = {"train": em_train["n"], "val": em_val["n"]}
-        return row, em_train, em_val
+            run.say(f"新的最佳模型（验证损失 {st.best_val:.4f}）已保存到 {run.output_dir / BEST}")
+    return result
 
-    # ---- training
-    schedule_fixed = total_steps is not None  # a time budget fixes the schedule once, after timing a few steps
-    t_start = time.perf_counter()
-    latest_metrics = {}
-    if s.eval_every is None:
-        eval_every = max(50, (total_steps or provisional) // 10)
-    else:
-        eval_every = s.eval_every
-    save_every = s.save_every or eval_every
-    last_save_time = time.perf_counter()
-    timing = {"seconds": 0.0, "padded": 0, "steps": 0}
-    time_per_step = None
-    estimated = False
-    tokens_since, time_since = 0, 0.0
-    bar = tqdm(total=total_steps or provisional, initial=step, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
-    interrupted = False
-    train_model.train()
+
+def finish(run: Run, st: LoopState, history: History, log: RunLog) -> None:
+    """最后：在更多题上评估（训练集、验证集各 final_eval_samples 题）、保存 last、打印报告。"""
+    states = gather_rng(run.world)
+    if run.rank != 0:
+        return
+    row, em_train, em_val = evaluate_and_save(run, st, history, log, final=True)
+    save_last(run, st, history, states)
+    history.final = {"metrics": row, "train": em_train, "val": em_val}
+    run.say(f"完成：{st.step} 步，用时 {st.elapsed() / 60:.1f} 分钟；验证损失 {row['val_loss']:.4f}（最低 {st.best_val:.4f}）")
+    run.say(format_report(row))
+    if row["val_loss"] > st.best_val:
+        # 种子代码保留验证损失最低的那一步；过了那一步，模型还在继续背训练集的答案
+        run.say(f"注意：{BEST} 是验证损失最低的那一步，不是最后的权重；想和最后的权重对话："
+                f"python ./minigpt/generate.py --checkpoint {run.output_dir / LAST}")
+    log.close()
+
+
+def interrupted(run: Run, st: LoopState, history: History, log: RunLog | None) -> None:
+    """Ctrl-C（或回调里抛出的 KeyboardInterrupt）：单进程时马上保存 last，之后同样的命令接着训练。"""
+    history.interrupted = True
+    if run.rank == 0 and run.world == 1:
+        save_last(run, st, history, [rng_state()])
+        run.say(f"\n在第 {st.step} 步中断：已保存 {run.output_dir / LAST}；再运行同样的命令就会接着训练")
+    elif run.rank == 0:  # 多进程时别的进程不一定也停在这里：以最近一次定期保存为准
+        run.say(f"\n在第 {st.step} 步中断；续训会从最近一次定期保存的检查点开始")
+    if log is not None:
+        log.close()
+
+
+# ====================================================================== 训练循环
+def training_loop(run: Run, st: LoopState, history: History, log: RunLog | None, bar, callback) -> None:
+    """取一批 → 设学习率 → 一步优化 → 记录；该测速、评估、保存时做一下。直到步数用完或时间到。"""
+    s, timer, pad = run.s, StepTimer(), run.tokenizer.pad_token_id
+    tokens_since, time_since = 0, 0.0  # 吞吐量：上次记录以来的有效 token 数和秒数
+    order_epoch, order = None, []
+    run.train_model.train()
+    while st.total_steps is None or st.step < st.total_steps:
+        if order_epoch != st.epoch:
+            order, order_epoch = epoch_order(run, st.epoch), st.epoch
+        if st.position >= len(order):
+            st.epoch, st.position = st.epoch + 1, 0
+            continue
+        batch = collate_batch([run.train_ds[i] for i in order[st.position]], pad)
+        t0 = time.perf_counter()
+        lr = lr_at(st.step, s, st.schedule_steps())
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        loss = train_step(run.train_model, run.optimizer, batch, pad_token_id=pad, device=run.device,
+                          dtype=run.dtype, grad_clip=s.grad_clip)
+        if run.world > 1:  # 记下的损失是各进程的平均
+            dist.all_reduce(loss, op=dist.ReduceOp.AVG)
+        loss = loss.item()  # 也会等 GPU 算完，下面的计时才是真的
+        dt = time.perf_counter() - t0
+        st.time_per_step = dt if st.time_per_step is None else 0.9 * st.time_per_step + 0.1 * dt
+        st.step += 1
+        st.position += 1
+        history.append(loss)
+        tokens_since += int(batch["attention_mask"].sum()) * run.world
+        time_since += dt
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+
+        if timer.observe(st.step, dt, batch["input_ids"].numel(), run.world):
+            plan_budget(run, st, timer, bar)
+        stop = out_of_time(run, st)
+        if log is not None and (st.step % s.log_every == 0 or st.step == 1):
+            log.write({"step": st.step, "epoch": st.epoch + st.position / len(order), "train_loss": loss, "lr": lr,
+                       "tokens_per_s": tokens_since / max(time_since, 1e-9), "elapsed_s": st.elapsed()})
+            tokens_since, time_since = 0, 0.0
+        last_step = stop or (st.total_steps is not None and st.step >= st.total_steps)
+        if st.step % st.eval_every == 0 and not last_step and run.rank == 0:
+            row = evaluate_and_save(run, st, history, log)[0]
+            bar.write(f"第 {st.step} 步：训练损失 {loss:.4f}  验证损失 {row['val_loss']:.4f}  精确匹配 "
+                      f"训练 {row['exact_match']['train']:.1%} 验证 {row['exact_match']['val']:.1%}")
+        # 按时钟保存只在单进程时做：多进程时每个进程都得参加同样的保存
+        if st.step % st.save_every == 0 or (run.world == 1 and time.perf_counter() - st.last_save > 120):
+            save_last(run, st, history, gather_rng(run.world))
+        if callback is not None:
+            callback(st.step, loss, history)
+        if stop:
+            run.say(f"{s.max_minutes:g} 分钟的时间预算在第 {st.step} 步用完")
+            break
+
+
+def train(model, tokenizer, train_path, val_path, *, max_steps=None, max_minutes=None, epochs=None, batch_size=32,
+          lr=1e-3, output_dir="output", device=None, dtype="auto", compile=False, resume=True,
+          tensorboard_dir="runs/minigpt", callback=None, progress=True, verbose=True, **settings):
+    """在 train_path 上训练 model，在 val_path 上评估，保存 output_dir/{last,best}_model.pth。
+
+    返回 History：每一步的训练损失（续训时包含之前的步）。`callback(step, loss, history)` 每步之后调用
+    （实时画图、测试）；在里面抛出 KeyboardInterrupt 就像按了 Ctrl-C（已保存，同样的调用会接着训练）。
+    其它关键字参数是 TrainSettings 的字段（warmup_steps、eval_every、answer_only_loss、seed……）。
+    """
+    s = TrainSettings(batch_size=batch_size, lr=lr, epochs=epochs, max_steps=max_steps, max_minutes=max_minutes, **settings)
+    procs = init_processes(pick_device("auto") if device is None else torch.device(device))
+    say = (lambda *a, **k: print0(procs.rank, *a, **k)) if verbose else (lambda *a, **k: None)
     try:
-        order_epoch, order = None, []
-        while total_steps is None or step < total_steps:
-            if order_epoch != epoch:  # this epoch's batch order: deterministic for (seed, epoch)
-                sampler.set_epoch(epoch)
-                order = list(sampler)
-                order = order[: len(order) - len(order) % world][rank::world] if world > 1 else order
-                order_epoch = epoch
-            if position >= len(order):
-                epoch, position = epoch + 1, 0
-                continue
-            batch_idx = order[position]
-            batch = collate_batch([train_ds[i] for i in batch_idx], pad)
-            t0 = time.perf_counter()
-            lr = lr_now(step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            loss_value = train_step(train_model, optimizer, batch, pad_token_id=pad, device=device, dtype=dtype, grad_clip=s.grad_clip)
-            if world > 1:  # the logged loss is the mean over processes
-                dist.all_reduce(loss_value, op=dist.ReduceOp.AVG)
-            loss_value = loss_value.item()  # also waits for the GPU, so the timing below is real
-            dt = time.perf_counter() - t0
-            time_per_step = dt if time_per_step is None else 0.9 * time_per_step + 0.1 * dt  # smoothed
-            step += 1
-            position += 1
-            history.append(loss_value)
-            useful = int(batch["attention_mask"].sum()) * world
-            tokens_since += useful
-            time_since += dt
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
-
-            # ---- duration estimate from a few timed steps. The first ~10 are slow (measured ~2x on CPU: every new
-            # batch length builds new kernels and buffers), so they are left out, or a time budget would be undersold.
-            if step > WARMUP_STEPS_UNTIMED and not estimated:
-                timing["seconds"] += dt
-                timing["padded"] += batch["input_ids"].numel()
-                timing["steps"] += 1
-                if timing["steps"] >= 10 or (world == 1 and timing["seconds"] > 10):  # same step on every process
-                    estimated = True
-                    per_token = timing["seconds"] / timing["padded"]
-                    epoch_padded = pad_stats["padded_tokens"] / world
-                    per_step = per_token * epoch_padded / batches_per_epoch
-                    if s.max_minutes is not None and not schedule_fixed:
-                        budget = s.max_minutes * 60 - elapsed_before - (time.perf_counter() - t_start)
-                        # ~8% for evaluations; the loop also stops on the clock, this sets the LR schedule
-                        total_steps = max(step + 1, int(step + budget * 0.92 / per_step))
-                        if world > 1:  # every process must stop at the same step: rank 0's estimate decides
-                            shared = torch.tensor([total_steps], device=device)
-                            dist.broadcast(shared, 0)
-                            total_steps = int(shared.item())
-                        bar.total = total_steps
-                        say(f"estimate on {device.type} ({str(dtype).replace('torch.', '')}): {per_step * 1000:.0f} ms/step "
-                            f"→ about {total_steps:,} steps ({total_steps / batches_per_epoch:.1f} epochs) in {s.max_minutes:g} min")
-                        if s.eval_every is None:
-                            eval_every = max(50, total_steps // 10)
-                            save_every = s.save_every or eval_every
-                    else:
-                        remaining = (total_steps - step) * per_step
-                        say(f"estimate on {device.type} ({str(dtype).replace('torch.', '')}): {per_step * 1000:.0f} ms/step "
-                            f"→ {total_steps:,} steps ({total_steps / batches_per_epoch:.1f} epochs) take about "
-                            f"{remaining / 60:.1f} min more (+ evaluations)")
-
-            stop = False
-            if s.max_minutes is not None and elapsed_before + time.perf_counter() - t_start > s.max_minutes * 60:
-                stop = True
-            if world > 1:  # every process must agree, or the others would wait forever for gradients
-                flag = torch.tensor([int(stop)], device=device)
-                dist.broadcast(flag, 0)
-                stop = bool(flag.item())
-
-            if rank == 0 and (step % s.log_every == 0 or step == 1):
-                row = {"step": step, "epoch": epoch + position / len(order), "train_loss": loss_value, "lr": lr,
-                       "tokens_per_s": tokens_since / max(time_since, 1e-9), "elapsed_s": elapsed_before + time.perf_counter() - t_start}
-                metrics_log.write(row)
-                if writer:
-                    writer.add_scalar("Loss/train", loss_value, step)
-                    writer.add_scalar("LR", lr, step)
-                    writer.add_scalar("Throughput/tokens_per_s", row["tokens_per_s"], step)
-                tokens_since, time_since = 0, 0.0
-
-            last_step = stop or (total_steps is not None and step >= total_steps)
-            if step % eval_every == 0 and not last_step:
-                if rank == 0:
-                    row, _, _ = evaluate()
-                    latest_metrics = row
-                    history.evals.append(row)
-                    metrics_log.write(row)
-                    if writer:
-                        writer.add_scalar("Loss/val", row["val_loss"], step)
-                        writer.add_scalar("ExactMatch/train", row["exact_match"]["train"], step)
-                        writer.add_scalar("ExactMatch/val", row["exact_match"]["val"], step)
-                    bar.write(f"step {step}: train loss {loss_value:.4f}  val loss {row['val_loss']:.4f}  "
-                              f"exact match train {row['exact_match']['train']:.1%} val {row['exact_match']['val']:.1%}")
-                    if s.eval_every is None and world == 1 and time_per_step:
-                        # keep evaluations under ~10% of the time: on a slow CPU they can cost more than training
-                        eval_every = max(eval_every, math.ceil(row["eval_seconds"] / (0.1 * time_per_step) / 10) * 10)
-                        save_every = s.save_every or eval_every
-                    if row["val_loss"] < best_val:
-                        best_val = row["val_loss"]
-                        save_checkpoint(best_path, model, arch, tokenizer, step, metrics=row)
-            # the clock-based save only without DDP: every process must take part in the same saves
-            if step % save_every == 0 or (world == 1 and time.perf_counter() - last_save_time > 120):
-                states = gather_rng()
-                if rank == 0:
-                    save_last(states)
-                last_save_time = time.perf_counter()
-            if callback is not None:
-                callback(step, loss_value, history)
-            if stop:
-                say(f"time budget of {s.max_minutes:g} min reached at step {step}")
-                break
-    except KeyboardInterrupt:
-        interrupted = True
-        history.interrupted = True
+        run = prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype, compile, say)
+        history = History()
+        history.output_dir = run.output_dir
+        st = resume_or_start(run, resume, history)
+        log = RunLog(run.output_dir / METRICS, tensorboard_dir, keep_until_step=st.step or None) if run.rank == 0 else None
+        bar = tqdm(total=st.schedule_steps(), initial=st.step, desc="训练", unit="步",
+                   disable=not progress or run.rank != 0, dynamic_ncols=True)
+        st.t_start = st.last_save = time.perf_counter()
+        try:
+            training_loop(run, st, history, log, bar, callback)
+        except KeyboardInterrupt:
+            bar.close()
+            interrupted(run, st, history, log)
+            return history
         bar.close()
-        states = [rng_state()] if world == 1 else None
-        if rank == 0 and states is not None:  # with several processes the periodic checkpoint is the fallback
-            save_last(states)
-            say(f"\ninterrupted at step {step}: saved {last_path}; run the same command again to resume")
-        elif rank == 0:
-            say(f"\ninterrupted at step {step}; resume continues from the last periodic checkpoint")
-        if writer:
-            writer.close()
+        finish(run, st, history, log)
         return history
-    bar.close()
-
-    # ---- final: last checkpoint, evaluation of 500 + 500 questions, best model by validation loss
-    states = gather_rng()
-    if rank == 0:
-        row, em_train, em_val = evaluate(final=True)
-        latest_metrics = row
-        history.evals.append(row)
-        metrics_log.write(row)
-        if row["val_loss"] < best_val:
-            best_val = row["val_loss"]
-            save_checkpoint(best_path, model, arch, tokenizer, step, metrics=row)
-            say(f"new best model (val loss {best_val:.4f}) saved to {best_path}")
-        save_last(states)
-        history.final = {"metrics": row, "train": em_train, "val": em_val}
-        minutes = (elapsed_before + time.perf_counter() - t_start) / 60
-        say(f"done: {step} steps in {minutes:.1f} min; val loss {row['val_loss']:.4f} (best {best_val:.4f})")
-        say(format_report(row))
-        if row["val_loss"] > best_val:
-            # the seed keeps the lowest validation loss; memorising training answers goes on after that point
-            say(f"note: {BEST} is the step with the lowest validation loss, not these final weights; to chat with "
-                f"the final ones: python ./minigpt/generate.py --checkpoint {output_dir / LAST}")
-        if writer:
-            writer.add_scalar("Loss/val", row["val_loss"], step)
-            writer.close()
-    return history
+    finally:
+        end_processes(procs)
 
 
-def format_report(row) -> str:
-    """Exact match per question type as a small text table."""
-    lines = [f"exact match on {row.get('n', {}).get('train', '?')} training / {row.get('n', {}).get('val', '?')} validation questions "
-             "(char acc: share of right characters; pinyin: right syllables):",
-             f"  {'type':<12}{'train':>8}{'val':>8}{'val char acc':>14}"]
-    types = sorted(set(row["by_type"]["train"]) | set(row["by_type"]["val"]))
-    def pct(d, key):
-        return f"{d[key]:.1%}" if d else "-"
-
-    for t in types:
-        tr, va = row["by_type"]["train"].get(t), row["by_type"]["val"].get(t)
-        lines.append(f"  {t:<12}{pct(tr, 'exact_match'):>8}{pct(va, 'exact_match'):>8}{pct(va, 'char_acc'):>14}")
-    em = row["exact_match"]
-    lines.append(f"  {'all':<12}{em['train']:>8.1%}{em['val']:>8.1%}")
-    return "\n".join(lines)
-
-
-# ====================================================================== command line
+# ====================================================================== 命令行
 def build_parser():
     p = argparse.ArgumentParser(
-        description="Train the minigpt GPT (or the course Qwen3) on QA pairs (chapter 6).",
+        description="在问答对上训练 minigpt 的 GPT（或课程的 Qwen3）——第 6 章。",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--train", default="./data/train.jsonl", help="training pairs (JSONL)")
-    p.add_argument("--val", default="./data/val.jsonl", help="validation pairs (JSONL)")
-    p.add_argument("--vocab", default="./data/vocab.json", help="vocabulary from build_vocab.py")
-    p.add_argument("--output-dir", default="output", help="where last_model.pth, best_model.pth, metrics.jsonl go")
-    p.add_argument("--arch", choices=["gpt", "qwen3"], default="gpt")
-    p.add_argument("--preset", default="cpu", help="model size from minigpt.model.PRESETS (seed: the seed's 768x6; qwen3: course_config presets)")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
-    p.add_argument("--max-minutes", type=float, default=None, help="time budget; default on CPU without --max-steps/--epochs: 15")
-    p.add_argument("--epochs", type=float, default=None, help="passes over the training data (the seed: 15)")
-    p.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
-    p.add_argument("--lr", type=float, default=TrainSettings.lr, help="peak learning rate (warm-up, then cosine decay)")
-    p.add_argument("--warmup-steps", type=int, default=TrainSettings.warmup_steps)
-    p.add_argument("--device", default="auto", help="auto: cuda → mps → cpu")
-    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 autocast where measured faster")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice; 1 helps on a busy shared machine)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (helps on GPUs; not on this CPU)")
-    p.add_argument("--seed", type=int, default=TrainSettings.seed)
-    p.add_argument("--resume", dest="resume", action="store_true", default=True, help="continue from output-dir/last_model.pth if it exists")
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="start fresh (overwrites the checkpoints in --output-dir)")
-    p.add_argument("--answer-only-loss", action="store_true", help="learn only the answer tokens, not the questions")
-    p.add_argument("--eval-every", type=int, default=None, help="evaluate every N steps (default: about 10 times per run)")
-    p.add_argument("--save-every", type=int, default=None, help="save output-dir/last_model.pth every N steps (default: at evaluations and every 2 min)")
-    p.add_argument("--eval-samples", type=int, default=TrainSettings.eval_samples, help="training and validation questions answered at each evaluation")
-    p.add_argument("--final-eval-samples", type=int, default=TrainSettings.final_eval_samples, help="questions per split in the final report")
-    p.add_argument("--tensorboard-dir", default="runs/minigpt", help="TensorBoard log folder ('' to switch off)")
-    p.add_argument("--no-progress", action="store_true", help="no tqdm bars (logs only)")
+    p.add_argument("--train", default="./data/train.jsonl", help="训练用的问答对（JSONL）")
+    p.add_argument("--val", default="./data/val.jsonl", help="验证用的问答对（JSONL）")
+    p.add_argument("--vocab", default="./data/vocab.json", help="build_vocab.py 建的词表")
+    p.add_argument("--output-dir", default="output", help="last_model.pth、best_model.pth、metrics.jsonl 写到这里")
+    p.add_argument("--arch", choices=["gpt", "qwen3"], default="gpt", help="模型架构")
+    p.add_argument("--preset", default="cpu", help="模型大小，见 python -m minigpt.models（gpt：seed 是种子代码的 768×6 层；"
+                   "qwen3：同名的 qwen3-seed、qwen3-cpu、qwen3-tiny）")
+    p.add_argument("--max-steps", type=int, default=None, help="做这么多步优化后停止")
+    p.add_argument("--max-minutes", type=float, default=None, help="时间预算（分钟）；CPU 上没给 --max-steps/--epochs 时默认 15")
+    p.add_argument("--epochs", type=float, default=None, help="把训练数据过几遍（种子代码：15）")
+    p.add_argument("--batch-size", type=int, default=TrainSettings.batch_size, help="每步多少个问答对")
+    p.add_argument("--lr", type=float, default=TrainSettings.lr, help="峰值学习率（先预热，再余弦退火）")
+    p.add_argument("--warmup-steps", type=int, default=TrainSettings.warmup_steps, help="学习率线性预热的步数")
+    p.add_argument("--device", default="auto", help="auto：依次选 cuda → mps → cpu")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"], help="auto：实测 bf16 更快时用 bf16 autocast")
+    p.add_argument("--threads", type=int, default=None, help="torch 用几个 CPU 线程（默认由 torch 决定；机器很忙时 1 反而快）")
+    p.add_argument("--compile", action="store_true", help="用 torch.compile 编译模型（GPU 上有用；这台 CPU 上没用）")
+    p.add_argument("--seed", type=int, default=TrainSettings.seed, help="随机种子")
+    p.add_argument("--resume", dest="resume", action="store_true", default=True, help="output-dir/last_model.pth 存在就接着训练")
+    p.add_argument("--no-resume", dest="resume", action="store_false", help="从头开始（覆盖 --output-dir 里的检查点）")
+    p.add_argument("--answer-only-loss", action="store_true", help="只学答案的 token，不学问题")
+    p.add_argument("--eval-every", type=int, default=None, help="每 N 步评估一次（默认：一次训练约 10 次）")
+    p.add_argument("--save-every", type=int, default=None, help="每 N 步保存 output-dir/last_model.pth（默认：每次评估时和每 2 分钟）")
+    p.add_argument("--eval-samples", type=int, default=TrainSettings.eval_samples, help="每次评估答多少道训练题和验证题")
+    p.add_argument("--final-eval-samples", type=int, default=TrainSettings.final_eval_samples, help="最终报告里每边多少道题")
+    p.add_argument("--tensorboard-dir", default="runs/minigpt", help="TensorBoard 日志文件夹（'' 表示不写）")
+    p.add_argument("--no-progress", action="store_true", help="不显示 tqdm 进度条（只打印日志）")
     return p
 
 
+SPLIT = "先切分数据：python ./minigpt/split_data.py --input ./data/data.jsonl --train_ratio 0.8"
 MISSING_HINTS = {
-    "vocab": "build it first: python ./minigpt/build_vocab.py --data ./data/data.jsonl --output ./data/vocab.json",
-    "train": "split the data first: python ./minigpt/split_data.py --input ./data/data.jsonl --train_ratio 0.8",
-    "val": "split the data first: python ./minigpt/split_data.py --input ./data/data.jsonl --train_ratio 0.8",
+    "vocab": "先建词表：python ./minigpt/build_vocab.py --data ./data/data.jsonl --output ./data/vocab.json",
+    "train": SPLIT,
+    "val": SPLIT,
 }
 
 
@@ -756,7 +551,7 @@ def main(argv=None) -> int:
     for name in ("vocab", "train", "val"):
         path = Path(getattr(args, name))
         if not path.is_file():
-            print(f"error: {path}: not found; {MISSING_HINTS[name]}", file=sys.stderr)
+            print(f"error: {path}: 找不到；{MISSING_HINTS[name]}", file=sys.stderr)
             return 1
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -765,14 +560,13 @@ def main(argv=None) -> int:
 
         tokenizer = Tokenizer(args.vocab)
         device = pick_device(args.device)
-        preset = args.preset
-        model = build_model_for(args.arch, preset, tokenizer.get_vocab_size(), seed=args.seed)
+        model = build_model_for(args.arch, args.preset, tokenizer.get_vocab_size(), seed=args.seed)
         rank = int(os.environ.get("RANK", "0"))
-        _rank0_print(rank, f"device: {device}  arch: {args.arch}  preset: {preset}  parameters: {sum(p.numel() for p in model.parameters()):,}")
+        print0(rank, f"设备：{device}  架构：{args.arch}  预设：{args.preset}  参数量：{sum(p.numel() for p in model.parameters()):,}")
         max_minutes = args.max_minutes
         if max_minutes is None and args.max_steps is None and args.epochs is None and device.type == "cpu":
             max_minutes = 15.0
-            _rank0_print(rank, "stopping after 15 min (the CPU default; --max-minutes, --max-steps or --epochs to change)")
+            print0(rank, "在 CPU 上默认训练 15 分钟后停止（用 --max-minutes、--max-steps 或 --epochs 改）")
         history = train(
             model, tokenizer, args.train, args.val,
             max_steps=args.max_steps, max_minutes=max_minutes, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -782,26 +576,11 @@ def main(argv=None) -> int:
             eval_every=args.eval_every, save_every=args.save_every,
             eval_samples=args.eval_samples, final_eval_samples=args.final_eval_samples,
         )
-    except (DataError, CheckpointError) as e:  # CheckpointError is a DataError; both carry "error: FILE: ..."
-        print(str(e), file=sys.stderr)
+    except DataError as e:  # CheckpointError 也是 DataError；消息都是“error: 文件: 哪里不对”
+        message = str(e)
+        print(message if message.startswith("error:") else f"error: {message}", file=sys.stderr)
         return 1
     return 130 if history.interrupted else 0
-
-
-def build_model_for(arch: str, preset: str, vocab_size: int, seed: int = TrainSettings.seed):
-    """A fresh model of the named size with the vocabulary's size."""
-    from dataclasses import replace
-
-    torch.manual_seed(seed)  # the same initial weights every time for the same preset and seed
-    if arch == "qwen3":
-        from minigpt.qwen3 import Qwen3ForCausalLM, course_config
-
-        return Qwen3ForCausalLM(course_config(vocab_size, preset=preset))
-    from minigpt.model import PRESETS, GPTLMHeadModel
-
-    if preset not in PRESETS:
-        raise DataError(f"error: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return GPTLMHeadModel(replace(PRESETS[preset], vocab_size=vocab_size))
 
 
 if __name__ == "__main__":

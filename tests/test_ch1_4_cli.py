@@ -29,10 +29,10 @@ def test_seed_commands_verbatim(work):
     # the README's commands, run from a folder with ./data/data.jsonl, through the scripts' paths
     r = run([ROOT / "minigpt/build_vocab.py", "--data", "./data/data.jsonl", "--output", "./data/vocab.json"], cwd=work)
     assert r.returncode == 0, r.stderr
-    assert "✅ Vocabulary built and saved to ./data/vocab.json" in r.stdout and "Total tokens: 283" in r.stdout
+    assert "✅ 词表已建好，保存到 ./data/vocab.json" in r.stdout and "token 总数：283" in r.stdout
     r = run([ROOT / "minigpt/split_data.py", "--input", "./data/data.jsonl", "--train_ratio", "0.8"], cwd=work)
     assert r.returncode == 0, r.stderr
-    assert "Train: 24 → data/train.jsonl" in r.stdout and "Val:   6 → data/val.jsonl" in r.stdout
+    assert "训练：24 → data/train.jsonl" in r.stdout and "验证：6 → data/val.jsonl" in r.stdout
     r = run([ROOT / "minigpt/tokenizer.py"], cwd=work)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[1] == "你好，最近怎么样？<sep>我很好，谢谢！<sep>"
@@ -45,11 +45,11 @@ def test_module_form_and_overwrite_notes(work):
     args = ["-m", "minigpt.build_vocab", "--data", work / "data/data.jsonl", "--output", work / "data/vocab.json"]
     assert run(args).returncode == 0
     r = run(args)
-    assert r.returncode == 0 and "already existed with the same ids" in r.stdout
+    assert r.returncode == 0 and "已经存在，编号相同" in r.stdout
     args = ["-m", "minigpt.split_data", "--input", work / "data/data.jsonl", "--train_ratio", "0.8", "--seed", "1"]
     assert run(args).returncode == 0
     r = run(args)
-    assert r.returncode == 0 and f"note: overwriting existing {work / 'data' / 'train.jsonl'}" in r.stdout
+    assert r.returncode == 0 and f"注意：覆盖已有的 {work / 'data' / 'train.jsonl'}" in r.stdout
 
 
 def bad_inputs(tmp_path):
@@ -99,14 +99,14 @@ def test_skipped_lines_are_warned_with_file_and_line(tmp_path):
     r = run([ROOT / "minigpt/build_vocab.py", "--data", data, "--output", tmp_path / "vocab.json"])
     assert r.returncode == 0
     assert f"warning: {data}:2: invalid JSON" in r.stdout and f'warning: {data}:3: "answer" is null' in r.stdout
-    assert f"{data}: 2 QA pairs kept, 2 lines skipped" in r.stdout and "Total tokens: 6" in r.stdout
+    assert f"{data}: 2 QA pairs kept, 2 lines skipped" in r.stdout and "token 总数：6" in r.stdout
 
 
 @pytest.mark.parametrize("ratio", ["1.5", "0", "nan"])
 def test_split_ratio_errors(work, ratio):
     r = run([ROOT / "minigpt/split_data.py", "--input", work / "data/data.jsonl", "--train_ratio", ratio])
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip() == f"error: train_ratio must be between 0 and 1 (exclusive), got {float(ratio)}"
+    assert r.stderr.strip() == f"error: train_ratio 必须在 0 和 1 之间（不含两端），现在是 {float(ratio)}"
 
 
 def test_split_too_little_data(tmp_path):
@@ -114,7 +114,7 @@ def test_split_too_little_data(tmp_path):
     data.write_text('{"question": "你", "answer": "好"}\n', "utf-8")
     r = run([ROOT / "minigpt/split_data.py", "--input", data, "--train_ratio", "0.8"])
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "1 valid QA pairs with train_ratio=0.8 give 0 for training and 1 for validation" in r.stderr
+    assert "1 条有效问答，train_ratio=0.8 时训练集 0 条、验证集 1 条" in r.stderr
 
 
 def test_demo_says_what_to_run_when_the_vocab_is_missing(tmp_path):

@@ -1,4 +1,5 @@
 """Chapters 3-4: split_jsonl_data, QADataset, collate_batch, BucketBatchSampler, padding_fraction."""
+import json
 import random
 import shutil
 from pathlib import Path
@@ -40,8 +41,8 @@ def test_split_writes_beside_input_and_partitions_lines(data, capsys):
     assert (len(t), len(v)) == (24, 6)
     assert sorted(t + v) == sorted(FIXTURE.read_text("utf-8").splitlines())
     out = capsys.readouterr().out
-    assert f"   Train: 24 → {train}" in out and f"   Val:   6 → {val}" in out and "Train ratio: 80.0%" in out
-    assert "overwrit" not in out
+    assert f"   训练：24 → {train}" in out and f"   验证：6 → {val}" in out and "训练比例：80.0%" in out
+    assert "覆盖" not in out
 
 
 def test_split_is_deterministic_depends_on_seed_and_says_it_overwrites(data, capsys):
@@ -49,7 +50,7 @@ def test_split_is_deterministic_depends_on_seed_and_says_it_overwrites(data, cap
     first = train.read_bytes()
     split_jsonl_data(data, 0.8, seed=1)
     assert train.read_bytes() == first
-    assert f"note: overwriting existing {train}" in capsys.readouterr().out
+    assert f"注意：覆盖已有的 {train}" in capsys.readouterr().out
     split_jsonl_data(data, 0.8, seed=2)
     assert train.read_bytes() != first
 
@@ -73,7 +74,7 @@ def test_shuffle_and_cut_is_the_seeds_global_shuffle():
 
 @pytest.mark.parametrize("ratio", [0, 1, 1.5, -0.1, float("nan")])
 def test_split_rejects_ratios_outside_0_1(data, ratio):
-    with pytest.raises(DataError, match="train_ratio must be between 0 and 1"):
+    with pytest.raises(DataError, match="train_ratio 必须在 0 和 1 之间"):
         split_jsonl_data(data, ratio, **QUIET)
     assert not (data.parent / "train.jsonl").exists()
 
@@ -82,7 +83,7 @@ def test_split_rejects_ratios_outside_0_1(data, ratio):
 def test_split_needs_both_sides_non_empty(tmp_path, ratio, n_lines):
     path = tmp_path / "data.jsonl"
     path.write_text("".join(FIXTURE.read_text("utf-8").splitlines(keepends=True)[:n_lines]), encoding="utf-8")
-    with pytest.raises(DataError, match="both need at least one"):
+    with pytest.raises(DataError, match="两边都至少需要一条"):
         split_jsonl_data(path, ratio, **QUIET)
     assert not (tmp_path / "train.jsonl").exists()
 
@@ -90,7 +91,7 @@ def test_split_needs_both_sides_non_empty(tmp_path, ratio, n_lines):
 def test_split_refuses_to_overwrite_its_input(tmp_path):
     path = tmp_path / "train.jsonl"
     shutil.copy(FIXTURE, path)
-    with pytest.raises(DataError, match="input would be overwritten"):
+    with pytest.raises(DataError, match="会覆盖输入文件本身"):
         split_jsonl_data(path, 0.8, **QUIET)
     assert path.read_bytes() == FIXTURE.read_bytes()
 
@@ -162,8 +163,8 @@ def test_answer_only_loss_skips_pairs_whose_question_fills_max_length(tok, tmp_p
     messages = []
     ds = QADataset(path, tok, 8, answer_only_loss=True, warn=messages.append)
     assert ds.data == [("你好", "好")]
-    assert any(f"{path}:1: the question alone fills max_length=8" in m for m in messages)
-    with pytest.raises(DataError, match="no QA pair left"):
+    assert any(f"{path}:1: 光问题就占满了 max_length=8" in m for m in messages)
+    with pytest.raises(DataError, match="没有剩下可以训练的问答对"):
         QADataset(path.with_name("d.jsonl"), tok, 3, answer_only_loss=True, **QUIET)
 
 
@@ -175,7 +176,7 @@ def test_unknown_characters_are_counted(tok, tmp_path):
 
 
 def test_max_length_must_allow_one_target(tok):
-    with pytest.raises(ValueError, match="max_length must be at least 2"):
+    with pytest.raises(ValueError, match="max_length 至少是 2"):
         QADataset(FIXTURE, tok, 1, **QUIET)
 
 
@@ -277,17 +278,97 @@ def test_prepare_data_builds_only_what_is_missing_or_stale(data, capsys):
     paths = prepare_data(data)
     out = capsys.readouterr().out.strip()
     assert paths == {"vocab": data.parent / "vocab.json", "train": data.parent / "train.jsonl", "val": data.parent / "val.jsonl"}
-    assert out.startswith(f"data ready (built {paths['vocab']}; split into ") and "(283 tokens)" in out and "(24 pairs)" in out
+    assert out.startswith(f"数据就绪（生成了 {paths['vocab']}；划分为 ") and "（283 个 token）" in out and "（24 条）" in out
     assert len(out.splitlines()) == 1
     files = {k: p.read_bytes() for k, p in paths.items()}
     prepare_data(data)
-    assert capsys.readouterr().out.startswith("data ready (already up to date)")
+    assert capsys.readouterr().out.startswith("数据就绪（都是最新的）")
     paths["train"].write_text("stale\n")
     prepare_data(data)
-    assert capsys.readouterr().out.startswith("data ready (re-split into ")
+    assert capsys.readouterr().out.startswith("数据就绪（重新划分为 ")
     assert {k: p.read_bytes() for k, p in paths.items()} == files
     with data.open("a", encoding="utf-8") as f:
         f.write('{"question": "新字龘", "answer": "好"}\n')
     prepare_data(data)
-    assert capsys.readouterr().out.startswith(f"data ready (rebuilt {paths['vocab']}; re-split")
+    assert capsys.readouterr().out.startswith(f"数据就绪（重建了 {paths['vocab']}；重新划分")
     assert "龘" in Tokenizer(paths["vocab"]).word2id
+
+
+# ---- split grouped by idiom ----------------------------------------------------------------------
+
+
+def _grouped_fixture(path, n_idioms=40, per_idiom=(1, 2, 3, 5)):
+    """Lines with an "idiom" field: idiom i has per_idiom[i % 4] questions, plus two lines without the field."""
+    lines = []
+    for i in range(n_idioms):
+        for j in range(per_idiom[i % len(per_idiom)]):
+            lines.append(json.dumps({"question": f"问{i}-{j}", "answer": f"答{i}", "type": "meaning", "idiom": f"成语{i}"},
+                                    ensure_ascii=False))
+    lines[5:5] = ['{"question": "没有成语A", "answer": "a"}', '{"question": "没有成语B", "answer": "b", "idiom": ""}']
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
+
+
+def _idioms_of(path):
+    return [json.loads(line).get("idiom") or json.loads(line)["question"] for line in path.read_text("utf-8").splitlines()]
+
+
+def test_grouped_split_keeps_every_idiom_on_one_side(tmp_path, capsys):
+    lines = _grouped_fixture(tmp_path / "data.jsonl")
+    train, val = split_jsonl_data(tmp_path / "data.jsonl", 0.75, group_by="idiom", **QUIET)
+    t, v = train.read_text("utf-8").splitlines(), val.read_text("utf-8").splitlines()
+    assert sorted(t + v) == sorted(lines)                      # every line once, unchanged
+    assert not set(_idioms_of(train)) & set(_idioms_of(val))   # no idiom on both sides
+    # 42 groups (40 idioms + 2 lines without an idiom, each its own group): int(42 * 0.75) = 31 in training
+    assert len(set(_idioms_of(train))) == 31 and len(set(_idioms_of(val))) == 11
+    assert "按 idiom 分组：训练 31 组，验证 11 组" in capsys.readouterr().out
+    # the lines of one idiom are not left next to each other
+    names = _idioms_of(train)
+    assert sum(a == b for a, b in zip(names, names[1:])) < len(names) // 3
+
+
+def test_grouped_split_is_deterministic_and_depends_on_the_seed(tmp_path):
+    _grouped_fixture(tmp_path / "data.jsonl")
+    train, val = split_jsonl_data(tmp_path / "data.jsonl", 0.8, seed=3, group_by="idiom", **QUIET)
+    first = train.read_bytes(), val.read_bytes()
+    split_jsonl_data(tmp_path / "data.jsonl", 0.8, seed=3, group_by="idiom", **QUIET)
+    assert (train.read_bytes(), val.read_bytes()) == first
+    split_jsonl_data(tmp_path / "data.jsonl", 0.8, seed=4, group_by="idiom", **QUIET)
+    assert (train.read_bytes(), val.read_bytes()) != first
+
+
+def test_grouped_split_needs_a_group_on_each_side(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps({"question": f"q{i}", "answer": "a", "idiom": "同一个"}) + "\n" for i in range(10)),
+                    encoding="utf-8")
+    with pytest.raises(DataError, match="两边都至少需要一条"):
+        split_jsonl_data(path, 0.8, group_by="idiom", **QUIET)
+    assert split_jsonl_data(path, 0.8, **QUIET)  # by line it splits
+
+
+def test_group_by_option_on_the_command_line(tmp_path, capsys):
+    from minigpt.split_data import main
+
+    _grouped_fixture(tmp_path / "data.jsonl")
+    assert main(["--input", str(tmp_path / "data.jsonl"), "--train_ratio", "0.5", "--group-by", "idiom"]) == 0
+    assert not set(_idioms_of(tmp_path / "train.jsonl")) & set(_idioms_of(tmp_path / "val.jsonl"))
+    assert main(["--input", str(tmp_path / "data.jsonl"), "--train_ratio", "0.5"]) == 0   # the seed's default: by line
+    assert set(_idioms_of(tmp_path / "train.jsonl")) & set(_idioms_of(tmp_path / "val.jsonl"))
+
+
+def test_prepare_data_splits_by_idiom_by_default(tmp_path):
+    from minigpt.split_data import prepare_data
+
+    _grouped_fixture(tmp_path / "data.jsonl")
+    paths = prepare_data(tmp_path / "data.jsonl")
+    assert not set(_idioms_of(paths["train"])) & set(_idioms_of(paths["val"]))
+    paths = prepare_data(tmp_path / "data.jsonl", group_by=None)   # the seed's split on request
+    assert set(_idioms_of(paths["train"])) & set(_idioms_of(paths["val"]))
+
+
+def test_the_course_data_split_by_idiom(tmp_path):
+    data = Path(__file__).resolve().parent.parent / "data" / "data.jsonl"
+    shutil.copy(data, tmp_path / "data.jsonl")
+    train, val = split_jsonl_data(tmp_path / "data.jsonl", 0.8, group_by="idiom", **QUIET)
+    tr, va = set(_idioms_of(train)), set(_idioms_of(val))
+    assert not tr & va and abs(len(tr) / (len(tr) + len(va)) - 0.8) < 0.001

@@ -47,9 +47,9 @@ def test_vocab_file_format_is_indent4_unescaped(vocab_path):
 def test_build_vocab_prints_seed_summary_and_returns_vocab(tmp_path, capsys):
     vocab = build_vocab(FIXTURE, tmp_path / "sub" / "vocab.json")
     out = capsys.readouterr().out
-    assert f"✅ Vocabulary built and saved to {tmp_path / 'sub' / 'vocab.json'}" in out
-    assert f"   Total tokens: {len(vocab['word2id'])}" in out
-    assert "   Special tokens: ['<pad>', '<unk>', '<sep>']" in out and "   Sample chars: [' ', '+'," in out
+    assert f"✅ 词表已建好，保存到 {tmp_path / 'sub' / 'vocab.json'}" in out
+    assert f"   token 总数：{len(vocab['word2id'])}" in out
+    assert "   特殊 token：['<pad>', '<unk>', '<sep>']" in out and "   字符示例：[' ', '+'," in out
     assert f"{FIXTURE}: 30 QA pairs kept, 0 lines skipped" in out
 
 
@@ -58,21 +58,21 @@ def test_build_vocab_says_when_it_overwrites(tmp_path, capsys):
     build_vocab(FIXTURE, out_path)
     assert "overwrit" not in capsys.readouterr().out
     build_vocab(FIXTURE, out_path)
-    assert "already existed with the same ids" in capsys.readouterr().out
+    assert "已经存在，编号相同" in capsys.readouterr().out
     small = tmp_path / "small.jsonl"
     small.write_text('{"question": "问", "answer": "答"}\n', encoding="utf-8")
     build_vocab(small, out_path)
     out = capsys.readouterr().out
-    assert f"note: overwriting existing {out_path}" in out and "will not match" in out
+    assert f"注意：覆盖已有的 {out_path}" in out and "对不上" in out
     assert Tokenizer(out_path).get_vocab_size() == 5
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_build_vocab_output_is_a_directory_or_unwritable(tmp_path):
-    with pytest.raises(DataError, match="is a directory"):
+    with pytest.raises(DataError, match="是一个文件夹"):
         build_vocab(FIXTURE, tmp_path, warn=lambda m: None)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(DataError, match="cannot create the folder"):
+    with pytest.raises(DataError, match="建不了这个文件夹"):
         build_vocab(FIXTURE, tmp_path / "file" / "vocab.json", warn=lambda m: None)
 
 
@@ -132,7 +132,7 @@ def test_decode_accepts_tensors_and_can_skip_specials(tok):
     ids, _ = tok.encode("你好", "好", max_length=10)
     assert tok.decode(torch.tensor(ids)) == "你好<sep>好<sep>"
     assert tok.decode(ids + [tok.unk_token_id], skip_special_tokens=True) == "你好好"
-    with pytest.raises(ValueError, match="not in this vocabulary"):
+    with pytest.raises(ValueError, match="不在这个词表里"):
         tok.decode([10_000])
 
 
@@ -157,10 +157,10 @@ def test_from_word2id_and_vocab_hash(tok, tmp_path):
 @pytest.mark.parametrize(
     "word2id, message",
     [
-        ({"<pad>": 0, "<unk>": 1, "a": 2}, "lacks the special token <sep>"),
-        ({"<pad>": 0, "<unk>": 1, "<sep>": 2, "a": 4}, "must be the integers 0..3"),
-        ({"<pad>": 0, "<unk>": 1, "<sep>": 2, "a": 2}, "must be the integers"),
-        ({"<pad>": 0, "<unk>": 1, "<sep>": 2, "a": "3"}, "must be the integers"),
+        ({"<pad>": 0, "<unk>": 1, "a": 2}, "缺少特殊 token <sep>"),
+        ({"<pad>": 0, "<unk>": 1, "<sep>": 2, "a": 4}, "必须是整数 0..3"),
+        ({"<pad>": 0, "<unk>": 1, "<sep>": 2, "a": 2}, "必须是整数"),
+        ({"<pad>": 0, "<unk>": 1, "<sep>": 2, "a": "3"}, "必须是整数"),
     ],
 )
 def test_from_word2id_rejects_broken_vocabularies(word2id, message):
@@ -172,9 +172,9 @@ def test_from_word2id_rejects_broken_vocabularies(word2id, message):
     "content, message",
     [
         (None, "file not found"),
-        ("{", "invalid JSON in vocabulary file"),
-        ("[]", "not a vocabulary file"),
-        ('{"word2id": {"<pad>": 0, "<unk>": 1, "<sep>": 2}, "id2word": {"0": "<pad>"}}', "not the inverse"),
+        ("{", "词表文件不是合法的 JSON"),
+        ("[]", "不是词表文件"),
+        ('{"word2id": {"<pad>": 0, "<unk>": 1, "<sep>": 2}, "id2word": {"0": "<pad>"}}', "不是“word2id”的反向映射"),
     ],
 )
 def test_tokenizer_file_errors(tmp_path, content, message):
@@ -186,7 +186,7 @@ def test_tokenizer_file_errors(tmp_path, content, message):
 
 
 def test_encode_rejects_bad_arguments(tok):
-    with pytest.raises(TypeError, match="expected a str"):
+    with pytest.raises(TypeError, match="需要一个 str"):
         tok.encode(None)
     with pytest.raises(ValueError, match="max_length"):
         tok.encode("你", max_length=0)

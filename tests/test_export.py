@@ -112,6 +112,7 @@ def run_cli(*args):
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["gpt", "qwen3"])
 def test_cli_from_checkpoint(tmp_path, arch):
     """python -m minigpt.export --checkpoint X.pth --out DIR, on a checkpoint written by chapter 6's code."""
@@ -126,6 +127,7 @@ def test_cli_from_checkpoint(tmp_path, arch):
         torch.testing.assert_close(hf(ids).logits, model(ids), atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_cli_errors(tmp_path):
     r = run_cli("-m", "minigpt.export", "--checkpoint", str(tmp_path / "missing.pth"), "--out", str(tmp_path / "o"))
     assert r.returncode == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr

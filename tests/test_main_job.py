@@ -4,9 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_main_job_runs_the_whole_pipeline_on_a_users_file(tmp_path):
     data = tmp_path / "mine.jsonl"
     shutil.copy(ROOT / "tests" / "fixtures" / "qa_small.jsonl", data)
@@ -21,9 +24,10 @@ def test_main_job_runs_the_whole_pipeline_on_a_users_file(tmp_path):
         assert (tmp_path / made).is_file()
     assert (tmp_path / "out" / "best_model.pth").is_file()
     # two training and two validation questions answered, each line with its reference
-    assert proc.stdout.count("Q: ") == 4 and proc.stdout.count("(reference: ") == 4
+    assert proc.stdout.count("Q: ") == 4 and proc.stdout.count("（参考答案：") == 4
 
 
+@pytest.mark.slow
 def test_main_job_says_what_is_wrong_with_a_missing_file(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "minigpt", "--data", str(tmp_path / "nope.jsonl")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -26,9 +26,10 @@ def load_seed_reference():
     return module
 
 
-def tiny(seed=0, **overrides):
-    torch.manual_seed(seed)
-    return GPTLMHeadModel(config_for("tiny", VOCAB, **overrides)).eval()
+@pytest.fixture(scope="module")
+def tiny(tiny_gpt):
+    """tiny(seed, **config): a tiny random GPT with a 50-token vocabulary (tests/conftest.py)."""
+    return lambda seed=0, **overrides: tiny_gpt(VOCAB, seed, **overrides)
 
 
 def left_pad(rows, pad=0):
@@ -51,7 +52,7 @@ def random_rows(lengths, seed=0):
     return [torch.randint(3, VOCAB, (n,), generator=g).tolist() for n in lengths]
 
 
-def test_shapes_presets_and_tying():
+def test_shapes_presets_and_tying(tiny):
     model = tiny()
     logits = model(torch.randint(0, VOCAB, (3, 7)))
     assert logits.shape == (3, 7, VOCAB)
@@ -94,7 +95,7 @@ def test_seed_state_dict_loads_unchanged_and_gives_same_logits():
         torch.testing.assert_close(ours(ids, torch.ones_like(mask)), ref(ids))
 
 
-def test_right_padding_fast_path_equals_explicit_mask_on_real_tokens():
+def test_right_padding_fast_path_equals_explicit_mask_on_real_tokens(tiny):
     model = tiny(2)
     ids, mask = right_pad(random_rows([9, 4, 1], seed=3))
     with torch.no_grad():
@@ -109,7 +110,7 @@ def test_right_padding_fast_path_equals_explicit_mask_on_real_tokens():
     torch.testing.assert_close(fast[keep], slow[keep])
 
 
-def test_left_padded_row_equals_unpadded_row_and_no_nan():
+def test_left_padded_row_equals_unpadded_row_and_no_nan(tiny):
     model = tiny(3)
     rows = random_rows([8, 3, 5], seed=4)
     ids, mask = left_pad(rows)
@@ -130,7 +131,7 @@ def test_mask_has_no_empty_row():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_cached_forward_equals_full_forward(seed):
+def test_cached_forward_equals_full_forward(seed, tiny):
     model = tiny(seed)
     rows = random_rows([10, 6, 8], seed=seed)
     ids, mask = left_pad(rows)
@@ -154,7 +155,7 @@ def test_cached_forward_equals_full_forward(seed):
     torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-5, rtol=1e-5)
 
 
-def test_too_long_raises_clear_error():
+def test_too_long_raises_clear_error(tiny):
     model = tiny(block_size=16)
     model(torch.zeros(1, 16, dtype=torch.long))
     with pytest.raises(ValueError, match="block_size=16"):
@@ -180,7 +181,7 @@ def test_initial_loss_is_close_to_log_vocab():
     assert abs(loss.item() - math.log(vocab)) < 0.15, (loss.item(), math.log(vocab))
 
 
-def test_gradients_reach_every_parameter():
+def test_gradients_reach_every_parameter(tiny):
     model = tiny(dropout=0.1).train()
     ids, mask = right_pad(random_rows([12, 7], seed=5))
     logits = model(ids, mask)
@@ -191,7 +192,7 @@ def test_gradients_reach_every_parameter():
         assert p.grad.abs().sum() > 0, name
 
 
-def test_dropout_only_in_training():
+def test_dropout_only_in_training(tiny):
     model = tiny(dropout=0.5)
     ids = torch.randint(0, VOCAB, (2, 8))
     model.eval()
@@ -201,7 +202,7 @@ def test_dropout_only_in_training():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_matches_cpu_with_padding_and_cache():
+def test_cuda_matches_cpu_with_padding_and_cache(tiny):
     model = tiny(6)
     rows = random_rows([9, 4, 6], seed=6)
     ids, mask = left_pad(rows)

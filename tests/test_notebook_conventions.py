@@ -1,4 +1,5 @@
-"""Every notebook follows DESIGN.md §3: same set-up cell first, executed top to bottom, no stored errors."""
+"""Every notebook starts with the same set-up cell (tests/setup_cell.py), was executed top to bottom, and stores no
+errors."""
 import json
 from pathlib import Path
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from minigpt import generate, playground as pg_module
-from minigpt.model import GPTLMHeadModel, config_for
 from minigpt.playground import Playground, find_checkpoints, load_examples, probability_html
 from minigpt.tokenizer import Tokenizer
 
@@ -20,12 +19,10 @@ CHARS = "一二三四五六七八九十天地人和水火山风云日月之不�
 
 
 @pytest.fixture(scope="module")
-def tiny():
+def tiny(tiny_gpt, char_tokenizer):
     """A tiny random GPT: its greedy answers are arbitrary but deterministic, which is all these tests need."""
-    tokenizer = Tokenizer.from_word2id({t: i for i, t in enumerate(["<pad>", "<unk>", "<sep>", *CHARS])})
-    torch.manual_seed(0)
-    model = GPTLMHeadModel(config_for("tiny", tokenizer.get_vocab_size(), block_size=24)).eval()
-    return model, tokenizer
+    tokenizer = char_tokenizer(CHARS)
+    return tiny_gpt(tokenizer.get_vocab_size(), block_size=24), tokenizer
 
 
 def make(tiny, **kwargs):
@@ -98,7 +95,7 @@ def test_user_text_is_html_escaped(tiny, monkeypatch):
     ask(pg, "<script>天</script>")
     assert not any("<script>" in v for v in html_values(pg))
     assert "&lt;script&gt;" in pg.answer_html.value
-    assert "「&lt;」" in pg.message.value and "「&gt;」" in pg.message.value  # the unknown chars, escaped
+    assert "“&lt;”" in pg.message.value and "“&gt;”" in pg.message.value  # the unknown chars, escaped
 
     # An answer made of markup is shown as text too (in the stream and in the probability view).
     evil = Tokenizer.from_word2id({t: i for i, t in enumerate(["<pad>", "<unk>", "<sep>", *"<script>&\"'/"])})
@@ -141,7 +138,7 @@ def test_unknown_characters_are_named_and_still_answered(tiny):
     pg = make(tiny)
     pg.max_new_tokens.value = 8
     got = ask(pg, "天X地Y是什么意思？")
-    assert "「X」「Y」" in pg.message.value and "不在词表" in pg.message.value
+    assert "“X”“Y”" in pg.message.value and "不在词表" in pg.message.value
     assert pg.runs == 1 and got == generate.answer(model, tokenizer, "天X地Y是什么意思？", max_new_tokens=8)
 
 
@@ -269,6 +266,7 @@ def test_generation_runs_single_threaded_on_cpu_and_restores(tiny, monkeypatch):
     assert inside == [1] and torch.get_num_threads() == before
 
 
+@pytest.mark.slow
 def test_cli_reports_a_missing_checkpoint_in_one_line(tmp_path):
     import subprocess
     import sys
@@ -280,6 +278,7 @@ def test_cli_reports_a_missing_checkpoint_in_one_line(tmp_path):
 
 
 @pytest.mark.skipif(not generate.SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not committed yet")
+@pytest.mark.slow
 def test_cli_answers_with_the_shipped_checkpoint():
     import subprocess
     import sys

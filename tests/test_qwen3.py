@@ -299,7 +299,7 @@ def test_course_config_matches_gpt_budget():
     assert model.lm_head.weight is model.model.embed_tokens.weight
     with pytest.raises(ValueError, match="max_position_embeddings"):
         model(torch.zeros(1, cfg.max_position_embeddings + 1, dtype=torch.long))
-    with pytest.raises(ValueError, match="未知"):
+    with pytest.raises(ValueError, match="没有名为“huge”的 Qwen3 课程预设"):
         course_config(100, preset="huge")
 
 

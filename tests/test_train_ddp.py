@@ -3,13 +3,15 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
-from test_train import ENV, METRICS, ROOT, make_data
+from test_train import ENV, METRICS, ROOT
 
 
-def test_two_processes_train_and_only_rank0_writes(tmp_path):
-    data = make_data(tmp_path / "data")
+@pytest.mark.slow
+def test_two_processes_train_and_only_rank0_writes(tmp_path, qa_data_factory):
+    data = qa_data_factory(tmp_path / "data")
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "./minigpt/train.py",
            "--train", str(data / "train.jsonl"), "--val", str(data / "val.jsonl"), "--vocab", str(data / "vocab.json"),
@@ -18,16 +20,17 @@ def test_two_processes_train_and_only_rank0_writes(tmp_path):
            "--tensorboard-dir", "", "--no-progress"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    assert "2 processes" in done.stdout and done.stdout.count("done: 4 steps") == 1  # rank 0 reports once
+    assert "共 2 个进程" in done.stdout and done.stdout.count("完成：4 步") == 1  # rank 0 reports once
     ckpt = torch.load(out / "last_model.pth", weights_only=True)
     assert ckpt["step"] == 4 and len(ckpt["train_state"]["rng"]) == 2  # each process's RNG, for resuming
     rows = [json.loads(line) for line in (out / METRICS).read_text(encoding="utf-8").splitlines()]
     assert [r["step"] for r in rows if "val_loss" in r] == [2, 4]
 
 
-def test_two_processes_agree_on_when_a_time_budget_ends(tmp_path):
+@pytest.mark.slow
+def test_two_processes_agree_on_when_a_time_budget_ends(tmp_path, qa_data_factory):
     """With --max-minutes each process would time itself; rank 0 decides for all, or one would wait forever."""
-    data = make_data(tmp_path / "data")
+    data = qa_data_factory(tmp_path / "data")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "./minigpt/train.py",
            "--train", str(data / "train.jsonl"), "--val", str(data / "val.jsonl"), "--vocab", str(data / "vocab.json"),
            "--output-dir", str(tmp_path / "out"), "--preset", "tiny", "--max-minutes", "0.15", "--device", "cpu",
@@ -35,4 +38,4 @@ def test_two_processes_agree_on_when_a_time_budget_ends(tmp_path):
            "--warmup-steps", "2", "--tensorboard-dir", "", "--no-progress"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    assert "done:" in done.stdout
+    assert "完成：" in done.stdout

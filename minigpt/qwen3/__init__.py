@@ -12,6 +12,7 @@ _EXPORTS = {
     "Qwen3Config": "config", "course_config": "config", "count_parameters": "config", "PRESETS": "config",
     "QWEN3_0_6B": "config", "QWEN3_1_7B": "config", "QWEN3_4B": "config", "QWEN3_8B": "config",
     "QWEN3_30B_A3B": "config", "TINY": "config", "TINY_MOE": "config",
+    "QWEN3_COURSE_CPU": "config", "QWEN3_COURSE_SEED": "config", "QWEN3_COURSE_TINY": "config",
     "Qwen3ForCausalLM": "model",
     "Qwen3Tokenizer": "chat", "build_qwen3_tokenizer_json": "chat", "apply_chat_template": "chat",
 }

@@ -213,41 +213,39 @@ TINY = Qwen3Config(vocab_size=128, hidden_size=64, intermediate_size=128, num_hi
 TINY_MOE = replace(TINY, tie_word_embeddings=False, num_experts=4, num_experts_per_tok=2,
                    moe_intermediate_size=32, norm_topk_prob=True, mlp_only_layers=[1])
 
+# ---- 课程里从头训练的字符级 Qwen3（第 8 章），与同名 GPT 预设（minigpt/model.py）同宽同深 ----
+# vocab_size 是占位，建模型时换成真实词表大小。课程词表里 <pad>=0、<unk>=1、<sep>=2；<sep> 也是回答结束的标志。
+# 字符级上下文很短（128），θ 用经典的 10,000 而不是为 40K 上下文准备的 1,000,000。
+_COURSE = dict(vocab_size=4825, max_position_embeddings=128, rope_theta=10000.0, tie_word_embeddings=True,
+               bos_token_id=None, eos_token_id=2)
+# "cpu"：hidden 256、4 层、4 个查询头 / 2 个键值头（head_dim 64）。GQA 让注意力从 GPT 的 4·256² 降到 3·256²，
+# 省下的参数给 SwiGLU：中间层 768 = 3×256（正好是 Qwen3-0.6B 的 3072/1024 比例），每层参数与 GPT（4d² + 8d²）相同。
+QWEN3_COURSE_CPU = Qwen3Config(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
+                               num_attention_heads=4, num_key_value_heads=2, head_dim=64, **_COURSE)
+# "seed"：与种子 GPT（768 宽、6 层）同宽同深，GPU 上用；12 个查询头 / 4 组键值头，每层 11.7·d²（GPT 12·d²）。
+QWEN3_COURSE_SEED = Qwen3Config(hidden_size=768, intermediate_size=2304, num_hidden_layers=6,
+                                num_attention_heads=12, num_key_value_heads=4, head_dim=64, **_COURSE)
+# "tiny"：测试用，几秒就能训几十步。
+QWEN3_COURSE_TINY = Qwen3Config(hidden_size=64, intermediate_size=192, num_hidden_layers=2,
+                                num_attention_heads=4, num_key_value_heads=2, head_dim=16, **_COURSE)
+
+# 名字都以 "qwen3-" 开头：和 GPT 的预设（"seed"、"cpu"、"tiny"）放进同一张表 minigpt.models.PRESETS 也不会重名
 PRESETS: dict[str, Qwen3Config] = {
     "qwen3-0.6b": QWEN3_0_6B, "qwen3-1.7b": QWEN3_1_7B, "qwen3-4b": QWEN3_4B, "qwen3-8b": QWEN3_8B,
-    "qwen3-30b-a3b": QWEN3_30B_A3B, "tiny": TINY, "tiny-moe": TINY_MOE,
+    "qwen3-30b-a3b": QWEN3_30B_A3B, "qwen3-test": TINY, "qwen3-test-moe": TINY_MOE,
+    "qwen3-seed": QWEN3_COURSE_SEED, "qwen3-cpu": QWEN3_COURSE_CPU, "qwen3-tiny": QWEN3_COURSE_TINY,
 }
 
 
 def course_config(vocab_size: int, preset: str = "cpu", max_position_embeddings: int = 128) -> Qwen3Config:
-    """课程里从头训练的字符级 Qwen3，参数量与同名 GPT 预设相当。
-
-    "cpu"：hidden 256、4 层、4 个查询头 / 2 个键值头（head_dim 64）。
-    GQA 让注意力从 GPT 的 4·256² 降到 3·256²，省下的参数给 SwiGLU：中间层 768 = 3×256
-    （正好是 Qwen3-0.6B 的 3072/1024 比例），于是每层参数与 GPT（4d² + 8d²）完全相同。
-    字符级上下文很短（128），θ 用经典的 10,000 而不是为 40K 上下文准备的 1,000,000。
-    "seed"：与种子 GPT（768 宽、6 层）同宽同深，GPU 上用；12 个查询头 / 4 组键值头，中间层 3×768，
-    每层 11.7·d²（GPT 12·d²）。
-    "tiny"：测试用，几秒就能训几十步。
-    """
-    shapes = {
-        "seed": dict(hidden_size=768, intermediate_size=2304, num_hidden_layers=6,
-                     num_attention_heads=12, num_key_value_heads=4, head_dim=64),
-        "cpu": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
-                    num_attention_heads=4, num_key_value_heads=2, head_dim=64),
-        "tiny": dict(hidden_size=64, intermediate_size=192, num_hidden_layers=2,
-                     num_attention_heads=4, num_key_value_heads=2, head_dim=16),
-    }
-    if preset not in shapes:
+    """课程的 Qwen3 预设（"cpu"、"seed"、"tiny"，即 PRESETS 里的 "qwen3-cpu" 等），填入真实的词表大小。"""
+    if preset not in ("seed", "cpu", "tiny"):
         from minigpt.jsonl import DataError  # 一个 ValueError；命令行（train.py）把它打印成一行错误
-        raise DataError(f"error: 未知的 Qwen3 课程预设 {preset!r}，可选：{', '.join(shapes)}")
-    # 课程词表里 <pad>=0、<unk>=1、<sep>=2；<sep> 也是回答结束的标志
-    return Qwen3Config(vocab_size=vocab_size, max_position_embeddings=max_position_embeddings,
-                       rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=None, eos_token_id=2,
-                       **shapes[preset])
+        raise DataError(f"error: 没有名为“{preset}”的 Qwen3 课程预设，可选：seed, cpu, tiny")
+    return replace(PRESETS[f"qwen3-{preset}"], vocab_size=vocab_size, max_position_embeddings=max_position_embeddings)
 
 
 if __name__ == "__main__":
     for name, cfg in PRESETS.items():
         print(f"{name:14s} {count_parameters(cfg) / 1e6:10.1f} M")
-    print(f"{'course cpu':14s} {count_parameters(course_config(3000)) / 1e6:10.1f} M  (vocab 3000)")
+

@@ -1,0 +1,303 @@
+"""第 6 章练习：精确匹配、预热 + 余弦退火、只在该算的位置上算损失、诊断并修好一个埋了 bug 的训练步。
+
+期望值由 minigpt/train.py 的 lr_at、train_step 和 F.cross_entropy(ignore_index=…) 算出。
+6.4 用 tiny_training 在几毫秒一步的小 GPT 上训练几十步，比较整条 loss 曲线。
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from minigpt.exercises.core import Case, Exercise, Wrong, randn, register, seeded
+from minigpt.model import GPTLMHeadModel, config_for
+
+PAD = 0
+TINY_VOCAB = 20  # 6.4 的小模型：初始 loss ≈ ln 20 ≈ 3.0
+
+
+# ------------------------------------------------------------------------------ 6.1 精确匹配
+PREDS = ["足智多谋", "huà shé tiān zú", "比喻做了多余的事", "一丝一毫", "苟延残喘。"]
+REFS = ["足智多谋", "huà shé tiān zú", "比喻做了多余的事，非但无益，反而不合适。", "一丝一毫", "苟延残喘"]
+
+
+def _char_share(preds, refs):
+    return sum(sum(a == b for a, b in zip(p, r)) / max(len(p), len(r)) for p, r in zip(preds, refs)) / len(refs)
+
+
+register(Exercise(
+    id="6.1", stars=1, title="精确匹配：一字不差才算对", name="exact_match",
+    task=r"""
+损失低不等于会答题。**精确匹配**（exact match）：模型的回答和参考答案一字不差（标点、空格都算）的题所占的比例。
+
+- 输入：`preds`（模型的回答，`list[str]`），`refs`（参考答案，同样长）
+- 输出：0 到 1 之间的小数
+""",
+    where="`minigpt/train.py` 的 `exact_match_report`（`p == r[\"answer\"]`）",
+    stub='''
+from minigpt.exercises import check
+
+
+def exact_match(preds, refs):
+    """返回 preds[i] == refs[i] 的比例。"""
+    raise NotImplementedError  # 在这里写你的代码
+''',
+    reference=lambda preds, refs: sum(p == r for p, r in zip(preds, refs)) / len(refs),
+    cases=[
+        Case("5 道题：两道答了一半、一道多了句号", lambda: (list(PREDS), list(REFS))),
+        Case("全对", lambda: (list(REFS), list(REFS))),
+        Case("多了空格的拼音", lambda: (["huà shé tiān zú ", "yī sī yī háo"], ["huà shé tiān zú", "yī sī yī háo"])),
+    ],
+    first_hint="sum(p == r for p, r in zip(preds, refs)) / len(refs)。",
+    proved="你的精确匹配与训练报告里的一致：多一个句号、少半句话，都不算答对。",
+    wrong=[
+        Wrong(lambda preds, refs: sum(p.strip() == r.strip() for p, r in zip(preds, refs)) / len(refs),
+              "精确匹配是一字不差：空格也算，不要 strip()。"),
+        Wrong(lambda preds, refs: sum(r.startswith(p) or p.startswith(r) for p, r in zip(preds, refs)) / len(refs),
+              "答了一半（或多出几个字）不算对：要 p == r。"),
+        Wrong(lambda preds, refs: sum(p == r for p, r in zip(preds, refs)), "要返回比例（除以题数），不是答对的题数。"),
+        Wrong(_char_share, "这是逐字的准确率（char accuracy）；精确匹配是整句一字不差才算 1，否则算 0。"),
+    ],
+))
+
+
+# ------------------------------------------------------------------------------ 6.2 预热 + 余弦退火
+def _lr_reference(step, max_lr, warmup_steps, total_steps, min_lr_ratio=0.1):
+    from minigpt.train import TrainSettings, lr_at
+    return lr_at(step, TrainSettings(lr=max_lr, warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio), total_steps)
+
+
+def _lr(step, max_lr, warmup, total, ratio=0.1, *, warm_from_zero=False, floor=True, span="total-warmup", clamp=True, cosine=True):
+    """学习率，以及几种常见的写错方式（关键字参数打开某一种错误）。"""
+    if step < warmup:
+        return max_lr * (step if warm_from_zero else step + 1) / warmup
+    progress = (step - warmup) / (total - warmup if span == "total-warmup" else total)
+    if clamp:
+        progress = min(1.0, progress)
+    min_lr = max_lr * ratio if floor else 0.0
+    shape = 0.5 * (1 + math.cos(math.pi * progress)) if cosine else 1 - progress
+    return min_lr + (max_lr - min_lr) * shape
+
+
+def _lr_case(step, note):
+    return Case(f"第 {step} 步（{note}）；峰值 1e-3，预热 100 步，共 1000 步", lambda: (step, 1e-3, 100, 1000, 0.1))
+
+
+register(Exercise(
+    id="6.2", stars=2, title="学习率：线性预热 + 余弦退火", name="lr_at",
+    task=r"""
+第 `step` 步（从 0 数）的学习率：
+
+- 预热（`step < warmup_steps`）：线性增长，$\eta = \eta_{max} \cdot \frac{step + 1}{w}$（第 0 步就不是 0）；
+- 之后：余弦退火到 $\eta_{min} = \eta_{max} \cdot$ `min_lr_ratio`，
+  $\eta_t = \eta_{min} + \tfrac12(\eta_{max}-\eta_{min})\left(1+\cos\left(\pi\,\tfrac{t-w}{T-w}\right)\right)$；
+- 超过 `total_steps`（$T$）后保持 $\eta_{min}$。
+
+输入：`step`、`max_lr`、`warmup_steps`、`total_steps`、`min_lr_ratio`（默认 0.1）。输出：一个浮点数。
+""",
+    where="`minigpt/train.py` 的 `lr_at`",
+    stub='''
+import math
+from minigpt.exercises import check
+
+
+def lr_at(step, max_lr, warmup_steps, total_steps, min_lr_ratio=0.1):
+    """第 step 步的学习率。"""
+    raise NotImplementedError  # 在这里写你的代码
+''',
+    reference=_lr_reference,
+    cases=[_lr_case(0, "预热的第一步"), _lr_case(99, "预热的最后一步"), _lr_case(100, "余弦的起点"),
+           _lr_case(550, "余弦的中点"), _lr_case(900, "快结束"), _lr_case(1500, "超过了 total_steps")],
+    atol=1e-12, rtol=1e-6,
+    first_hint="if step < warmup_steps: return max_lr * (step + 1) / warmup_steps；否则 progress = min(1, (step - w) / (T - w))，min_lr = max_lr * min_lr_ratio，代入余弦公式。",
+    proved="你的学习率曲线与训练用的 lr_at 逐点一致：先小步预热，再沿余弦平滑地降到峰值的十分之一。",
+    wrong=[
+        Wrong(lambda *a: _lr(*a, warm_from_zero=True),
+              "预热从 (step + 1) / warmup_steps 开始：第 0 步的学习率就不是 0（否则第一步白走）。"),
+        Wrong(lambda *a: _lr(*a, floor=False), "余弦退火到 min_lr = max_lr × min_lr_ratio，不是降到 0。"),
+        Wrong(lambda *a: _lr(*a, span="total"), "余弦的进度从预热结束算起：(step − warmup_steps) / (total_steps − warmup_steps)。"),
+        Wrong(lambda *a: _lr(*a, clamp=False), "超过 total_steps 之后保持 min_lr：进度要截到 1（min(1.0, …)），否则余弦又升回去了。"),
+        Wrong(lambda *a: _lr(*a, cosine=False), "这是线性衰减；要用余弦：0.5 × (1 + cos(π × 进度))。"),
+    ],
+))
+
+
+# ------------------------------------------------------------------------------ 6.3 只在该算的位置上算损失
+def _loss_case(seed, pad_at):
+    def args():
+        logits = randn(2, 6, 7, seed=seed) * 2  # (B, T, V)
+        targets = torch.randint(1, 7, (2, 6), generator=torch.Generator().manual_seed(seed + 1))
+        for row, cols in pad_at.items():
+            targets[row, cols] = PAD
+        return logits, targets, PAD
+    return args
+
+
+def _per_row_mean(logits, targets, pad):
+    rows = [F.cross_entropy(l, t, ignore_index=pad) for l, t in zip(logits, targets)]
+    return torch.stack(rows).mean()
+
+
+register(Exercise(
+    id="6.3", stars=2, title="损失只算在目标不是 <pad> 的位置", name="masked_loss",
+    task=r"""
+训练的损失是所有**目标不是 `<pad>`** 的位置上交叉熵的平均：
+
+$$\mathcal{L} = \frac{1}{|\{(b,t): y_{bt} \ne \text{pad}\}|}\sum_{y_{bt} \ne \text{pad}} -\log \mathrm{softmax}(z_{bt})_{y_{bt}}$$
+
+`targets` 已经在数据集里错开过一位（第 4 章），这里不要再移。可以用 `F.cross_entropy` 的 `ignore_index`，也可以自己写掩码。
+
+- 输入：`logits` `(B, T, V)`，`targets` `(B, T)`（`torch.long`），`pad_token_id`
+- 输出：0 维张量（标量，能 `backward()`）
+""",
+    where="`minigpt/train.py` 的 `train_step`（`F.cross_entropy(..., ignore_index=pad_token_id)`）",
+    stub='''
+import torch
+import torch.nn.functional as F
+from minigpt.exercises import check
+
+
+def masked_loss(logits, targets, pad_token_id):
+    """logits: (B, T, V)；targets: (B, T)。返回目标不是 pad 的位置上交叉熵的平均（0 维张量）。"""
+    raise NotImplementedError  # 在这里写你的代码
+''',
+    reference=lambda logits, targets, pad: F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad),
+    cases=[
+        Case("右填充：两行末尾是 <pad>（B=2, T=6, V=7）", _loss_case(0, {0: [4, 5], 1: [2, 3, 4, 5]})),
+        Case("只算答案：两行开头是 <pad>", _loss_case(2, {0: [0, 1, 2], 1: [0]})),
+        Case("没有 <pad>", _loss_case(4, {})),
+    ],
+    first_hint="F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad_token_id)：先把 (B, T, V) 摊平成 (B·T, V)。",
+    proved="你的损失与 train_step 里的一致：<pad> 目标不计入，平均是按真正要预测的 token 个数求的。",
+    wrong=[
+        Wrong(lambda l, t, pad: F.cross_entropy(l.flatten(0, 1), t.flatten()),
+              "<pad> 目标没有排除：加上 ignore_index=pad_token_id，否则模型在学怎样预测填充。"),
+        Wrong(lambda l, t, pad: F.cross_entropy(l.flatten(0, 1), t.flatten(), ignore_index=pad, reduction="sum"),
+              "要的是平均，不是总和：reduction 用默认的 'mean'（除以不是 pad 的目标个数）。"),
+        Wrong(_per_row_mean, "先按行平均再平均，会让短的行权重更大：所有有效位置一起平均（摊平后一次算）。"),
+        Wrong(lambda l, t, pad: F.nll_loss(l.flatten(0, 1), t.flatten(), ignore_index=pad),
+              "nll_loss 要的是 log 概率：先 log_softmax(dim=-1)，或者直接用 F.cross_entropy（它自己做 log_softmax）。"),
+        Wrong(lambda l, t, pad: F.cross_entropy(l[:, :-1].flatten(0, 1), t[:, 1:].flatten(), ignore_index=pad),
+              "targets 在数据集里已经错开过一位（第 4 章），这里不要再移：logits[:, t] 对应 targets[:, t]。"),
+    ],
+))
+
+
+# ------------------------------------------------------------------------------ 6.4 埋了 bug 的训练步
+def _tiny_batch():
+    """8 条长短不一的序列（右填充），重复的小模式：一个很小的模型几十步就能学会。"""
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for i in range(8):
+        n = 6 + i % 5
+        start = int(torch.randint(3, TINY_VOCAB, (1,), generator=g))
+        rows.append([3 + (start + 2 * j) % (TINY_VOCAB - 3) for j in range(n)])
+    width = max(len(r) for r in rows)
+    tokens = torch.tensor([r + [PAD] * (width - len(r)) for r in rows])  # (8, width)
+    return tokens[:, :-1], tokens[:, 1:]  # input_ids, targets（填充位置的目标是 <pad>）
+
+
+def tiny_training(train_step, steps: int = 30, lr: float = 2e-3) -> list[float]:
+    """用 train_step(model, optimizer, input_ids, targets) 把一个很小的 GPT 训练 steps 步，返回每步的 loss。
+
+    每次调用都从同样的初始权重和数据开始，所以两个正确的 train_step 给出同一条曲线。
+    """
+    with seeded(0):
+        model = GPTLMHeadModel(config_for("tiny", vocab_size=TINY_VOCAB, block_size=16))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    input_ids, targets = _tiny_batch()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 这么小的模型，一个线程最快
+    try:
+        losses = [train_step(model, optimizer, input_ids, targets) for _ in range(steps)]
+    finally:
+        torch.set_num_threads(threads)
+    return [float(x.detach()) if isinstance(x, torch.Tensor) else float(x) for x in losses]
+
+
+def _package_step(model, optimizer, input_ids, targets):
+    from minigpt.train import train_step
+    batch = {"input_ids": input_ids, "targets": targets}
+    return train_step(model, optimizer, batch, pad_token_id=PAD, device=torch.device("cpu"), grad_clip=0).item()
+
+
+def _step(model, optimizer, input_ids, targets, *, bug=None):
+    """一步训练，以及几种常见的 bug（bug 参数打开某一种）。"""
+    logits = model(input_ids)  # (B, T, V)
+    if bug == "double_shift":
+        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1), targets[:, 1:].flatten(), ignore_index=PAD)
+    elif bug == "no_ignore":
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+    else:
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD)
+    if bug not in ("zero_grad_between", "no_zero_grad"):
+        optimizer.zero_grad()
+    loss.backward()
+    if bug == "zero_grad_between":
+        optimizer.zero_grad()  # 埋好的 bug：刚算出的梯度被清零了
+    optimizer.step()
+    return loss.item()
+
+
+PLANTED_HINT = ("loss 一直停在 ln V ≈ 3.0 附近，模型什么也没学到。看看 loss.backward()、optimizer.zero_grad()、"
+                "optimizer.step() 的顺序：梯度刚算出来就被清零了（或者根本没有 step）。顺序应是 zero_grad → backward → step。")
+
+
+def _explain_curve(args, losses):
+    """你的 loss 曲线和参考的不一样：它是平的，还是在降、只是降得不一样？"""
+    try:
+        first, last = float(losses[0]), float(losses[-1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    if abs(first - last) < 0.05 * abs(first):
+        return PLANTED_HINT
+    return ("你的曲线在下降，但和课程的 train_step 不完全一样：是不是多做了什么（梯度裁剪、改了学习率、"
+            "多走了一步）或少做了什么（ignore_index=0）？每一步只做 zero_grad → backward → step。")
+
+register(Exercise(
+    id="6.4", stars=3, title="我的 loss 正常吗？诊断并修好一个埋了 bug 的训练步", name="train_step",
+    task=r"""
+下面的 `train_step` 里埋了一个 bug。先运行这个单元格：`tiny_training` 用它把一个很小的 GPT（词表 20 个字）训练 30 步，
+`print_diagnosis` 读这条 loss 曲线，说它像哪种病、该查什么。然后改好 `train_step`，再运行一次，直到诊断说曲线正常、判题通过。
+
+- 输入：`model`、`optimizer`（AdamW）、`input_ids`、`targets`（`(B, T)`，右填充，目标 `<pad>` = 0 不计损失）
+- 输出：这一步的 loss（`float`）。不做梯度裁剪。判题比较整条 30 步的 loss 曲线。
+""",
+    where="`minigpt/train.py` 的 `train_step`；`minigpt/diagnose.py` 的 `diagnose_loss`",
+    stub='''
+import torch
+import torch.nn.functional as F
+from minigpt.diagnose import print_diagnosis
+from minigpt.exercises import check
+from minigpt.exercises.ch06 import tiny_training
+
+
+def train_step(model, optimizer, input_ids, targets):
+    """一步训练，返回这一步的 loss（float）。这里埋了一个 bug。"""
+    logits = model(input_ids)  # (B, T, V)
+    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
+    loss.backward()
+    optimizer.zero_grad()
+    optimizer.step()
+    return loss.item()
+''',
+    tail='''
+losses = tiny_training(train_step)  # 用你的 train_step 训练 30 步
+print(f"loss：第 1 步 {losses[0]:.3f} → 第 30 步 {losses[-1]:.3f}")
+print_diagnosis(losses, vocab_size=20)
+''',
+    harness=lambda step_fn: tiny_training(step_fn),
+    reference=_package_step,
+    cases=[Case("词表 20 的小 GPT，8 条序列，训练 30 步", lambda: ())],
+    atol=1e-4, rtol=1e-3,
+    first_hint="先运行单元格看诊断；修好后每一步是：算 logits → F.cross_entropy(…, ignore_index=0) → zero_grad → backward → step，返回 loss.item()。",
+    explain=_explain_curve,
+    proved="你的 train_step 与课程的 train_step 给出同一条 loss 曲线：清零梯度、反向传播、更新参数，一步不少，顺序也对。",
+    wrong=[
+        Wrong(lambda *a: _step(*a, bug="zero_grad_between"), PLANTED_HINT, stub=True),
+        Wrong(lambda *a: _step(*a, bug="no_zero_grad"),
+              "梯度没有清零：PyTorch 的梯度是累加的，每一步开始先 optimizer.zero_grad()，否则这一步的更新里混着之前所有步的梯度。"),
+        Wrong(lambda *a: _step(*a, bug="no_ignore"),
+              "<pad> 目标也算进了损失：加上 ignore_index=0（练习 6.3）。曲线会好看，但模型在学怎样预测填充。"),
+        Wrong(lambda *a: _step(*a, bug="double_shift"), "targets 已经错开过一位，这里不要再移：logits[:, t] 对应 targets[:, t]。"),
+    ],
+))

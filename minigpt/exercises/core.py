@@ -1,0 +1,385 @@
+"""判题器：一道练习是什么样子，check 怎样运行你的代码、比较结果、给出提示。
+
+一道练习（Exercise）有：编号、标题、星级、任务说明、桩代码（你要填的函数），
+一个参考实现（尽量直接调用课程包里的函数），几个固定的用例（Case），
+以及几种真实的错误写法（Wrong），每种配一句提示。
+
+check(编号, 你的函数) 对每个用例：
+    1. 用参考实现算出期望值；
+    2. 运行你的函数（抛出 NotImplementedError 或返回 None：还没做）；
+    3. 比较（compare.py）。不一样时：你的结果和哪种已知的错误写法一样，就给那种写法的提示；
+       都不一样，就用从差异的样子猜出的提示（差一个常数倍、错开一位、转置了……），再不行用第一条提示。
+check 从不抛出异常：notebook 里桩代码没填时也能从头跑到尾。
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import random
+import sys
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from minigpt.exercises import progress
+from minigpt.exercises.compare import Mismatch, compare, describe
+
+HERE = Path(__file__).resolve().parent
+CHAPTERS = range(1, 9)
+
+
+@dataclass
+class Case:
+    name: str  # 用例说明，判题输出里显示
+    args: Callable[[], tuple]  # 每次调用都新建一份输入：你的函数改了输入，也不影响期望值
+
+
+@dataclass
+class Wrong:
+    fn: Callable  # 一种真实的错误写法（签名与你要写的函数相同）
+    hint: str  # 你的结果和它一样时给的提示
+    stub: bool = False  # True：这就是桩代码里原样给出的写法（6.4 埋好的 bug），算「还没做」
+
+
+@dataclass
+class Exercise:
+    id: str  # "5.2"：第 5 章第 2 题
+    title: str
+    stars: int  # 1 = 一行代码，3 = 一个小项目
+    name: str  # 你要写的函数（或变量）的名字
+    task: str  # markdown 任务说明：输入、输出、形状
+    where: str  # 课程包里的参考实现在哪里
+    stub: str  # 桩代码：import + 一个待填的函数（check 那一行由 code_cell 加上）
+    reference: Callable  # 参考实现，签名与你的函数相同
+    cases: list[Case]
+    first_hint: str  # 还没做、或者猜不出错在哪时给的提示
+    proved: str  # 通过时的一句话：你刚刚证明了什么
+    wrong: list[Wrong] = field(default_factory=list)
+    atol: float = 1e-5  # 浮点数允许的误差：|你的 − 期望| ≤ atol + rtol·|期望|
+    rtol: float = 1e-4
+    tail: str = ""  # 函数之后、check 之前的代码（例如先跑一下你的函数看看）
+    kind: str = "function"  # "function"：check 调用你的函数；"value"：check 直接比较你给的值
+    harness: Callable | None = None  # harness(函数, *用例参数) 得到要比较的值；None：直接 函数(*用例参数)
+    explain: Callable | None = None  # explain(用例参数, 你的结果) → 针对这道题的一句提示，或 None
+
+    @property
+    def chapter(self) -> int:
+        return int(self.id.split(".")[0])
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def register(ex: Exercise) -> Exercise:
+    old = _REGISTRY.get(ex.id)
+    if old is not None and old.title != ex.title:  # 同一个文件重新导入（importlib.reload）时允许覆盖
+        raise ValueError(f"练习编号 {ex.id} 重复：「{old.title}」和「{ex.title}」")
+    _REGISTRY[ex.id] = ex
+    return ex
+
+
+def chapter_exercises(chapter: int) -> list[Exercise]:
+    """第 chapter 章的练习（第一次用到时才导入那一章的文件）。"""
+    if chapter in CHAPTERS and (HERE / f"ch{chapter:02d}.py").exists():
+        importlib.import_module(f"minigpt.exercises.ch{chapter:02d}")
+    return [ex for ex in _REGISTRY.values() if ex.chapter == chapter]
+
+
+def all_exercises() -> list[Exercise]:
+    return [ex for ch in CHAPTERS for ex in chapter_exercises(ch)]
+
+
+def get(exercise_id: str) -> Exercise | None:
+    try:
+        chapter = int(str(exercise_id).split(".")[0])
+    except ValueError:
+        return None
+    return {ex.id: ex for ex in chapter_exercises(chapter)}.get(str(exercise_id))
+
+
+def randn(*shape, seed: int = 0) -> torch.Tensor:
+    """固定种子的随机张量：每次调用都一样，也不动全局随机数。"""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+@contextmanager
+def seeded(seed: int):
+    """在这段代码里用固定的种子初始化模型（比如 nn.Linear 的权重），出来后恢复原来的随机数状态。"""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+# ------------------------------------------------------------------------------ check
+class Result(int):
+    """check 的结果：像 True/False 一样用（if check(...)），在 notebook 里不会多显示一行 True/False。"""
+
+    def __new__(cls, ok):
+        return super().__new__(cls, bool(ok))
+
+    def __repr__(self):
+        return repr(bool(self))
+
+    def _ipython_display_(self):  # Jupyter 显示单元格最后一个表达式时调用：什么也不显示
+        pass
+
+
+def check(exercise_id: str, answer: Any) -> Result:
+    """运行练习 exercise_id 的用例来检查 answer（你的函数，或者值），打印结果；通过时记进进度。"""
+    state, threads = random.getstate(), torch.get_num_threads()
+    torch.set_num_threads(1)  # 用例都很小：一个线程最快，也不和别的程序抢 CPU
+    try:
+        with torch.random.fork_rng(devices=[]):  # 判题不改变你的随机数状态
+            ok = run_check(exercise_id, answer)
+    except Exception as e:  # 判题器自己的问题，也不能让 notebook 停下来
+        print(f"判题器出错了（不是你的代码的问题）：{type(e).__name__}: {e}")
+        ok = False
+    finally:
+        random.setstate(state)
+        torch.set_num_threads(threads)
+    if ok:
+        progress.mark_passed(str(exercise_id))
+    return Result(ok)
+
+
+def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print) -> bool:
+    ex = get(exercise_id)
+    if ex is None:
+        ids = "、".join(e.id for e in all_exercises())
+        out(f"没有编号为 {exercise_id!r} 的练习。现有的练习：{ids}")
+        return False
+    head = f"练习 {ex.id}「{ex.title}」"
+    if answer is None or answer is Ellipsis:
+        out(f"⏳ {head}还没做。提示：{ex.first_hint}")
+        return False
+    if ex.kind == "function" and not callable(answer):
+        out(f"❌ {head}：check 要的是函数本身，写成 check(\"{ex.id}\", {ex.name})，不带括号；"
+            f"你传进来的是 {type(answer).__name__}：{describe(answer)}")
+        return False
+    call = answer if ex.kind == "function" else (lambda *args: answer)
+    for i, case in enumerate(ex.cases, 1):
+        where = f"用例 {i}/{len(ex.cases)}「{case.name}」"
+        expected = _cached(ex, ex.reference, case)
+        args = case.args()
+        try:
+            got = _run(ex, call, args)
+        except NotImplementedError:
+            out(f"⏳ {head}还没做。提示：{ex.first_hint}")
+            return False
+        except Exception as e:  # 你的代码出错：只显示你自己的那几行
+            out(f"❌ {head}：你的代码在{where}上出错了\n{format_exception(e)}\n"
+                f"  输入：{describe_args(args)}\n  提示：{_exception_hint(ex, case, e)}")
+            return False
+        if got is None or got is Ellipsis:
+            note = "（函数返回了 None：如果已经写了代码，别忘了 return）" if ex.kind == "function" else ""
+            out(f"⏳ {head}还没做{note}。提示：{ex.first_hint}")
+            return False
+        mismatch = compare(expected, got, ex.atol, ex.rtol)
+        if mismatch is None and _mutated(args, case.args()):
+            out(f"❌ {head}：结果对，但你的函数改动了传进来的输入（{where}）。"
+                f"\n  提示：不要原地修改参数（x += …、masked_fill_、list.sort()…），先复制一份或用不带 _ 的版本。")
+            return False
+        if mismatch is not None:
+            known = _known_mistake(ex, case, got, call)
+            if known is not None and known.stub:
+                out(f"⏳ {head}还没做：这还是桩代码里原来的写法。提示：{known.hint}")
+                return False
+            special = ex.explain(case.args(), got) if ex.explain and not known else None
+            hint = known.hint if known else (special or mismatch.hint or ex.first_hint)
+            tol = f"（浮点数允许误差 atol={ex.atol:g}，rtol={ex.rtol:g}）" if mismatch.numeric else ""
+            out(f"❌ {head}没通过：{where}\n  输入：{describe_args(args)}\n  {mismatch.text}{tol}\n  提示：{hint}")
+            return False
+    out(f"✅ {head}通过（{len(ex.cases)} 个用例）。{ex.proved}")
+    return True
+
+
+def _run(ex: Exercise, fn: Callable, args: tuple):
+    return ex.harness(fn, *args) if ex.harness else fn(*args)
+
+
+_CACHE: dict[tuple[Callable, int], Any] = {}  # (函数, id(用例)) → 结果：参考实现和错误写法都是确定的，算一次就够
+
+
+def _cached(ex: Exercise, fn: Callable, case: Case):
+    """fn 在这个用例上的结果；fn 抛出异常时，每次都抛出同一个异常。"""
+    key = (fn, id(case))
+    if key not in _CACHE:
+        try:
+            _CACHE[key] = (_run(ex, fn, case.args()), None)
+        except Exception as e:
+            _CACHE[key] = (None, e)
+    value, error = _CACHE[key]
+    if error is not None:
+        raise error
+    return value
+
+
+def _known_mistake(ex: Exercise, case: Case, got, call: Callable) -> Wrong | None:
+    """你的结果和哪种已知的错误写法在这个用例上一模一样？几种都一样时，再用其余用例分辨。"""
+    candidates = [w for w in ex.wrong if _same(ex, w, case, got)]
+    for other in ex.cases:
+        if len(candidates) < 2:
+            break
+        if other is not case:
+            try:
+                yours = _run(ex, call, other.args())
+            except Exception:
+                break
+            candidates = [w for w in candidates if _same(ex, w, other, yours)] or candidates
+    return candidates[0] if candidates else None
+
+
+def _same(ex: Exercise, wrong: Wrong, case: Case, got) -> bool:
+    try:
+        theirs = _cached(ex, wrong.fn, case)
+    except Exception:
+        return False
+    return theirs is not None and compare(theirs, got, ex.atol, ex.rtol) is None
+
+
+def _exception_hint(ex: Exercise, case: Case, e: Exception) -> str:
+    for wrong in ex.wrong:  # 已知的错误写法抛出同样的异常？
+        try:
+            _cached(ex, wrong.fn, case)
+        except Exception as theirs:
+            if type(theirs) is type(e) and str(theirs) == str(e):
+                return wrong.hint
+    msg = str(e).lower()
+    if isinstance(e, NameError):
+        return "这个名字没有定义：单元格顶部 import 了吗？拼写对吗？"
+    if isinstance(e, KeyError):
+        return "字典里没有这个键：查不到时应该用什么（dict.get(键, 默认值)）？"
+    if isinstance(e, IndexError):
+        return "下标越界：检查切片的边界（off-by-one）和 dim。"
+    if isinstance(e, ZeroDivisionError):
+        return "除以了 0：分母可能为 0 的情况（空列表、没有有效位置）要单独处理吗？"
+    if "view size is not compatible" in msg:
+        return "view 要求张量在内存里连续：transpose 之后请用 .reshape(…)（或先 .contiguous() 再 view）。"
+    if "must match the size" in msg:
+        return ("两个张量的形状不能逐元素运算（广播失败）：求均值/求和后还要和原张量运算时，用 keepdim=True；"
+                "其他情况在出错的那一行前打印各张量的 .shape。")
+    if any(w in msg for w in ("shape", "size", "dimension", "broadcast")):
+        return "形状对不上：在出错的那一行前打印各个张量的 .shape，对照任务说明里写的形状。"
+    if isinstance(e, AttributeError):
+        return "这个对象没有这个属性：打印 type(…) 看看它到底是什么。"
+    if isinstance(e, TypeError):
+        return "类型或参数个数不对：看看报错里提到的类型，对照任务说明的函数签名。"
+    return ex.first_hint
+
+
+def format_exception(e: BaseException, keep: int = 3) -> str:
+    """几行就够的 traceback：去掉判题器自己和 Python/PyTorch 库内部的帧，最后一行是你自己的代码。"""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if _is_learner_frame(f.filename)][-keep:]
+    lines = []
+    for f in frames:
+        learner = f.filename.startswith("<") or "ipykernel" in f.filename
+        place = "你的单元格" if "ipykernel" in f.filename else (f.filename if learner else Path(f.filename).name)
+        lines.append(f"  {place}，第 {f.lineno} 行，{f.name}：")
+        if f.line:
+            lines.append(f"    {f.line.strip()}")
+    message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if len(message) > 200:
+        message = message[:200] + "…"
+    lines.append(f"  {type(e).__name__}: {message}")
+    return "\n".join(lines)
+
+
+_LIBRARY_DIRS = tuple(str(Path(p).resolve()) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}
+                      if len(Path(p).resolve().parts) > 1)  # Python 和已安装的库（torch……）所在的文件夹
+
+
+def _is_learner_frame(filename: str) -> bool:
+    if filename.startswith("<") or "ipykernel" in filename:
+        return True  # notebook 单元格、exec 的代码
+    path = str(Path(filename).resolve())
+    if path.startswith(str(HERE)) and not path.startswith(str(HERE / "solutions")):
+        return False  # 判题器自己
+    return not path.startswith(_LIBRARY_DIRS) or "/site-packages/minigpt" in path
+
+
+def describe_args(args: tuple) -> str:
+    return "，".join(describe(a, 40, items=4) for a in args) if args else "（无）"
+
+
+def _mutated(args, fresh) -> bool:
+    """你的函数有没有原地改动传进来的张量、列表或字典（和一份新建的输入比）。"""
+    if isinstance(args, torch.Tensor) and isinstance(fresh, torch.Tensor):
+        return args.shape != fresh.shape or not torch.equal(args.detach(), fresh.detach())
+    if isinstance(args, (list, tuple)) and isinstance(fresh, (list, tuple)):
+        return len(args) != len(fresh) or any(_mutated(a, b) for a, b in zip(args, fresh))
+    if isinstance(args, dict) and isinstance(fresh, dict):
+        return args.keys() != fresh.keys() or any(_mutated(args[k], fresh[k]) for k in args)
+    if isinstance(args, (int, str)) and isinstance(fresh, (int, str)):
+        return args != fresh
+    return False  # 模型等其它对象：不比较
+
+
+# ------------------------------------------------------------------------------ 进度
+def show_progress(chapter: int) -> None:
+    """打印第 chapter 章练习的通过情况，例如「第 5 章练习：2/4 通过」。从不抛出异常。"""
+    try:
+        _show_progress(chapter)
+    except Exception as e:
+        print(f"显示进度时出错了（不是你的代码的问题）：{type(e).__name__}: {e}")
+
+
+def _show_progress(chapter: int) -> None:
+    exercises = chapter_exercises(chapter)
+    if not exercises:
+        print(f"第 {chapter} 章没有练习（练习在第 {CHAPTERS[0]}–{CHAPTERS[-1]} 章）。")
+        return
+    passed = progress.passed_ids()
+    done = [ex for ex in exercises if ex.id in passed]
+    print(f"第 {chapter} 章练习：{len(done)}/{len(exercises)} 通过")
+    left = [ex for ex in exercises if ex.id not in passed]
+    if left:
+        print("还没通过：" + "；".join(f"{ex.id} {ex.title}（{'★' * ex.stars}）" for ex in left))
+    else:
+        print("全部通过！")
+
+
+# ------------------------------------------------------------------------------ notebook 单元格
+def solution_link(ex: Exercise) -> str:
+    return f"../minigpt/exercises/solutions/ch{ex.chapter:02d}.py"
+
+
+def code_cell(ex: Exercise) -> str:
+    """练习的代码单元格：桩代码 + （可选的）试运行 + check 那一行。"""
+    parts = [ex.stub.strip()]
+    if ex.tail.strip():
+        parts.append(ex.tail.strip())
+    parts.append(f'check("{ex.id}", {ex.name})')
+    return "\n\n".join(parts) + "\n"
+
+
+def markdown_cell(ex: Exercise) -> str:
+    lines = [f"### 练习 {ex.id}　{ex.title}（{'★' * ex.stars}）", "", *ex.task.strip().splitlines(), "",
+             f"对照：{ex.where}。提示在判题输出里；[参考答案]({solution_link(ex)})"]
+    return "\n".join(lines)
+
+
+def percent_cells(chapter: int) -> str:
+    """第 chapter 章的练习单元格（jupytext py:percent 格式），notebook 作者直接粘贴。"""
+    out = []
+    for ex in chapter_exercises(chapter):
+        md = "\n".join(f"# {line}" if line else "#" for line in markdown_cell(ex).splitlines())
+        out.append(f"# %% [markdown]\n{md}\n\n# %%\n{code_cell(ex)}")
+    out.append(f"# %%\nfrom minigpt.exercises import show_progress\n\nshow_progress({chapter})\n")
+    return "\n".join(out)
+
+
+def cell_with_solution(ex: Exercise, solution_source: str) -> str:
+    """把代码单元格里的桩函数（或变量）换成 solution_source：检验 notebook 里的单元格和参考答案是一致的。"""
+    code = code_cell(ex)
+    for node in ast.parse(code).body:
+        names = [node.name] if isinstance(node, ast.FunctionDef) else \
+            [t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)]
+        if ex.name in names:
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
+            lines = code.splitlines()
+            return "\n".join(lines[:start] + solution_source.rstrip().splitlines() + lines[node.end_lineno:]) + "\n"
+    raise ValueError(f"练习 {ex.id} 的单元格里找不到 {ex.name}")

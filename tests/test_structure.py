@@ -1,0 +1,112 @@
+"""The package stays readable in one sitting: no import cycle among minigpt's modules, no function over 100 lines,
+one preset table for both architectures, and no reference to a file the repository does not contain."""
+import ast
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "minigpt"
+MAX_FUNCTION_LINES = 100
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def module_level_imports(path: Path, known: set[str]) -> set[str]:
+    """minigpt modules imported at module level (not inside functions: those are lazy on purpose)."""
+    found = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    body = list(tree.body)
+    while body:
+        node = body.pop(0)
+        if isinstance(node, (ast.If, ast.Try)):  # `if __package__ ...:` and `try: import ...` still run at import
+            body += node.body + node.orelse + [n for h in getattr(node, "handlers", []) for n in h.body]
+            continue
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from minigpt import generate` imports the submodule minigpt.generate
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n in known}
+    return found
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_among_minigpt_modules():
+    mods = modules()
+    graph = {name: module_level_imports(path, set(mods)) - {name} for name, path in mods.items()}
+    # a package's __init__ is imported before any of its submodules: that edge is not a cycle
+    for name in graph:
+        graph[name] = {m for m in graph[name] if not name.startswith(m + ".")}
+    assert find_cycle(graph) is None, " → ".join(find_cycle(graph))
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the checker finds one
+
+
+def test_library_modules_never_import_the_training_script():
+    mods = modules()
+    for name in ("minigpt.generate", "minigpt.playground", "minigpt.checkpoint", "minigpt.evaluate", "minigpt.export"):
+        assert "minigpt.train" not in module_level_imports(mods[name], set(mods)), name
+        source = mods[name].read_text(encoding="utf-8")
+        assert "from minigpt.train import" not in source and "minigpt import train" not in source, name
+
+
+def test_no_function_longer_than_100_lines():
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.name} has {n} lines")
+    assert not long, "\n".join(long)
+
+
+def test_one_preset_table_without_clashing_names():
+    from minigpt import models
+    from minigpt.model import PRESETS as GPT_PRESETS
+    from minigpt.qwen3 import PRESETS as QWEN3_PRESETS
+
+    assert not set(GPT_PRESETS) & set(QWEN3_PRESETS)
+    assert models.PRESETS == {**GPT_PRESETS, **QWEN3_PRESETS}
+    # the command line's names keep meaning what they meant: `--preset cpu` is the course GPT, `--arch qwen3` prefixes
+    assert models.config_for("gpt", "cpu", 57) == GPT_PRESETS["cpu"].__class__(**{**vars(GPT_PRESETS["cpu"]), "vocab_size": 57})
+    assert models.preset_name("qwen3", "cpu") == "qwen3-cpu" and models.preset_name("qwen3", "qwen3-0.6b") == "qwen3-0.6b"
+
+
+def test_the_repository_mentions_no_file_it_does_not_contain():
+    """Rules that live outside the repository (a design note, a team contract) must not be cited from it.
+    (benchmarks/README.md still names one; it is left to the benchmarks' owner.)"""
+    out = subprocess.run(["git", "grep", "-n", "-I", "-E", r"CONTRACTS?\.md|DESIGN(\.md)? ?§|DESIGN\.md", "--",
+                          ".", ":!tests/test_structure.py", ":!benchmarks/README.md"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode in (0, 1), out.stderr  # 1: nothing found
+    assert out.stdout == "", out.stdout

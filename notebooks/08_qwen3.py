@@ -188,6 +188,29 @@ print("RMSNorm 与 minigpt.qwen3、transformers 一致：fp32 在容差内，bf1
 print("LayerNorm 参数:", sum(p.numel() for p in nn.LayerNorm(C).parameters()), "  RMSNorm 参数:", norm.weight.numel())
 
 # %% [markdown]
+# ### 练习 8.1　RMSNorm：只缩放，不减均值（★）
+#
+# $$\mathrm{RMSNorm}(x) = \gamma \odot \frac{x}{\sqrt{\frac{1}{d}\sum_i x_i^2 + \epsilon}}$$
+#
+# 和 LayerNorm（练习 5.1）比：不减均值，没有 $\beta$。
+#
+# - 输入：`x` `(..., d)`，`weight`（$\gamma$）`(d,)`，`eps` 默认 `1e-6`
+# - 输出：与 `x` 同形状
+#
+# 对照：`minigpt/qwen3/model.py` 的 `RMSNorm.forward`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch08.py)
+
+# %%
+import torch
+from minigpt.exercises import check
+
+
+def rms_norm(x, weight, eps=1e-6):
+    """x: (..., d)；weight: (d,)。返回与 x 同形状的张量。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("8.1", rms_norm)
+
+# %% [markdown]
 # ## 3. RoPE：用旋转表示位置
 #
 # GPT 把“第几个位置”的向量加到输入上。RoPE（rotary position embedding，旋转位置编码）不加任何东西，
@@ -280,6 +303,31 @@ plt.show()
 # 和 KV cache 配合自然（缓存里存的是已经旋转好的 k）。
 
 # %% [markdown]
+# ### 练习 8.4　RoPE：按位置旋转 q、k（★★）
+#
+# 把每一对维度 $(x_i, x_{i+d/2})$（前一半和后一半配对，与 Qwen3 相同）按位置 $m$ 旋转角度 $m\theta_i$，$\theta_i = \theta^{-2i/d}$：
+#
+# $$\begin{pmatrix} x'_i \\ x'_{i+d/2} \end{pmatrix} =
+# \begin{pmatrix} \cos m\theta_i & -\sin m\theta_i \\ \sin m\theta_i & \cos m\theta_i \end{pmatrix}
+# \begin{pmatrix} x_i \\ x_{i+d/2} \end{pmatrix},\qquad i = 0, \dots, d/2 - 1$$
+#
+# - 输入：`x` `(B, nh, T, d)`（`d` 为偶数），`position_ids` `(B, T)`（每行每个 token 的位置），`theta`（底数，如 10000）
+# - 输出：与 `x` 同形状
+#
+# 对照：`minigpt/qwen3/model.py` 的 `rope_cos_sin`、`rotate_half`、`apply_rope`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch08.py)
+
+# %%
+import torch
+from minigpt.exercises import check
+
+
+def apply_rotary(x, position_ids, theta):
+    """x: (B, nh, T, d)；position_ids: (B, T)。返回旋转后的 x。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("8.4", apply_rotary)
+
+# %% [markdown]
 # ## 4. 分组查询注意力（GQA）与 QK-Norm
 #
 # 多头注意力里每个头都有自己的 k、v。生成时 KV cache（第 7 章）要为每层、每个头、每个位置存一份 k 和 v。
@@ -356,6 +404,28 @@ print("k_proj:", tuple(attn.k_proj.weight.shape), " q_proj:", tuple(attn.q_proj.
 print("GQA + QK-Norm + RoPE 注意力与 minigpt.qwen3、transformers 一致")
 
 # %% [markdown]
+# ### 练习 8.3　GQA：把键值头复制给每组查询头（★★）
+#
+# 分组查询注意力（GQA）里，`nkv` 个键值头服务 `nh = nkv × n_rep` 个查询头：查询头 $h$ 用键值头 $\lfloor h / n_\text{rep} \rfloor$。
+# 所以要把每个键值头**就地**复制 `n_rep` 份：键值头 0、0、0、1、1、1……（不是 0、1、0、1……）。
+#
+# - 输入：`k` `(B, nkv, T, d)`，`n_rep`（整数 ≥ 1）
+# - 输出：`(B, nkv × n_rep, T, d)`
+#
+# 对照：`minigpt/qwen3/model.py` 的 `Qwen3Attention.forward`（`repeat_interleave`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch08.py)
+
+# %%
+import torch
+from minigpt.exercises import check
+
+
+def repeat_kv(k, n_rep):
+    """k: (B, nkv, T, d)。返回 (B, nkv * n_rep, T, d)：每个键值头连续复制 n_rep 份。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("8.3", repeat_kv)
+
+# %% [markdown]
 # ## 5. SwiGLU：带门控的 MLP
 #
 # GPT 的 MLP 是 $W_2\,\mathrm{GELU}(W_1 x)$。SwiGLU 多一个“门”：
@@ -365,7 +435,7 @@ print("GQA + QK-Norm + RoPE 注意力与 minigpt.qwen3、transformers 一致")
 #
 # 参数怎么算：宽 $d$ 的模型，GPT 的 MLP 是两个 $d \times 4d$ 矩阵，$8d^2$；中间宽 $w$ 的 SwiGLU 是三个
 # $d \times w$ 矩阵，$3dw$。要和 GPT 一样多，$w = 8d/3 \approx 2.67d$（LLaMA 就这么取）。
-# Qwen3 取得更宽：$w = 3d$（Qwen3-0.6B 的 $d = 1024$、$w = 3072$），于是 MLP 是 $9d^2$，**比 GPT 的多 12.5%**。
+# Qwen3 的 0.6B、1.7B、8B 取得更宽：$w = 3d$（0.6B 的 $d = 1024$、$w = 3072$），于是 MLP 是 $9d^2$，**比 GPT 的多 12.5%**。
 # 我们的课程模型也是 $w = 3d = 768$；第 1 节说过，多出的 $d^2$ 由 GQA 省下的注意力参数补上。
 #
 # 对应 `minigpt/qwen3/model.py` 的 `Qwen3MLP`：
@@ -398,6 +468,28 @@ n_swiglu = sum(p.numel() for p in mlp.parameters())
 print(f"GPT MLP 参数 {n_gpt:,} = {n_gpt / C**2:.0f}·d²   SwiGLU 参数 {n_swiglu:,} = {n_swiglu / C**2:.0f}·d²   "
       f"多 {n_swiglu / n_gpt - 1:.1%}")
 assert n_swiglu / n_gpt == 9 / 8
+
+# %% [markdown]
+# ### 练习 8.2　SwiGLU：带门控的 MLP（★）
+#
+# $$\mathrm{SwiGLU}(x) = W_\text{down}\big(\mathrm{silu}(W_\text{gate}\,x) \odot W_\text{up}\,x\big),\qquad \mathrm{silu}(z) = z\,\sigma(z)$$
+#
+# - 输入：`mlp`（`Qwen3MLP`，有 `gate_proj`、`up_proj`、`down_proj` 三个 `nn.Linear`），`x` `(B, T, C)`
+# - 输出：`(B, T, C)`。不要直接调用 `mlp(x)`。
+#
+# 对照：`minigpt/qwen3/model.py` 的 `Qwen3MLP.forward`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch08.py)
+
+# %%
+import torch
+import torch.nn.functional as F
+from minigpt.exercises import check
+
+
+def swiglu(mlp, x):
+    """mlp: Qwen3MLP；x: (B, T, C)。返回 (B, T, C)。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("8.2", swiglu)
 
 # %% [markdown]
 # ## 6. MoE：每个 token 只找几个专家
@@ -502,6 +594,33 @@ P = router_logits.softmax(-1).mean(0)  # (E,)：路由器给每个专家的平�
 aux = E * (f * P).sum()
 torch.testing.assert_close(aux, hf_qwen3_moe.load_balancing_loss_func((router_logits,), E, k))
 print(f"辅助损失 {aux:.3f}（完全均匀时是 k = {k}）：与 transformers 一致")
+
+# %% [markdown]
+# ### 练习 8.5　一次 MoE 路由：选专家、重新归一化、加权求和（★★★）
+#
+# 路由器 `moe.gate` 给每个 token 打分，softmax 得到 $p$；取最大的 $k$ = `moe.top_k` 个专家；
+# `moe.norm_topk_prob` 为真时把这 $k$ 个概率重新归一化到和为 1（Qwen3 的做法）；输出是这 $k$ 个专家输出的加权和：
+#
+# $$y = \sum_{e \in \mathrm{top}k(p)} w_e\, \mathrm{Expert}_e(x),\qquad w_e = \frac{p_e}{\sum_{e' \in \mathrm{top}k} p_{e'}}$$
+#
+# 每个 token 各自路由（先把 `(B, T, C)` 摊平成 `(B·T, C)`）。最简单的写法是对每个 token、每个选中的专家循环。
+#
+# - 输入：`moe`（`Qwen3SparseMoeBlock`：`gate`、`experts[e]`、`top_k`、`norm_topk_prob`），`x` `(B, T, C)`
+# - 输出：`(B, T, C)`。不要直接调用 `moe(x)`。
+#
+# 对照：`minigpt/qwen3/model.py` 的 `Qwen3SparseMoeBlock.forward`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch08.py)
+
+# %%
+import torch
+import torch.nn.functional as F
+from minigpt.exercises import check
+
+
+def moe_forward(moe, x):
+    """moe: Qwen3SparseMoeBlock；x: (B, T, C)。返回 (B, T, C)。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("8.5", moe_forward)
 
 # %% [markdown]
 # ## 7. 解码层：和 GPT 的 Block 同构
@@ -784,7 +903,7 @@ print(f"训练吞吐（前向+反向）：GPT {speed['gpt']:,.0f} token/s，Qwen
 # 训练结束后的最终表格用 200 道题，更准。所以日志最后一行和表格里的数字可以差好几个百分点，这是抽样不同，不是矛盾。
 
 # %%
-from minigpt.plots import read_metrics
+from minigpt.runlog import read_metrics
 from minigpt.train import train
 
 GPT_STEPS = 10 if FAST else 1500  # 时间预算：GPT 这么多步所用的时间（空闲的 2 核 CPU 上约 3 分钟）
@@ -817,18 +936,27 @@ ax.legend()
 plt.show()
 
 # %%
+import unicodedata
+
+
+def rjust(text, width):
+    """按显示宽度右对齐：汉字占两格，否则中文表头和数字对不齐。"""
+    text = str(text)
+    return " " * (width - sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)) + text
+
+
 table = {}
 for arch, run in runs.items():
     final = run["history"].final["metrics"]
-    table[arch] = dict(params=run["model"].num_parameters(), steps=len(run["history"]), tokens_per_s=speed[arch],
-                       val_loss=final["val_loss"], train_em=final["exact_match"]["train"], em=final["exact_match"]["val"],
-                       **{t: v["exact_match"] for t, v in final["by_type"]["val"].items()})
-types = sorted(final["by_type"]["val"])
-print("精确匹配：训练题（记住了多少）、验证题（没见过的题答对多少，后几列按题型分）")
-print(f"{'':8s}{'参数':>12s}{'步数':>8s}{'token/s':>10s}{'验证损失':>10s}{'训练题':>8s}{'验证题':>8s}" + "".join(f"{t:>10s}" for t in types))
-for arch, s in table.items():
-    print(f"{arch:8s}{s['params']:>12,}{s['steps']:>8}{s['tokens_per_s']:>10.0f}{s['val_loss']:>10.3f}{s['train_em']:>8.1%}{s['em']:>8.1%}"
-          + "".join(f"{s.get(t, float('nan')):>10.1%}" for t in types))
+    table[arch] = {"参数": f"{run['model'].num_parameters():,}", "步数": len(run["history"]),
+                   "token/s": f"{speed[arch]:,.0f}", "验证损失": f"{final['val_loss']:.3f}",
+                   "训练题": f"{final['exact_match']['train']:.1%}", "验证题": f"{final['exact_match']['val']:.1%}",
+                   **{t: f"{v['exact_match']:.1%}" for t, v in sorted(final["by_type"]["val"].items())}}
+print("精确匹配：训练题（记住了多少）、验证题（没见过的成语答对多少，最后几列按题型分）")
+columns = list(table["gpt"])
+print(rjust("", 6) + "".join(rjust(c, 11) for c in columns))
+for arch, row in table.items():
+    print(rjust(NAMES[arch], 6) + "".join(rjust(row.get(c, "—"), 11) for c in columns))
 
 # %% [markdown]
 # 怎么读这张表：同样的参数和时间，哪个模型在验证集上损失更低、答对更多？Qwen3 每一步更贵一点
@@ -850,18 +978,17 @@ for arch, s in table.items():
 # - GPT → `GPT2LMHeadModel`（GPT-2 的 Conv1D 权重是转置的；我们没有的偏置写成 0；激活用精确的 `gelu`）；
 # - 字符词表 → `tokenizers` 的 WordLevel 分词器（一个字符一个 token），包装成 `PreTrainedTokenizerFast`。
 #
-# 命令行：`python -m minigpt.export --checkpoint output/best_model.pth --out export/minigpt-idiom`。
+# 命令行：`python -m minigpt.export --checkpoint checkpoints/minigpt-idiom.pth --out export/minigpt-idiom`。
 # 下面导出刚训练的两个模型（仓库里有训练好的 `checkpoints/minigpt-idiom.pth` 时，GPT 用它），用 transformers 读回来，
-# 回答几个验证集问题，和我们自己的生成逐字比较。
+# 回答几个训练集里的问题，和我们自己的生成逐字比较（要比的是两边生成的 token 是否完全相同，答得对不对在其次）。
 
 # %%
 import json
 
 from minigpt.export import export_model
-from minigpt.generate import SHIPPED_CHECKPOINT
-from minigpt.train import load_checkpoint
+from minigpt.checkpoint import SHIPPED_CHECKPOINT, load_checkpoint
 
-val_questions = [json.loads(line)["question"] for line in Path(paths["val"]).read_text(encoding="utf-8").splitlines()[:5]]
+questions = [json.loads(line)["question"] for line in Path(paths["train"]).read_text(encoding="utf-8").splitlines()[:5]]
 to_export = {arch: (run["model"], tokenizer.word2id) for arch, run in runs.items()}
 if SHIPPED_CHECKPOINT.exists():  # 几分钟的模型还答不出什么；GPT 换成仓库自带的、训练充分的模型，效果更明显
     shipped, meta = load_checkpoint(SHIPPED_CHECKPOINT)
@@ -873,7 +1000,7 @@ for arch, (model, word2id) in to_export.items():
     hf_model = transformers.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
     hf_tok = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
     print(f"--- {arch} → {type(hf_model).__name__}（{folder}）")
-    for q in val_questions:
+    for q in questions:
         prompt = torch.tensor([hf_tok(q)["input_ids"] + [hf_tok.sep_token_id]])  # 问题 + <sep>
         with torch.no_grad():
             hf_out = hf_model.generate(prompt, max_new_tokens=40, do_sample=False)
@@ -1012,6 +1139,24 @@ _, reply = chat(question, enable_thinking=False, max_new_tokens=n_direct)
 # 对没见过的成语“一本正经地乱说”是同一个现象，只是说得流利得多。
 
 # %% [markdown]
+# ## 本章测验
+#
+# 几道概念题：选一个答案，看对错和每个选项的解释（GitHub 上看不到按钮，下面也打印了文字版）。
+
+# %%
+from minigpt.exercises import quiz
+
+quiz(8)
+
+# %% [markdown]
+# 本章练习的完成情况（通过的练习记在你自己电脑上的 `~/.minigpt/progress.json`，不在仓库里）：
+
+# %%
+from minigpt.exercises import show_progress
+
+show_progress(8)
+
+# %% [markdown]
 # ## 小结
 #
 # 本章在 notebook 里写出了 Qwen3 的每一块，并逐块证明它和课程包、和 transformers 一致：
@@ -1035,7 +1180,7 @@ _, reply = chat(question, enable_thinking=False, max_new_tokens=n_direct)
 # |---|---|---|
 # | [1](01_build_vocab.ipynb) | 字符词表 | 字符频率；坏数据怎样被跳过 |
 # | [2](02_tokenizer.ipynb) | 编码、解码 | 往返一致；未知字和截断 |
-# | [3](03_split_data.ipynb) | 可复现的训练/验证划分 | 验证集里的成语有多少在训练集出现过 |
+# | [3](03_split_data.ipynb) | 可复现的训练/验证划分 | 验证集和训练集有没有重叠 |
 # | [4](04_dataset.ipynb) | Dataset、损失掩码、补齐 | 补齐浪费了多少计算 |
 # | [5](05_model.ipynb) | 注意力、多头、GPT 模型 | 参数量；初始损失 ≈ $\ln V$ |
 # | [6](06_train.ipynb) | 训练循环、学习率计划、评估 | 损失曲线；按题型的精确匹配；记忆与幻觉 |

@@ -102,13 +102,13 @@ def get(exercise_id: str) -> Exercise | None:
 
 
 def randn(*shape, seed: int = 0) -> torch.Tensor:
-    """固定种子的随机张量：每次调用都一样，也不动全局随机数。"""
+    """固定随机种子的随机张量：每次调用都一样，也不动全局随机数。"""
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 @contextmanager
 def seeded(seed: int):
-    """在这段代码里用固定的种子初始化模型（比如 nn.Linear 的权重），出来后恢复原来的随机数状态。"""
+    """在这段代码里用固定的随机种子初始化模型（比如 nn.Linear 的权重），出来后恢复原来的随机数状态。"""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield

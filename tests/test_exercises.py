@@ -324,3 +324,19 @@ def test_unlisted_mistakes_are_rejected_with_a_hint(label, capsys):
     assert not check(exercise_id, answer)
     out = capsys.readouterr().out
     assert out.startswith("❌") and "提示：" in out and words in out, out
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("0*.py")), ids=lambda p: p.name)
+def test_notebook_exercise_cells_match_the_registry(path):
+    """A stub cell pasted into a notebook stays what `--cells` prints: change an exercise, re-paste its cell."""
+    import re
+
+    from minigpt.exercises.core import code_cell
+
+    by_id = {ex.id: ex for ex in EXERCISES}
+    for cell in jupytext.read(path).cells:
+        found = re.search(r'^check\("(\d+\.\d+)", (\w+)\)$', cell.source, re.M)
+        if cell.cell_type == "code" and found:
+            ex = by_id[found.group(1)]
+            assert ex.chapter == int(path.name[:2]), (path.name, ex.id)
+            assert cell.source.strip() == code_cell(ex).strip(), f"{path.name}: cell of exercise {ex.id} differs from --cells"

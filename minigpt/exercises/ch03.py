@@ -7,7 +7,7 @@ import random
 
 from minigpt.exercises.core import Case, Exercise, Wrong, register
 from minigpt.jsonl import QAPair
-from minigpt.split_data import shuffle_and_cut
+from minigpt.split_data import grouped_shuffle_and_cut, shuffle_and_cut
 
 LINES = [f"第 {i} 行" for i in range(10)]
 IDIOMS = ["画蛇添足", "一丝不苟", "守株待兔", "对牛弹琴", "亡羊补牢", "井底之蛙", "掩耳盗铃"]
@@ -100,7 +100,7 @@ register(Exercise(
 - 输入：`train_groups`、`val_groups`：训练集、验证集每道题的成语（`list[str]`，一道题一项，可以重复）
 - 输出：0 到 1 之间的小数 = 验证集里“成语在训练集出现过”的题数 ÷ 验证集题数
 """,
-    where="本章“验证集真的没见过吗”一节",
+    where="`minigpt/split_data.py` 的 `shuffle_and_cut`（按行划分会让同一个成语分到两边）",
     stub='''
 from minigpt.exercises import check
 
@@ -153,10 +153,7 @@ def _grouped(lines, train_ratio, seed, *, sort=False, final_shuffle="same", swap
 
 
 def _grouped_reference(lines, train_ratio, seed):
-    try:
-        from minigpt.split_data import grouped_shuffle_and_cut
-    except ImportError:  # split_data 还没有按组切分的版本：用同样的规则
-        return _grouped(lines, train_ratio, seed)
+    """课程包的按组切分（split_data.py --group-by idiom）；它要的是读进来的 QAPair。"""
     pairs = [QAPair(json.loads(x)["question"], json.loads(x)["answer"], i + 1, x) for i, x in enumerate(lines)]
     train, val, _, _ = grouped_shuffle_and_cut(pairs, train_ratio, seed, "idiom")
     return train, val
@@ -170,7 +167,7 @@ def _explain_leak(args, got):
     except (TypeError, ValueError, KeyError):
         return None
     if both:
-        return f"成语「{both[0]}」的题在训练集和验证集里都有：要先决定每个成语去哪一边，再把它所有的题放过去。"
+        return f"成语“{both[0]}”的题在训练集和验证集里都有：要先决定每个成语去哪一边，再把它所有的题放过去。"
     return None
 
 

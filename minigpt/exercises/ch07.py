@@ -105,7 +105,7 @@ def top_p_filter(logits, p):
     proved="你的 top-p 与 filter_logits 一致：分布尖时只留一两个字，分布平时留很多。",
     wrong=[
         Wrong(lambda l, p: _top_p(l, p, inclusive=False),
-              "把凑够 p 的那个字也去掉了：判断的是「比它更可能的字」的概率和 cumsum − probs ≥ p，而不是 cumsum > p。"),
+              "把凑够 p 的那个字也去掉了：判断的是“比它更可能的字”的概率和 cumsum − probs ≥ p，而不是 cumsum > p。"),
         Wrong(lambda l, p: _top_p(l, p, scatter=False),
               "结果还是排序后的顺序：要放回原来的位置（logits.scatter(1, order, …) 或按 order 把 mask 放回去）。"),
         Wrong(lambda l, p: _top_p(l, p, descending=False), "按概率从大到小排（descending=True）：核里是最可能的那些字。"),

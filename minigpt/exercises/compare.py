@@ -59,7 +59,7 @@ def _kind(value) -> str:
 
 # ------------------------------------------------------------------------------ 总入口
 def compare(expected, got, atol: float = 1e-5, rtol: float = 1e-4, where: str = "返回值") -> Mismatch | None:
-    """None：got 与 expected 一致；否则 Mismatch。where 是报告里对这个值的称呼（如「返回值[1]」）。"""
+    """None：got 与 expected 一致；否则 Mismatch。where 是报告里对这个值的称呼（如“返回值[1]”）。"""
     if isinstance(expected, torch.Tensor):
         return _compare_tensor(expected, got, atol, rtol, where)
     if isinstance(expected, bool):
@@ -240,7 +240,7 @@ def _compare_number(exp, got, atol, rtol, where) -> Mismatch | None:
         return None
     text = f"{where}：期望 {exp:.6g}，得到 {got:.6g}（允许误差 atol={atol:g}，rtol={rtol:g}）"
     if 0 <= exp <= 1 and math.isclose(got, 1 - exp, rel_tol=rtol, abs_tol=atol):
-        return Mismatch(text, "你的结果正好是 1 − 期望：算成了另一半（比如「有用的」和「浪费的」反了）。")
+        return Mismatch(text, "你的结果正好是 1 − 期望：算成了另一半（比如“有用的”和“浪费的”反了）。")
     if exp and math.isclose(got, 100 * exp, rel_tol=1e-6):
         return Mismatch(text, "你的结果是期望的 100 倍：要返回 0 到 1 之间的比例，不是百分数。")
     if exp and got and not math.isnan(got):

@@ -42,7 +42,7 @@ class Case:
 class Wrong:
     fn: Callable  # 一种真实的错误写法（签名与你要写的函数相同）
     hint: str  # 你的结果和它一样时给的提示
-    stub: bool = False  # True：这就是桩代码里原样给出的写法（6.4 埋好的 bug），算「还没做」
+    stub: bool = False  # True：这就是桩代码里原样给出的写法（6.4 埋好的 bug），算“还没做”
 
 
 @dataclass
@@ -77,7 +77,7 @@ _REGISTRY: dict[str, Exercise] = {}
 def register(ex: Exercise) -> Exercise:
     old = _REGISTRY.get(ex.id)
     if old is not None and old.title != ex.title:  # 同一个文件重新导入（importlib.reload）时允许覆盖
-        raise ValueError(f"练习编号 {ex.id} 重复：「{old.title}」和「{ex.title}」")
+        raise ValueError(f"练习编号 {ex.id} 重复：“{old.title}”和“{ex.title}”")
     _REGISTRY[ex.id] = ex
     return ex
 
@@ -152,7 +152,7 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
         ids = "、".join(e.id for e in all_exercises())
         out(f"没有编号为 {exercise_id!r} 的练习。现有的练习：{ids}")
         return False
-    head = f"练习 {ex.id}「{ex.title}」"
+    head = f"练习 {ex.id}“{ex.title}”"
     if answer is None or answer is Ellipsis:
         out(f"⏳ {head}还没做。提示：{ex.first_hint}")
         return False
@@ -162,7 +162,7 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
         return False
     call = answer if ex.kind == "function" else (lambda *args: answer)
     for i, case in enumerate(ex.cases, 1):
-        where = f"用例 {i}/{len(ex.cases)}「{case.name}」"
+        where = f"用例 {i}/{len(ex.cases)}“{case.name}”"
         expected = _cached(ex, ex.reference, case)
         args = case.args()
         try:
@@ -320,7 +320,7 @@ def _mutated(args, fresh) -> bool:
 
 # ------------------------------------------------------------------------------ 进度
 def show_progress(chapter: int) -> None:
-    """打印第 chapter 章练习的通过情况，例如「第 5 章练习：2/4 通过」。从不抛出异常。"""
+    """打印第 chapter 章练习的通过情况，例如“第 5 章练习：2/4 通过”。从不抛出异常。"""
     try:
         _show_progress(chapter)
     except Exception as e:

@@ -331,3 +331,16 @@ def test_notebook_exercise_cells_match_the_registry(path):
             ex = by_id[found.group(1)]
             assert ex.chapter == int(path.name[:2]), (path.name, ex.id)
             assert cell.source.strip() == code_cell(ex).strip(), f"{path.name}: cell of exercise {ex.id} differs from --cells"
+
+
+def test_planted_bug_is_not_done_only_while_the_code_is_unchanged(capsys):
+    """6.4: the stub's own code is 还没做; edited code with the same flat curve is a failure with the planted-bug hint."""
+    ex = get("6.4")
+    assert not check("6.4", stub_answer(ex))
+    assert capsys.readouterr().out.startswith("⏳")
+    namespace = {}
+    edited = "    optimizer.zero_grad()\n    optimizer.step()\n    loss.backward()\n"  # still wrong: step before backward
+    exec(ex.stub.replace("    loss.backward()\n    optimizer.zero_grad()\n    optimizer.step()\n", edited), namespace)
+    assert not check("6.4", namespace["train_step"])
+    out = capsys.readouterr().out
+    assert out.startswith("❌") and "zero_grad → backward → step" in out

@@ -210,8 +210,7 @@ def decode_keep_pad(ids, id2word):
     return "".join(id2word[i] for i in ids)
 
 
-@wrong("2.2", "遇到 <pad> 就停（左填充时什么都不剩）",
-       gap="checker gap: 2.2 没有 <pad> 在开头或中间的用例（左填充的生成批），遇到 <pad> 就 break 也通过")
+@wrong("2.2", "遇到 <pad> 就停（左填充时什么都不剩）")
 def decode_break_at_pad(ids, id2word):
     out = []
     for i in ids:
@@ -563,8 +562,7 @@ def padding_waste(lengths, batches, width=None):
     return 1 - real / total if total else 0.0
 
 
-@wrong("4.4", "每批的比例再取平均（批大小不同时不对）", hint_mentions=("所有批", "加起来", "总", "平均"),
-       gap="checker gap (hint): 提示是“≈ 期望 × 0.93：差一个常数倍，看看缩放”，与错误无关")
+@wrong("4.4", "每批的比例再取平均（批大小不同时不对）", hint_mentions=("所有批", "加起来", "总", "平均"))
 def padding_waste_mean_of_batches(lengths, batches, width=None):
     fr = []
     for b in batches:
@@ -573,8 +571,7 @@ def padding_waste_mean_of_batches(lengths, batches, width=None):
     return sum(fr) / len(fr)
 
 
-@wrong("4.4", "忽略 width 参数", hint_mentions=("width", "宽度"),
-       gap="checker gap (hint): 提示是“≈ 期望 × 0.56：差一个常数倍，看看缩放”，没说 width")
+@wrong("4.4", "忽略 width 参数", hint_mentions=("width", "宽度"))
 def padding_waste_ignore_width(lengths, batches, width=None):
     return padding_waste(lengths, batches, None)
 
@@ -770,8 +767,7 @@ def exact_match(preds, refs):
     return sum(p == r for p, r in zip(preds, refs)) / len(refs) if refs else 0.0
 
 
-@wrong("6.1", "比较前去掉了空格和标点（太宽松）", hint_mentions=("一字不差", "空格", "标点", "=="),
-       gap="checker gap (hint): 提示是“≈ 期望 × 1.333：差一个常数倍，看看缩放”")
+@wrong("6.1", "比较前去掉了空格和标点（太宽松）", hint_mentions=("一字不差", "空格", "标点", "=="))
 def exact_match_lenient(preds, refs):
     norm = lambda s: "".join(ch for ch in s if ch not in " ，。！？,.!?")  # noqa: E731
     return sum(norm(p) == norm(r) for p, r in zip(preds, refs)) / len(refs)
@@ -782,8 +778,7 @@ def exact_match_count(preds, refs):
     return sum(p == r for p, r in zip(preds, refs))
 
 
-@wrong("6.1", "答案包含参考答案就算对", hint_mentions=("一字不差", "==", "包含", "相等"),
-       gap="checker gap (hint): 提示是“≈ 期望 × 1.333：差一个常数倍，看看缩放”")
+@wrong("6.1", "答案包含参考答案就算对", hint_mentions=("一字不差", "==", "包含", "相等"))
 def exact_match_contains(preds, refs):
     return sum(r in p for p, r in zip(preds, refs)) / len(refs)
 
@@ -818,8 +813,7 @@ def lr_at_to_zero(step, max_lr, warmup_steps, total_steps, min_lr_ratio=0.1):
     return lr_at(step, max_lr, warmup_steps, total_steps, 0.0)
 
 
-@wrong("6.2", "余弦进度用 t / T，没减预热", hint_mentions=("预热", "warmup", "t − w", "t - w", "t-w"),
-       gap="checker gap (hint): 提示是“≈ 期望 × 0.978：差一个常数倍，看看缩放”，没提进度要减去预热")
+@wrong("6.2", "余弦进度用 t / T，没减预热", hint_mentions=("预热", "warmup", "t − w", "t - w", "t-w"))
 def lr_at_progress_wrong(step, max_lr, warmup_steps, total_steps, min_lr_ratio=0.1):
     if step < warmup_steps:
         return max_lr * (step + 1) / warmup_steps
@@ -849,8 +843,7 @@ def masked_loss_wrong_mean(logits, targets, pad_token_id):
     return (loss * (targets.flatten() != pad_token_id)).mean()
 
 
-@wrong("6.3", "忽略 pad_token_id，写死 ignore_index=0",
-       gap="checker gap: 6.3 的用例 pad_token_id 都是 0，写死 ignore_index=0 也通过")
+@wrong("6.3", "忽略 pad_token_id，写死 ignore_index=0")
 def masked_loss_hard_coded_pad(logits, targets, pad_token_id):
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
 
@@ -874,9 +867,7 @@ def train_step_zero_grad_last(model, optimizer, input_ids, targets):
     return loss.item()
 
 
-@wrong("6.4", "zero_grad 挪到了最前面，但 step 还在 backward 之前",
-       gap="checker gap (verdict): 改过的代码只因 loss 曲线与桩相同就判“⏳ 还没做：这还是桩代码里原来的写法”，"
-           "应是“❌ 没通过”（提示本身有用：顺序应是 zero_grad → backward → step）")
+@wrong("6.4", "zero_grad 挪到了最前面，但 step 还在 backward 之前")
 def train_step_step_before_backward(model, optimizer, input_ids, targets):
     logits = model(input_ids)
     loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
@@ -941,8 +932,7 @@ def temperature_top_k_smallest(logits, temperature, k):
     return z.masked_fill(z > kth, float("-inf"))
 
 
-@wrong("7.1", "忘了温度", hint_mentions=("温度", "temperature"),
-       gap="checker gap (hint): 提示是“你的结果正好是期望的 1/2：是不是多除了 2（分母用错了）？”，没提温度")
+@wrong("7.1", "忘了温度", hint_mentions=("温度", "temperature"))
 def temperature_top_k_no_temperature(logits, temperature, k):
     kth = logits.topk(k, dim=-1).values[:, -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
@@ -966,9 +956,7 @@ def top_p_filter_one_too_few(logits, p):
     return logits.masked_fill(remove, float("-inf"))
 
 
-@wrong("7.2", "多留一个：比它更可能的字加起来正好 = p 时也留下（≤ p）",
-       gap="checker gap: 7.2 没有正好落在边界上的用例（如 logits = ln2·[4,3,2,1,1]，概率 ½,¼,⅛,…，p=0.75 "
-           "应留 2 个），把 “< p” 写成 “≤ p” 也通过")
+@wrong("7.2", "多留一个：比它更可能的字加起来正好 = p 时也留下（≤ p）")
 def top_p_filter_one_too_many(logits, p):
     sorted_logits, order = logits.sort(dim=-1, descending=True)
     probs = sorted_logits.softmax(-1)
@@ -1113,8 +1101,7 @@ def attend_with_cache_prepend(attn, x_new, past_k, past_v):
     return attn.out_proj(y.transpose(1, 2).reshape(B, T, C)), k, v
 
 
-@wrong("7.5", "返回了旧的缓存", hint_mentions=("缓存", "cat", "k、v", "更新"),
-       gap="checker gap (hint): 提示是“第 2 维差 1：切片边界 off-by-one”，没说缓存要返回接上新 k、v 之后的")
+@wrong("7.5", "返回了旧的缓存", hint_mentions=("缓存", "cat", "k、v", "更新"))
 def attend_with_cache_old_cache(attn, x_new, past_k, past_v):
     y, _, _ = attend_with_cache(attn, x_new, past_k, past_v)
     return y, past_k, past_v
@@ -1142,8 +1129,7 @@ def rms_norm_no_weight(x, weight, eps=1e-6):
     return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
 
-@wrong("8.1", "忽略 eps 参数（写死 1e-6）",
-       gap="checker gap: 8.1 的用例 eps 都是默认的 1e-6，写死 eps 也通过")
+@wrong("8.1", "忽略 eps 参数（写死 1e-6）")
 def rms_norm_fixed_eps(x, weight, eps=1e-6):
     return rms_norm(x, weight, 1e-6)
 

@@ -61,7 +61,7 @@ TYPES = ("meaning", "pinyin", "chain", "fill")
 BLANK = "＿"           # full-width low line: one per missing character
 
 class BuildError(Exception):
-    """A problem with the sources or the output path; main() prints it as one `error: ...` line."""
+    """A problem with the sources or the output path; main() prints it as one `错误：...` line."""
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,10 @@ def source_path(key: str) -> Path:
     _, module, filename, _, _ = SOURCES[key]
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise BuildError(f"package {module} is not installed (pip install -e .[data])")
+        raise BuildError(f"没有安装 {module} 包（pip install -e .[data]）")
     path = Path(list(spec.submodule_search_locations)[0]) / filename
     if not path.is_file():
-        raise BuildError(f"{path}: missing from the installed {module} package")
+        raise BuildError(f"{path}: 已安装的 {module} 包里没有这个文件")
     return path
 
 
@@ -95,17 +95,17 @@ def check_sources(*, strict: bool = True) -> list[str]:
         try:
             installed = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
-            raise BuildError(f"{dist} is not installed (pip install {dist}=={version})") from None
+            raise BuildError(f"没有安装 {dist}（pip install {dist}=={version}）") from None
         if installed != version:
-            problems.append(f"{dist} {installed} is installed but the data is pinned to {version} "
-                            f"(pip install {dist}=={version})")
+            problems.append(f"安装的是 {dist} {installed}，数据固定用 {version}"
+                            f"（pip install {dist}=={version}）")
             continue
         path = source_path(key)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != sha:
-            problems.append(f"{path}: sha256 {digest[:12]}... differs from the pinned {sha[:12]}...")
+            problems.append(f"{path}: sha256 {digest[:12]}... 与固定的 {sha[:12]}... 不同")
     if problems and strict:
-        raise BuildError(problems[0] + " (or pass --ignore-versions to build anyway)")
+        raise BuildError(problems[0] + "（或加 --ignore-versions 强行生成）")
     return problems
 
 
@@ -549,59 +549,59 @@ def heldout_path(output: Path) -> Path:
 def write_output(data: bytes, path: Path, *, force: bool = False, log=print) -> bool:
     """Write data to path; False if the file already held exactly these bytes."""
     if path.is_dir():
-        raise BuildError(f"{path}: is a directory")
+        raise BuildError(f"{path}: 是一个文件夹")
     if path.exists():
         old = path.read_bytes()
         if old == data:
-            log(f"{path}: unchanged ({len(data.splitlines())} lines)")
+            log(f"{path}: 内容不变（{len(data.splitlines())} 行）")
             return False
         if not force and not _is_builder_output(path):
-            raise BuildError(f"{path}: exists and is not a data set written by this builder; "
-                             "pass --force to overwrite it")
-        log(f"{path}: overwriting the existing file ({len(old.splitlines())} lines)")
+            raise BuildError(f"{path}: 文件已存在，而且不是本脚本生成的数据；"
+                             "确实要覆盖请加 --force")
+        log(f"{path}: 覆盖已有的文件（原来 {len(old.splitlines())} 行）")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return True
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full", action="store_true", help="all idioms, not only the common ones "
-                        "(default output data/data_full.jsonl)")
-    parser.add_argument("--output", type=Path, help="where to write (default data/data.jsonl, "
-                        "or data/data_full.jsonl with --full)")
-    parser.add_argument("--stats", action="store_true", help="print counts and length statistics, write nothing")
-    parser.add_argument("--force", action="store_true", help="overwrite an output that this builder did not write")
+    parser = argparse.ArgumentParser(description="从开放许可的来源生成课程的成语问答数据（data/data.jsonl）和留出的问法（data/heldout_phrasings.jsonl）。")
+    parser.add_argument("--full", action="store_true", help="全部成语，不只是常用成语"
+                        "（默认输出 data/data_full.jsonl）")
+    parser.add_argument("--output", type=Path, help="写到哪里（默认 data/data.jsonl，"
+                        "加 --full 时 data/data_full.jsonl）；留出的问法写在旁边")
+    parser.add_argument("--stats", action="store_true", help="打印条数和长度统计，不写文件")
+    parser.add_argument("--force", action="store_true", help="覆盖不是本脚本生成的输出文件")
     parser.add_argument("--ignore-versions", action="store_true",
-                        help="build even if the installed sources differ from the pinned ones (warns)")
+                        help="已安装的来源与固定版本不同时也生成（会警告）")
     args = parser.parse_args(argv)
     try:
         for problem in check_sources(strict=not args.ignore_versions):
-            print(f"warning: {problem}; the output will differ from the committed data", file=sys.stderr)
+            print(f"警告：{problem}；生成的数据会与提交的不同", file=sys.stderr)
         output = args.output or (FULL_OUTPUT if args.full else DEFAULT_OUTPUT)
         for path in (output, heldout_path(output)):   # refuse before the build, not after it
             if path.exists() and not path.is_dir() and not args.force and not _is_builder_output(path):
-                raise BuildError(f"{path}: exists and is not a data set written by this builder; "
-                                 "pass --force to overwrite it")
+                raise BuildError(f"{path}: 文件已存在，而且不是本脚本生成的数据；"
+                                 "确实要覆盖请加 --force")
         facts = build_facts(args.full, strict=False)
         records, heldout = phrase_facts(facts), phrase_facts(facts, heldout=True)
         if args.stats:
             print(format_stats(compute_stats(records)))
-            print("\nheld-out family:")
+            print("\n留出的问法（heldout）：")
             print(format_stats(compute_stats(heldout)))
             return 0
         outputs = ((output, records), (heldout_path(output), heldout))
         written = [write_output(to_jsonl(recs), path, force=args.force) for path, recs in outputs]
     except BuildError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"错误：{e}", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
+        print(f"错误：{e.filename}: {e.strerror}" if e.filename else f"错误：{e}", file=sys.stderr)
         return 1
     for (path, recs), done in zip(outputs, written):
         counts = compute_stats(recs)["counts"]
-        print(f"{'wrote' if done else 'kept'} {len(recs)} records in {path} ("
-              + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")")
+        print(f"{'写入' if done else '保留'} {path}：{len(recs)} 条（"
+              + "，".join(f"{k} {n}" for k, n in counts.items()) + "）")
     return 0
 
 

@@ -5,11 +5,11 @@
     python -m minigpt --help
 
 它运行的代码和种子代码的三条命令（build_vocab.py、split_data.py --train_ratio 0.8、train.py）相同，
-然后加载 output/best_model.pth，回答几道训练题和验证题：哪些是背下来的，哪些是编的，一看便知。
+然后加载 output/last_model.pth（训练结束时的权重），回答几道训练题和验证题：哪些是背下来的，哪些是编的，一看便知。
 """
-import argparse
 import sys
 
+from minigpt.cli import ArgumentParser
 from minigpt import train as train_module
 from minigpt.checkpoint import load_for_inference
 from minigpt.common import pick_device
@@ -19,7 +19,7 @@ from minigpt.split_data import prepare_data
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="在 ./data/data.jsonl 上跑一遍课程的整条流水线。")
+    p = ArgumentParser(description="在 ./data/data.jsonl 上跑一遍课程的整条流水线。")
     p.add_argument("--data", default="./data/data.jsonl", help="问答对（每行一个带 question/answer 的 JSON）")
     p.add_argument("--output-dir", default="output", help="检查点写到这里")
     p.add_argument("--max-minutes", type=float, default=None, help="训练的时间预算（CPU 上默认 15 分钟）")
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     try:
         paths = prepare_data(args.data, train_ratio=0.8, seed=42)
     except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"错误：{e}", file=sys.stderr)
         return 1
 
     print("\n== 3. 训练（种子代码的 train.py）")
@@ -48,8 +48,8 @@ def main(argv=None) -> int:
 
     print("\n== 4. 回答问题（第 7 章）")
     try:
-        model, tokenizer = load_for_inference(f"{args.output_dir}/best_model.pth", pick_device(args.device))
-    except DataError as e:  # 消息已经是“error: 文件: 哪里不对”
+        model, tokenizer = load_for_inference(f"{args.output_dir}/last_model.pth", pick_device(args.device))
+    except DataError as e:  # 消息已经是“错误：文件: 哪里不对”
         print(e, file=sys.stderr)
         return 1
     for split in ("train", "val"):

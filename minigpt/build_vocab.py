@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import Counter
@@ -21,6 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python ./minigpt/build_vocab.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from minigpt.cli import ArgumentParser
 from minigpt.jsonl import DataError, atomic_write_text, read_qa_jsonl
 from minigpt import tokenizer
 
@@ -87,14 +87,14 @@ def build_vocab(data_path: str, output_path: str, *, warn=print) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="从问答数据建字符词表（第 1 章）。")
+    parser = ArgumentParser(description="从问答数据建字符词表（第 1 章）。")
     parser.add_argument("--data", type=str, required=True, help="训练数据的路径（JSONL 格式）")
     parser.add_argument("--output", type=str, default="vocab.json", help="词表文件写到哪里")
     args = parser.parse_args(argv)
     try:
         build_vocab(args.data, args.output)
     except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"错误：{e}", file=sys.stderr)
         return 1
     return 0
 

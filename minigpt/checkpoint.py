@@ -24,9 +24,8 @@
 第 6 章 notebook 写的 output/ch06/（各取 best_model.pth，没有就取 last_model.pth），有几个就用最新的；
 都没有时用仓库自带的 checkpoints/minigpt-idiom.pth。它会打印用的是哪个、为什么。
 加载来回答问题（load_for_inference）：模型 + 它训练时的分词器；任何问题都是一个 CheckpointError，
-消息是一行“error: 文件: 哪里不对”，再说怎么办。
+消息是一行“错误：文件: 哪里不对”，再说怎么办。
 """
-import argparse
 import random
 import sys
 import warnings
@@ -37,6 +36,7 @@ if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.
 
 import torch
 
+from minigpt.cli import ArgumentParser
 from minigpt.common import REPO_ROOT, unwrap  # noqa: F401  （unwrap 也是本模块的公开名字）
 from minigpt.jsonl import DataError, atomic_write
 from minigpt.models import build_model, config_dict  # noqa: F401  （build_model 同上）
@@ -158,16 +158,16 @@ def _torch_load(path, map_location):
             what = "里面有 minigpt 检查点不会有的 Python 对象，为了安全不加载（不是 minigpt/train.py 保存的）"
         else:
             what = "不是可读的 minigpt 检查点（文件不完整、已损坏，或者不是 minigpt/train.py 保存的）"
-        raise CheckpointError(f"error: {path}: {what}；{RETRAIN}") from None
+        raise CheckpointError(f"错误：{path}: {what}；{RETRAIN}") from None
 
 
 def read_checkpoint(path, map_location="cpu") -> dict:
     """读出并检查一个检查点 dict；任何问题都是一个说清楚原因的 CheckpointError。"""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"error: {path}: 找不到检查点；{RETRAIN}，或者用仓库自带的 {_show(SHIPPED_CHECKPOINT)}")
+        raise CheckpointError(f"错误：{path}: 找不到检查点；{RETRAIN}，或者用仓库自带的 {_show(SHIPPED_CHECKPOINT)}")
     if path.is_dir():
-        raise CheckpointError(f"error: {path}: 是一个文件夹，需要的是一个 .pth 检查点文件")
+        raise CheckpointError(f"错误：{path}: 是一个文件夹，需要的是一个 .pth 检查点文件")
     ckpt = _torch_load(path, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         hint = ""
@@ -175,12 +175,12 @@ def read_checkpoint(path, map_location="cpu") -> dict:
             hint = f"：看起来是种子代码保存的检查点（只有权重，没有配置和词表）；{RETRAIN}"
         elif isinstance(ckpt, dict) and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
             hint = "：看起来是一个单独的 state_dict，请用 model.load_state_dict(...) 加载"
-        raise CheckpointError(f"error: {path}: 不是 minigpt 检查点{hint}")
+        raise CheckpointError(f"错误：{path}: 不是 minigpt 检查点{hint}")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
-        raise CheckpointError(f"error: {path}: 检查点缺少 {', '.join(missing)}")
+        raise CheckpointError(f"错误：{path}: 检查点缺少 {', '.join(missing)}")
     if ckpt["version"] > VERSION:
-        raise CheckpointError(f"error: {path}: 检查点版本 {ckpt['version']} 比这份代码（{VERSION}）新，请更新 minigpt")
+        raise CheckpointError(f"错误：{path}: 检查点版本 {ckpt['version']} 比这份代码（{VERSION}）新，请更新 minigpt")
     return ckpt
 
 
@@ -194,11 +194,11 @@ def load_checkpoint(path, map_location="cpu"):
         model = build_model(ckpt["arch"], ckpt["config"])
         model.load_state_dict(ckpt["model"])  # 发布文件的 bf16 权重在这里转成 fp32
     except DataError as e:  # 未知的架构
-        raise CheckpointError(f"error: {path}: {str(e).removeprefix('error: ')}") from None
+        raise CheckpointError(f"错误：{path}: {str(e).removeprefix('错误：')}") from None
     except (TypeError, ValueError, RuntimeError) as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
         detail = next((line for line in lines if "mismatch" in line or "key" in line), lines[0])  # 第一处具体的不一致
-        raise CheckpointError(f"error: {path}: 权重和存下的配置对不上（{detail[:200]}）；{RETRAIN}") from None
+        raise CheckpointError(f"错误：{path}: 权重和存下的配置对不上（{detail[:200]}）；{RETRAIN}") from None
     model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu").eval()
     metadata = {k: ckpt[k] for k in ("arch", "config", "word2id", "vocab_hash", "step")}
     metadata["metrics"] = ckpt.get("metrics") or {}
@@ -216,13 +216,13 @@ def load_tokenizer(metadata):
 def load_for_inference(path, device="cpu"):
     """`(model, tokenizer)`：拿来回答问题的模型（在 device 上，eval 模式）和它训练时的分词器。
 
-    命令行、游乐场、导出都用它；出了任何问题都是一个 CheckpointError，消息是“error: 文件: 哪里不对；怎么办”。
+    命令行、游乐场、导出都用它；出了任何问题都是一个 CheckpointError，消息是“错误：文件: 哪里不对；怎么办”。
     """
     model, metadata = load_checkpoint(path, map_location=device)
     try:
         tokenizer = load_tokenizer(metadata)
     except DataError as e:
-        raise CheckpointError(f"error: {path}: 存下的词表有问题（{e}）；{RETRAIN}") from None
+        raise CheckpointError(f"错误：{path}: 存下的词表有问题（{e}）；{RETRAIN}") from None
     return model.to(device).eval(), tokenizer
 
 
@@ -231,7 +231,7 @@ def check_vocab(ckpt_or_metadata, tokenizer, path) -> None:
     if ckpt_or_metadata["vocab_hash"] != tokenizer.vocab_hash:
         n_old, n_new = len(ckpt_or_metadata["word2id"]), tokenizer.get_vocab_size()
         raise CheckpointError(
-            f"error: {path}: 训练时用的词表（{n_old} 个 token，哈希 {ckpt_or_metadata['vocab_hash'][:12]}）"
+            f"错误：{path}: 训练时用的词表（{n_old} 个 token，哈希 {ckpt_or_metadata['vocab_hash'][:12]}）"
             f"和现在用的（{n_new} 个 token，哈希 {tokenizer.vocab_hash[:12]}）不同。请用检查点里存的词表"
             "（minigpt.checkpoint.load_tokenizer(metadata)），或者从头开始：--no-resume 或换一个 --output-dir。"
         )
@@ -241,12 +241,16 @@ def check_vocab(ckpt_or_metadata, tokenizer, path) -> None:
 def trained_checkpoints(roots=None) -> list[tuple[Path, str]]:
     """你训练出的检查点 [(路径, 从哪里来)]，最新的在前。
 
-    在 roots（默认：当前目录和仓库根目录）下的 TRAINED_DIRS 里找，每个文件夹取 best_model.pth，没有就取 last_model.pth。
+    在 roots（默认：当前目录和仓库根目录）下的 TRAINED_DIRS 里找，每个文件夹取 last_model.pth，没有就取 best_model.pth。
+
+    为什么聊天用最后的权重（last），而不是验证损失最低的（best，种子代码的选法）：课程的验证集是从没见过的成语
+    （按成语分组切分），成语的释义猜不出来，所以验证损失在训练中途就开始上升；而模型对学过的成语、换个问法的
+    回答一直在变好，到训练结束才最好。best_model.pth 照样保存，想比较时用 --checkpoint 指定。
     """
     found = {}
     for root in roots if roots is not None else (Path.cwd(), REPO_ROOT):
         for folder, source in TRAINED_DIRS.items():
-            for name in (BEST, LAST):
+            for name in (LAST, BEST):
                 path = Path(root) / folder / name
                 if path.is_file():
                     found.setdefault(path.resolve(), (path, source))
@@ -286,7 +290,7 @@ def _show(path: Path) -> str:
 
 # ---------------------------------------------------------------- 命令行
 def main(argv=None):
-    p = argparse.ArgumentParser(description="查看一个 minigpt 检查点，或把它缩小成发布版本。")
+    p = ArgumentParser(description="查看一个 minigpt 检查点，或把它缩小成发布版本。")
     p.add_argument("path", help="检查点文件（.pth）")
     p.add_argument("--release", metavar="DST", help="写一份 bf16、不带训练状态的副本到 DST")
     args = p.parse_args(argv)

@@ -11,7 +11,7 @@
 import random
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -83,6 +83,16 @@ def sample(records, n, seed):
     return random.Random(seed).sample(records, n)
 
 
+def taught_heldout(heldout_pairs: list, train_pairs: list) -> list:
+    """留出问法（data/heldout_phrasings.jsonl）里问的是训练过的成语的那些题。
+
+    训练集里教过的成语，换一种训练中从没出现过的问法再问：答对说明模型认出了成语和题型，
+    而不是背下了问题字符串。没有 "idiom" 字段的数据无从判断，返回空列表。
+    """
+    taught = {p.get("idiom") for p in train_pairs} - {None}
+    return [p for p in heldout_pairs if p.get("idiom") in taught]
+
+
 @dataclass
 class EvalSet:
     """训练中每次评估用的题，一次抽好。"""
@@ -94,11 +104,15 @@ class EvalSet:
     train_sample: list  # 训练中每次评估答的训练题
     val_sample: list  # 训练中每次评估答的验证题
     seed: int  # 最终报告用同样的种子抽更多的题
+    heldout_pairs: list = field(default_factory=list)  # 训练过的成语、留出的问法（taught_heldout）；空：不评估
+    heldout_sample: list = field(default_factory=list)  # 训练中每次评估答的留出问法题
 
     @classmethod
-    def fixed(cls, val_ds, train_pairs, val_pairs, *, n, n_val_loss, seed) -> "EvalSet":
+    def fixed(cls, val_ds, train_pairs, val_pairs, *, n, n_val_loss, seed, heldout_pairs=()) -> "EvalSet":
+        heldout_pairs = list(heldout_pairs)
         return cls(val_ds, train_pairs, val_pairs, sample(list(range(len(val_ds))), n_val_loss, seed + 1),
-                   sample(train_pairs, n, seed + 2), sample(val_pairs, n, seed + 3), seed)
+                   sample(train_pairs, n, seed + 2), sample(val_pairs, n, seed + 3), seed,
+                   heldout_pairs, sample(heldout_pairs, n, seed + 4))
 
 
 def evaluate(model, tokenizer, evalset: EvalSet, *, step, device, dtype=torch.float32, final_n=None):
@@ -106,9 +120,10 @@ def evaluate(model, tokenizer, evalset: EvalSet, *, step, device, dtype=torch.fl
 
     final_n：最终报告，每边换成 final_n 道题（同样的种子，所以包含训练中评估的那些题）。
     """
-    tr, va = evalset.train_sample, evalset.val_sample
+    tr, va, ho = evalset.train_sample, evalset.val_sample, evalset.heldout_sample
     if final_n is not None:
         tr, va = sample(evalset.train_pairs, final_n, evalset.seed + 2), sample(evalset.val_pairs, final_n, evalset.seed + 3)
+        ho = sample(evalset.heldout_pairs, final_n, evalset.seed + 4)
     t0 = time.perf_counter()
     row = {"step": step, "val_loss": validation_loss(model, evalset.val_ds, evalset.val_loss_indices,
                                                      pad_token_id=tokenizer.pad_token_id, device=device, dtype=dtype)}
@@ -116,10 +131,14 @@ def evaluate(model, tokenizer, evalset: EvalSet, *, step, device, dtype=torch.fl
     em_val = exact_match_report(model, tokenizer, va, device=device, dtype=dtype)
     row["exact_match"] = {"train": em_train["exact_match"], "val": em_val["exact_match"]}
     row["by_type"] = {"train": em_train["by_type"], "val": em_val["by_type"]}
+    if ho:  # 训练过的成语，换一种训练中没见过的问法
+        em_held = exact_match_report(model, tokenizer, ho, device=device, dtype=dtype)
+        row["exact_match"]["heldout"] = em_held["exact_match"]
+        row["by_type"]["heldout"] = em_held["by_type"]
     row["eval_seconds"] = time.perf_counter() - t0
     if final_n is not None:
         row["final"] = True
-        row["n"] = {"train": em_train["n"], "val": em_val["n"]}
+        row["n"] = {"train": em_train["n"], "val": em_val["n"], **({"heldout": len(ho)} if ho else {})}
     return row, em_train, em_val
 
 
@@ -131,19 +150,29 @@ def _pad(text: str, width: int, right: bool = False) -> str:
 
 
 def format_report(row) -> str:
-    """每种题型的精确匹配，排成一张小表。"""
+    """每种题型的精确匹配，排成一张小表。
+
+    列：训练（训练过的成语，训练时的问法）、换问法（训练过的成语，训练中从没出现过的问法；
+    有留出问法时才有这一列）、验证（验证集：按成语划分时是没见过的成语）、验证逐字。
+    """
     n = row.get("n", {})
-    lines = [f"精确匹配（训练集 {n.get('train', '?')} 题 / 验证集 {n.get('val', '?')} 题；"
-             "逐字：答对的字的比例，拼音按音节算）：",
-             "  " + _pad("题型", 12) + _pad("训练", 8, True) + _pad("验证", 8, True) + _pad("验证逐字", 12, True)]
+    held = "heldout" in row["by_type"]
+    counts = f"训练集 {n.get('train', '?')} 题 / " + (f"换问法 {n.get('heldout', '?')} 题 / " if held else "")
+    lines = [f"精确匹配（{counts}验证集 {n.get('val', '?')} 题；逐字：答对的字的比例，拼音按音节算）：",
+             "  " + _pad("题型", 12) + _pad("训练", 8, True) + (_pad("换问法", 9, True) if held else "")
+             + _pad("验证", 8, True) + _pad("验证逐字", 12, True)]
 
     def pct(d, key):
         return f"{d[key]:.1%}" if d else "-"
 
-    for t in sorted(set(row["by_type"]["train"]) | set(row["by_type"]["val"])):
+    for t in sorted(set(row["by_type"]["train"]) | set(row["by_type"]["val"]) | set(row["by_type"].get("heldout", {}))):
         tr, va = row["by_type"]["train"].get(t), row["by_type"]["val"].get(t)
-        lines.append("  " + _pad(t, 12) + _pad(pct(tr, "exact_match"), 8, True) + _pad(pct(va, "exact_match"), 8, True)
-                     + _pad(pct(va, "char_acc"), 12, True))
+        ho = _pad(pct(row["by_type"]["heldout"].get(t), "exact_match"), 9, True) if held else ""
+        lines.append("  " + _pad(t, 12) + _pad(pct(tr, "exact_match"), 8, True) + ho
+                     + _pad(pct(va, "exact_match"), 8, True) + _pad(pct(va, "char_acc"), 12, True))
     em = row["exact_match"]
-    lines.append("  " + _pad("全部", 12) + _pad(f"{em['train']:.1%}", 8, True) + _pad(f"{em['val']:.1%}", 8, True))
+    ho = _pad(f"{em['heldout']:.1%}", 9, True) if held else ""
+    lines.append("  " + _pad("全部", 12) + _pad(f"{em['train']:.1%}", 8, True) + ho + _pad(f"{em['val']:.1%}", 8, True))
+    if held:
+        lines.append("  换问法：训练过的成语，用训练中从没出现过的问法提问；验证：按成语划分时是没见过的成语")
     return "\n".join(lines)

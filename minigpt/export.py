@@ -17,7 +17,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
@@ -28,6 +27,7 @@ if __package__ in (None, ""):
 
 import torch
 
+from minigpt.cli import ArgumentParser
 from minigpt.checkpoint import default_checkpoint, load_checkpoint
 from minigpt.jsonl import DataError
 from minigpt.models import arch_of, context_length
@@ -155,7 +155,7 @@ def export_model(model, word2id: dict[str, int], out_dir, *, dtype: torch.dtype 
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="导出课程模型为 Hugging Face 文件夹（transformers 可离线加载）")
+    p = ArgumentParser(description="导出课程模型为 Hugging Face 文件夹（transformers 可离线加载）")
     p.add_argument("--checkpoint", help="train.py 保存的 .pth（默认：你训练的最新模型，没有就用随仓库发布的模型）")
     p.add_argument("--out", required=True, help="输出文件夹")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32", help="导出权重的类型")
@@ -163,12 +163,12 @@ def main(argv=None) -> int:
     try:
         model, meta = load_checkpoint(args.checkpoint or default_checkpoint())
         out = export_model(model, meta["word2id"], args.out, dtype=getattr(torch, args.dtype))
-    except DataError as e:  # CheckpointError 也是 DataError，消息已是“error: 文件: 哪里不对”
+    except DataError as e:  # CheckpointError 也是 DataError，消息已是“错误：文件: 哪里不对”
         msg = str(e)
-        print(msg if msg.startswith("error:") else f"error: {msg}", file=sys.stderr)
+        print(msg if msg.startswith("错误：") else f"错误：{msg}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as e:
-        print(f"error: {args.out}: {e}", file=sys.stderr)
+        print(f"错误：{args.out}: {e}", file=sys.stderr)
         return 1
     print(f"已导出 {meta['arch']} 模型（第 {meta['step']} 步）到 {out}")
     return 0

@@ -12,7 +12,6 @@
 以及 model.new_kv_cache(max_len) -> KVCache（模型自己知道有几层）。
 批量生成时提示词“左填充”：这样每一行最后一个位置都是真实 token，下一个 token 的 logits 都在 [:, -1]。
 """
-import argparse
 import sys
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
@@ -22,6 +21,7 @@ import torch
 if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.*` 能找到仓库根目录
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from minigpt.cli import ArgumentParser
 from minigpt.checkpoint import SHIPPED_CHECKPOINT, default_checkpoint, load_for_inference  # noqa: F401（公开名字）
 from minigpt.common import autocast, pick_device, unwrap
 from minigpt.models import context_length
@@ -283,8 +283,8 @@ def greedy_answers(model, tokenizer, questions: Sequence[str], *, max_new_tokens
 
 
 # ------------------------------------------------------------------------------ 命令行聊天
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="和训练好的 minigpt 对话：默认逐行读问题（Q:），输出回答（A:）。")
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(description="和训练好的 minigpt 对话：默认逐行读问题（Q:），输出回答（A:）。")
     p.add_argument("--question", "-q", help="只回答这一个问题然后退出")
     p.add_argument("--checkpoint", help="检查点路径（默认：你训练的最新模型，在 output/ 或 output/ch06/；没有就用 checkpoints/minigpt-idiom.pth）")
     p.add_argument("--max-new-tokens", type=int, default=64, help="回答最多多少个字（默认 64）")
@@ -307,7 +307,7 @@ def main(argv=None) -> int:
     path = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
     try:
         model, tokenizer = load_for_inference(path, device)
-    except ValueError as e:  # CheckpointError：一行“error: 文件: 哪里不对；怎么办”
+    except ValueError as e:  # CheckpointError：一行“错误：文件: 哪里不对；怎么办”
         print(e, file=sys.stderr)
         return 1
     sampling = dict(do_sample=args.sample, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
@@ -324,7 +324,7 @@ def main(argv=None) -> int:
                     break
                 print(tokenizer.decode([token]), end="", flush=True)
         except ValueError as e:
-            print(f"\nerror: {e}", file=sys.stderr, end="")
+            print(f"\n错误：{e}", file=sys.stderr, end="")
         print(flush=True)
 
     if args.question is not None:

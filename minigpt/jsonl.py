@@ -1,25 +1,23 @@
-"""The one reader of question/answer JSONL files, shared by build_vocab, split_data and QADataset.
+"""问答 JSONL 文件的唯一读取器（build_vocab、split_data、QADataset、训练和游乐场都用它），以及唯一的原子写入。
 
     from minigpt.jsonl import read_qa_jsonl, DataError
     pairs = read_qa_jsonl("./data/data.jsonl")      # list[QAPair(question, answer, line, raw)]
 
-    python -m minigpt.jsonl ./data/data.jsonl        # check a file: warnings + one summary line
+    python -m minigpt.jsonl ./data/data.jsonl        # 检查一个文件：逐条警告 + 一行总结
 
-A valid line is one JSON object with non-empty string fields "question" and "answer"; other fields
-(e.g. "type") are ignored. Text is kept exactly as written: emoji and other characters outside the
-Basic Multilingual Plane are characters like any other, and "<sep>" inside the text is just five
-characters (the tokenizer never turns text into a special token).
+有效的一行是一个 JSON 对象，带非空的字符串字段“question”和“answer”；别的字段（比如“type”，题型）
+不影响读取，需要时从 QAPair.type 取。文本原样保留：emoji 等基本多文种平面以外的字符和别的字一样，
+文本里的“<sep>”就是五个普通字符（分词器从不把文本变成特殊 token）。
 
-What happens to bad input:
-- a UTF-8 byte-order mark at the start of the file and Windows line ends (CRLF) are accepted;
-- blank or whitespace-only lines are ignored silently and counted in the summary (a trailing empty
-  line is normal in JSONL files, a warning for each would be noise);
-- every other bad line (invalid JSON, a JSON value that is not an object, a missing / null /
-  non-string / empty question or answer, text with an unpaired surrogate such as "\\ud800" that
-  cannot be written back as UTF-8) is skipped with one warning "FILE:LINE: reason";
-- a missing file, a directory, bytes that are not UTF-8, or a file without a single valid line raise
-  DataError (a ValueError) with one clear message; command-line tools print it as "error: ..." and
-  exit with status 1.
+坏输入怎么处理：
+- 文件开头的 UTF-8 BOM 和 Windows 换行（CRLF）照常接受；
+- 空行或只有空白的行静默忽略，只在总结里计数（JSONL 末尾有个空行很常见，每个都警告只是噪音）；
+- 其它坏行（不是合法 JSON、不是 JSON 对象、question/answer 缺失、为 null、不是字符串或为空、
+  含有像“\\ud800”这样无法写回 UTF-8 的不成对代理字符）跳过，并给一条警告“文件:行号: 原因”；
+- 文件不存在、是文件夹、不是 UTF-8、或者一行有效的都没有：抛出 DataError（一个 ValueError），
+  消息只有一行、说清楚原因；命令行工具把它打印成“错误：……”并以状态 1 退出。
+
+写文件一律用 atomic_write：先写同一文件夹里的临时文件，再改名覆盖，崩溃或 Ctrl-C 都不会留下写了一半的文件。
 """
 from __future__ import annotations
 
@@ -31,69 +29,78 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+if __package__ in (None, ""):  # 当脚本运行：`python ./minigpt/jsonl.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from minigpt.cli import ArgumentParser  # noqa: E402
+
 REQUIRED_FIELDS = ("question", "answer")
 
 
 class DataError(ValueError):
-    """Bad input data; the message names the file (and line) and says what is wrong."""
+    """输入数据有问题；消息写明文件（和行号），并说清楚哪里不对。"""
 
 
 @dataclass(frozen=True)
 class QAPair:
     question: str
     answer: str
-    line: int  # 1-based line number in the file, for messages
-    raw: str  # the line as written (stripped, without BOM): split_data writes it back unchanged
+    line: int  # 在文件里的行号（从 1 开始），给消息用
+    raw: str  # 这一行的原文（去掉首尾空白和 BOM）：split_data 原样写回
 
     @property
     def type(self) -> str:
-        """The optional "type" field of the line (question kind, for per-type reports); "qa" if absent."""
+        """这一行可选的“type”字段（题型，按题型报告时用）；没有就是 "qa"。"""
         return str(json.loads(self.raw).get("type") or "qa")
+
+    def get(self, name: str):
+        """Any extra field of the line (e.g. "idiom"), None if absent."""
+        return json.loads(self.raw).get(name)
 
 
 @dataclass
 class ReadStats:
-    """Counts of one read, for the summary line."""
+    """一次读取的计数，给总结那一行用。"""
 
     kept: int = 0
     skipped: int = 0
     blank: int = 0
 
     def summary(self, path) -> str:
-        parts = [f"{self.kept} QA pairs kept", f"{self.skipped} lines skipped"]
+        parts = [f"保留 {self.kept} 个问答对", f"跳过 {self.skipped} 行"]
         if self.blank:
-            parts.append(f"{self.blank} blank lines ignored")
-        return f"{path}: " + ", ".join(parts)
+            parts.append(f"忽略 {self.blank} 个空行")
+        return f"{path}: " + "，".join(parts)
 
 
 def read_text(path) -> str:
-    """Read a whole UTF-8 text file (BOM allowed) or raise DataError with a clear message."""
+    """读入整个 UTF-8 文本文件（允许 BOM），读不了就抛出说清楚原因的 DataError。"""
     p = Path(path)
     if p.is_dir():
-        raise DataError(f"{path}: is a directory, expected a file")
+        raise DataError(f"{path}: 是一个文件夹，需要的是文件")
     try:
         data = p.read_bytes()
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
+        raise DataError(f"{path}: 找不到这个文件") from None
     except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+        raise DataError(f"{path}: 读不了（{e.strerror or e}）") from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError(f"{path}: file is UTF-16 encoded; save it as UTF-8")
+        raise DataError(f"{path}: 文件是 UTF-16 编码；请另存为 UTF-8")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise DataError(
-            f"{path}:{line}: not valid UTF-8 (byte 0x{data[e.start]:02x} at byte column {col}); save the file as UTF-8"
+            f"{path}:{line}: 不是有效的 UTF-8（这一行第 {col} 个字节是 0x{data[e.start]:02x}）；请把文件另存为 UTF-8"
         ) from None
     return text[1:] if text.startswith("\ufeff") else text
 
 
 def atomic_write(path, write: Callable[[object], object]) -> None:
-    """The one atomic writer: write(f) fills a unique temporary file (binary) beside path, which is then
-    renamed over path, so a crash, Ctrl-C or another process writing the same file never leaves a
-    half-written file. Used for vocab.json, the split files and checkpoints. An OSError becomes DataError."""
+    """唯一的原子写入：write(f) 往 path 旁边一个独一无二的临时文件（二进制）里写，写完再改名覆盖 path，
+    所以崩溃、Ctrl-C 或者另一个进程同时写同一个文件，都不会留下写了一半的文件。
+    vocab.json、切分出的文件和检查点都这样写。OSError 变成 DataError。"""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -102,17 +109,17 @@ def atomic_write(path, write: Callable[[object], object]) -> None:
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
-            os.replace(tmp, path)  # atomic on POSIX and Windows (same file system)
-        except BaseException:  # also KeyboardInterrupt: remove the partial temporary file
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp 建的是 0600；改成普通 open() 会给的权限
+            os.replace(tmp, path)  # 在 POSIX 和 Windows 上都是原子的（同一个文件系统里）
+        except BaseException:  # 包括 KeyboardInterrupt：删掉写了一半的临时文件
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as e:
-        raise DataError(f"{path}: cannot write ({e.strerror or e})") from None
+        raise DataError(f"{path}: 写不了（{e.strerror or e}）") from None
 
 
 def atomic_write_text(path, text: str) -> None:
-    """Write text as UTF-8 with atomic_write. Raises DataError."""
+    """用 atomic_write 把文本按 UTF-8 写出。出错抛出 DataError。"""
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
@@ -123,10 +130,10 @@ def _umask() -> int:
 
 
 def split_lines(text: str) -> list[str]:
-    """Split like Python's text-mode file iteration (universal newlines: \\n, \\r\\n and \\r)."""
+    """按 Python 文本模式逐行读文件的方式分行（通用换行：\\n、\\r\\n 和 \\r）。"""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines and lines[-1] == "":
-        lines.pop()  # text ending with a newline has no extra empty line after it
+        lines.pop()  # 以换行结尾的文本，后面没有多出的空行
     return lines
 
 
@@ -138,51 +145,50 @@ def _unpaired_surrogate(s: str) -> str | None:
 
 
 def parse_qa_line(line: str) -> tuple[str, str] | str:
-    """(question, answer) for a valid stripped line, else the reason it is invalid (a str)."""
+    """有效的行（已去掉首尾空白）→ (question, answer)；否则返回它无效的原因（一个 str）。"""
     try:
         item = json.loads(line)
     except json.JSONDecodeError as e:
-        return f"invalid JSON ({e.msg} at column {e.colno})"
+        return f"不是合法的 JSON（第 {e.colno} 列：{e.msg}）"
     except RecursionError:
-        return "invalid JSON (nested too deeply)"
-    except ValueError as e:  # e.g. an integer with more digits than Python converts
-        return f"invalid JSON ({e})"
+        return "不是合法的 JSON（嵌套太深）"
+    except ValueError as e:  # 比如一个位数多到 Python 不肯转换的整数
+        return f"不是合法的 JSON（{e}）"
     if not isinstance(item, dict):
-        return f"expected a JSON object, got {_json_type(item)}"
+        return f"应该是一个 JSON 对象，实际是{_json_type(item)}"
     values = []
     for field in REQUIRED_FIELDS:
         if field not in item:
-            return f'missing field "{field}"'
+            return f"缺少字段“{field}”"
         value = item[field]
         if value is None:
-            return f'"{field}" is null'
+            return f"字段“{field}”是 null"
         if not isinstance(value, str):
-            return f'"{field}" must be a string, got {_json_type(value)}'
+            return f"字段“{field}”必须是字符串，实际是{_json_type(value)}"
         if not value.strip():
-            return f'"{field}" is empty'
+            return f"字段“{field}”是空的"
         bad = _unpaired_surrogate(value)
         if bad:
-            return f'"{field}" contains an unpaired surrogate {bad} (not a real character)'
+            return f"字段“{field}”含有不成对的代理字符 {bad}（不是真正的字符）"
         values.append(value)
     return values[0], values[1]
 
 
 def _json_type(value) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", type(None): "null"}
+    names = {bool: "布尔值", int: "数字", float: "数字", str: "字符串", list: "数组", type(None): " null"}
     return names.get(type(value), type(value).__name__)
 
 
 def read_qa_jsonl(
     path, *, warn: Callable[[str], object] = print, summary: bool = True, stats: ReadStats | None = None
 ) -> list[QAPair]:
-    """Read every valid QA pair of a JSONL file, in file order.
+    """按文件顺序读出所有有效的问答对。
 
-    warn: called with each warning ("warning: FILE:LINE: reason, line skipped") and the summary line;
-          pass `lambda msg: None` to read silently.
-    summary: print the one-line summary "FILE: N QA pairs kept, M lines skipped" at the end
-             (callers that add their own counts, like QADataset, turn it off).
-    stats: filled with the counts, for callers that print their own summary.
-    Raises DataError for a missing file, a directory, non-UTF-8 bytes, or no valid line at all.
+    warn：每条警告（“警告：文件:行号: 原因，已跳过这一行”）和总结那一行都交给它；
+          传 `lambda msg: None` 就静默读取。
+    summary：最后打印一行总结“文件: 保留 N 个问答对，跳过 M 行”（自己另有计数的调用方，比如 QADataset，关掉它）。
+    stats：把计数填进去，给自己打印总结的调用方用。
+    文件不存在、是文件夹、不是 UTF-8、或者一行有效的都没有时抛出 DataError。
     """
     text = read_text(path)
     stats = stats if stats is not None else ReadStats()
@@ -195,32 +201,28 @@ def read_qa_jsonl(
         parsed = parse_qa_line(line)
         if isinstance(parsed, str):
             stats.skipped += 1
-            warn(f"warning: {path}:{line_no}: {parsed}, line skipped")
+            warn(f"警告：{path}:{line_no}: {parsed}，已跳过这一行")
             continue
         pairs.append(QAPair(parsed[0], parsed[1], line_no, line))
     stats.kept = len(pairs)
     if not pairs:
         if stats.skipped:
-            raise DataError(
-                f"{path}: no valid line ({stats.skipped} skipped); each line must be a JSON object "
-                'with non-empty string fields "question" and "answer"'
-            )
-        raise DataError(f'{path}: file is empty; expected one JSON object per line with "question" and "answer"')
+            raise DataError(f"{path}: 一行有效的都没有（跳过了 {stats.skipped} 行）；"
+                            "每行必须是一个 JSON 对象，带非空的字符串字段“question”和“answer”")
+        raise DataError(f"{path}: 文件是空的；每行应是一个带“question”和“answer”的 JSON 对象")
     if summary:
         warn(stats.summary(path))
     return pairs
 
 
 def main(argv=None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Check a question/answer JSONL file.")
-    parser.add_argument("path", help="JSONL file, one {\"question\": ..., \"answer\": ...} per line")
+    parser = ArgumentParser(description="检查一个问答 JSONL 文件：逐条警告坏行，最后一行总结。")
+    parser.add_argument("path", help="JSONL 文件，每行一个 {\"question\": ..., \"answer\": ...}")
     args = parser.parse_args(argv)
     try:
         read_qa_jsonl(args.path)
     except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"错误：{e}", file=sys.stderr)
         return 1
     return 0
 

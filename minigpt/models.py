@@ -47,7 +47,7 @@ def config_for(arch: str, preset: str, vocab_size: int):
     config = PRESETS.get(name)
     if config is None or not isinstance(config, ARCHS[arch][0]):
         choices = [n for n, c in PRESETS.items() if isinstance(c, ARCHS[arch][0])]
-        raise DataError(f"error: 没有名为“{preset}”的 {arch} 预设，可选：{', '.join(choices)}")
+        raise DataError(f"错误：没有名为“{preset}”的 {arch} 预设，可选：{', '.join(choices)}")
     return replace(config, vocab_size=vocab_size)
 
 
@@ -61,7 +61,7 @@ def build_model_for(arch: str, preset: str, vocab_size: int, seed: int = 42):
 def build_model(arch: str, config: dict):
     """按检查点里存的架构名和配置（dict）重建一个未训练的模型。"""
     if arch not in ARCHS:
-        raise DataError(f"error: 检查点里的架构“{arch}”未知（应为 gpt 或 qwen3）")
+        raise DataError(f"错误：检查点里的架构“{arch}”未知（应为 gpt 或 qwen3）")
     config_cls, model_cls = ARCHS[arch]
     return model_cls(config_cls(**config))
 

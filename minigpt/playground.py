@@ -15,7 +15,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import html
 import re
 import sys
@@ -29,6 +28,7 @@ if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.
 import ipywidgets as widgets
 import torch
 
+from minigpt.cli import ArgumentParser
 from minigpt import generate
 from minigpt.checkpoint import default_checkpoint, find_checkpoints, load_for_inference  # noqa: F401（find_checkpoints 是公开名字）
 from minigpt.common import pick_device
@@ -223,7 +223,7 @@ class Playground:
                 model, tokenizer = load_for_inference(key, "cpu")
                 self._models[key] = (self._prepare(model), tokenizer)
             except ValueError as e:  # CheckpointError：坏文件或找不到。在界面上说清楚，别抛一屏 traceback
-                reason = str(e).removeprefix("error: ")
+                reason = str(e).removeprefix("错误：")
                 self._set_message(f"加载 {html.escape(self.checkpoint_picker.label)} 失败：{html.escape(reason)}", "error")
                 self.generate_button.disabled = True
                 return
@@ -380,14 +380,14 @@ def playground(checkpoint=None, **kwargs) -> Playground:
 
 def main(argv=None) -> int:
     """不开浏览器：建一个游乐场，填问题，点“生成”，打印回答、提示和状态栏。"""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--question", required=True)
     parser.add_argument("--checkpoint", default=None, help="默认：minigpt.checkpoint.default_checkpoint()")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     pg = Playground(checkpoint=args.checkpoint, examples=[], checkpoints=[], device=args.device, background=False)
     if pg.generate_button.disabled:  # 模型没加载上
-        print(f"error: {html.unescape(re.sub('<[^>]+>', '', pg.message.value))}", file=sys.stderr)
+        print(f"错误：{html.unescape(re.sub('<[^>]+>', '', pg.message.value))}", file=sys.stderr)
         return 1
     pg.question.value = args.question
     pg.generate_button.click()

@@ -11,7 +11,6 @@
 标签是中文：画图前调用 minigpt.common.use_chinese_font()，找一个装好的中文字体
 （Linux 上 `apt-get install fonts-noto-cjk`）；一个都没有时中文会画成方框，但数字照样能读。
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ if __package__ in (None, ""):
 
 import matplotlib.pyplot as plt
 
+from minigpt.cli import ArgumentParser
 from minigpt.common import use_chinese_font
 from minigpt.runlog import read_metrics  # noqa: F401  （也是本模块的公开名字）
 
@@ -79,12 +79,12 @@ class LivePlot:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="从 metrics.jsonl 画损失和精确匹配的曲线。")
+    p = ArgumentParser(description="从 metrics.jsonl 画损失和精确匹配的曲线。")
     p.add_argument("metrics", help="比如 output/metrics.jsonl")
     p.add_argument("--out", help="存成这个图片文件，而不是弹出窗口")
     args = p.parse_args(argv)
     if not Path(args.metrics).is_file():
-        print(f"error: {args.metrics}: 找不到；先训练：python ./minigpt/train.py", file=sys.stderr)
+        print(f"错误：{args.metrics}: 找不到；先训练：python ./minigpt/train.py", file=sys.stderr)
         return 1
     fig = plot_metrics(args.metrics)
     if args.out:

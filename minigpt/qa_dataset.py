@@ -61,7 +61,7 @@ class QADataset(Dataset):
         self.pad_to_max_length = pad_to_max_length
         self.answer_only_loss = answer_only_loss
 
-        print(f"Loading data from {data_path}")
+        print(f"从 {data_path} 读取数据")
         stats = ReadStats()
         pairs = read_qa_jsonl(data_path, warn=warn, summary=False, stats=stats)
 
@@ -83,7 +83,7 @@ class QADataset(Dataset):
             n_question = min(len(pair.question), len(tokens))
             if answer_only_loss and n_question >= len(tokens) - 1:
                 stats.skipped += 1
-                warn(f"warning: {data_path}:{pair.line}: 光问题就占满了 max_length={max_length}，"
+                warn(f"警告：{data_path}:{pair.line}: 光问题就占满了 max_length={max_length}，"
                      "没有答案 token 可学（answer_only_loss），已跳过这一行")
                 continue
             self.data.append((pair.question, pair.answer))
@@ -96,13 +96,13 @@ class QADataset(Dataset):
 
         if self.num_truncated:
             warn(
-                f"note: {self.num_truncated} QA pairs are longer than max_length={max_length} and were cut "
-                f"(first at {data_path}:{first_truncated}); they lose their final <sep>, so raise max_length to keep them whole"
+                f"注意：{self.num_truncated} 个问答对超过 max_length={max_length}，被截断了"
+                f"（第一个在 {data_path}:{first_truncated}）；它们丢了最后的 <sep>，想保留完整就调大 max_length"
             )
-        extra = f", {self.num_unknown} characters not in the vocabulary → <unk>" if self.num_unknown else ""
+        extra = f"，{self.num_unknown} 个字不在词表里 → <unk>" if self.num_unknown else ""
         print(
-            f"✅ Loaded {len(self.data)} valid QA pairs ({stats.skipped} lines skipped, "
-            f"{self.num_truncated} truncated at max_length={max_length}{extra})."
+            f"✅ 读入 {len(self.data)} 个有效问答对（跳过 {stats.skipped} 行，"
+            f"{self.num_truncated} 个在 max_length={max_length} 处截断{extra}）。"
         )
 
     def __len__(self):
@@ -229,7 +229,7 @@ if __name__ == "__main__":
         tokenizer = Tokenizer("./data/vocab.json")
         dataset = QADataset("./data/train.jsonl", tokenizer, max_length=128)
     except DataError as e:
-        print(f"error: {e}（先运行 build_vocab.py 和 split_data.py，见 README）", file=sys.stderr)
+        print(f"错误：{e}（先运行 build_vocab.py 和 split_data.py，见 README）", file=sys.stderr)
         sys.exit(1)
 
     print(f"数据集大小：{len(dataset)}")

@@ -20,10 +20,8 @@ train_ratio 必须严格在 0 和 1 之间，并且两边都至少分到一条�
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
-import json
 import random
 import sys
 from collections import Counter
@@ -32,6 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # 以 `python ./minigpt/split_data.py` 运行时
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from minigpt.cli import ArgumentParser
 from minigpt.jsonl import DataError, atomic_write_text, read_qa_jsonl
 
 GROUP_FIELD = "idiom"  # 课程数据里每条记录所属的成语；prepare_data() 按它分组
@@ -48,7 +47,7 @@ def shuffle_and_cut(lines: list, train_ratio: float, seed: int) -> tuple[list, l
 
 def group_key(pair, field: str):
     """这一行所属的组：字段的值（字符串）；没有这个字段（或不是非空字符串）时，这一行自己成一组。"""
-    value = json.loads(pair.raw).get(field)  # 行已经被 read_qa_jsonl 验证过，是 JSON 对象
+    value = pair.get(field)
     return ("value", value) if isinstance(value, str) and value else ("line", pair.line)
 
 
@@ -169,10 +168,10 @@ def prepare_data(data_path="./data/data.jsonl", train_ratio: float = 0.8, seed: 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="把问答数据集划分为训练集和验证集（train.jsonl / val.jsonl，写在输入文件旁边）。")
+    parser = ArgumentParser(description="把问答数据集划分为训练集和验证集（train.jsonl / val.jsonl，写在输入文件旁边）。")
     parser.add_argument("--input", type=str, required=True, help="原始 JSONL 数据集的路径（例如 data/data.jsonl）")
-    parser.add_argument("--train_ratio", type=float, default=0.9, help="训练集所占比例（默认 0.9）")
-    parser.add_argument("--seed", type=int, default=42, help="随机种子，保证结果可复现（默认 42）")
+    parser.add_argument("--train_ratio", type=float, default=0.9, help="训练集所占比例")
+    parser.add_argument("--seed", type=int, default=42, help="随机种子，保证结果可复现")
     parser.add_argument("--group-by", default=None, metavar="FIELD",
                         help="按这个字段分组划分，同组的行留在同一边（课程数据用 idiom：验证集是没见过的成语）；"
                              "默认不分组，按行划分，与种子代码相同")
@@ -180,7 +179,7 @@ def main(argv=None) -> int:
     try:
         split_jsonl_data(args.input, args.train_ratio, args.seed, group_by=args.group_by)
     except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"错误：{e}", file=sys.stderr)
         return 1
     return 0
 

@@ -147,7 +147,7 @@ if __name__ == "__main__":
     try:
         tokenizer = Tokenizer("./data/vocab.json")
     except DataError as e:
-        print(f"error: {e}（先建词表：python ./minigpt/build_vocab.py --data ./data/data.jsonl --output ./data/vocab.json）", file=sys.stderr)
+        print(f"错误：{e}（先建词表：python ./minigpt/build_vocab.py --data ./data/data.jsonl --output ./data/vocab.json）", file=sys.stderr)
         sys.exit(1)
     question = "你好，最近怎么样？"
     answer = "我很好，谢谢！"

@@ -28,7 +28,6 @@ plan_budget（按时间预算定步数）、evaluate_and_save（评估并保存�
     model, metadata = load_checkpoint("output/best_model.pth")
     tokenizer = load_tokenizer(metadata)
 """
-import argparse
 import math
 import os
 import random
@@ -46,11 +45,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 # 下面有些名字不在本文件里用，而是本模块对外的接口（notebook、测试、基准从 minigpt.train 导入它们）
+from minigpt.cli import ArgumentParser
 from minigpt.checkpoint import BEST, LAST, CheckpointError, check_vocab, load_checkpoint, load_tokenizer  # noqa: F401
 from minigpt.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
 from minigpt.common import autocast, bf16_is_faster, end_processes, init_processes, pick_device, print0  # noqa: F401
 from minigpt.common import resolve_dtype, unwrap
-from minigpt.evaluate import EvalSet, char_accuracy, evaluate, format_report  # noqa: F401
+from minigpt.evaluate import EvalSet, char_accuracy, evaluate, format_report, taught_heldout  # noqa: F401
 from minigpt.generate import greedy_answers  # noqa: F401
 from minigpt.jsonl import DataError, read_qa_jsonl
 from minigpt.models import arch_of, build_model_for, context_length, width_of
@@ -78,6 +78,7 @@ class TrainSettings:
     max_steps: int | None = None  # 最多多少步（优先于 epochs）
     max_minutes: float | None = None  # 时间预算（分钟）：先测速，再按预算定步数
     eval_every: int | None = None  # 每多少步评估一次；None：约 10 次/整个训练
+    heldout_path: str | None = None  # 留出的问法（换个问法问训练过的成语）；None：训练文件旁边的 heldout_phrasings.jsonl（有就用），""：不评估
     eval_samples: int = 100  # 训练中评估：训练集、验证集各抽这么多题做精确匹配
     final_eval_samples: int = 500  # 结束时的报告：各抽这么多题
     val_loss_samples: int | None = 1000  # 验证损失用的固定子集大小；None：整个验证集
@@ -205,12 +206,14 @@ def prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype_
     train_ds = QADataset(train_path, tokenizer, max_length, pad_to_max_length=False, answer_only_loss=s.answer_only_loss)
     val_ds = QADataset(val_path, tokenizer, max_length, pad_to_max_length=False, answer_only_loss=s.answer_only_loss)
     quiet = dict(warn=lambda message: None, summary=False)  # QADataset 已经报告过坏行
-    evalset = EvalSet.fixed(val_ds, read_qa_jsonl(train_path, **quiet), read_qa_jsonl(val_path, **quiet),
-                            n=s.eval_samples, n_val_loss=s.val_loss_samples, seed=s.seed)
+    train_pairs = read_qa_jsonl(train_path, **quiet)
+    heldout = heldout_pairs(s.heldout_path, train_path, train_pairs, say)
+    evalset = EvalSet.fixed(val_ds, train_pairs, read_qa_jsonl(val_path, **quiet),
+                            n=s.eval_samples, n_val_loss=s.val_loss_samples, seed=s.seed, heldout_pairs=heldout)
     sampler = BucketBatchSampler(train_ds.lengths, s.batch_size, shuffle=True, seed=s.seed, drop_last=False)
     batches_per_epoch = len(sampler) // procs.world  # 每个进程取同一顺序里的每第 world 批
     if batches_per_epoch == 0:
-        raise DataError(f"error: {train_path}: {len(train_ds)} 个问答对太少，不够 {procs.world} 个进程 × 每批 {s.batch_size} 个")
+        raise DataError(f"错误：{train_path}: {len(train_ds)} 个问答对太少，不够 {procs.world} 个进程 × 每批 {s.batch_size} 个")
     sampler.set_epoch(0)
     pad_stats = padding_report(train_ds.lengths, list(sampler))
     say(f"数据：训练 {len(train_ds):,} 对，验证 {len(val_ds):,} 对，每轮 {batches_per_epoch:,} 批"
@@ -232,6 +235,23 @@ def prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype_
     return Run(s, model, train_model, optimizer, tokenizer, arch_of(base), train_ds, evalset, sampler,
                batches_per_epoch, pad_stats["padded_tokens"] / procs.world, procs.device, dtype, procs.world,
                procs.rank, Path(output_dir), say)
+
+
+def heldout_pairs(path, train_path, train_pairs, say) -> list:
+    """评估“换个问法”用的题：留出问法文件里问训练过的成语的那些（minigpt.evaluate.taught_heldout）。
+
+    path 为 None 时找训练文件旁边的 heldout_phrasings.jsonl（data/build_data.py 生成），没有就不评估；"" 表示不评估。
+    """
+    if path == "":
+        return []
+    if path is None:
+        path = Path(train_path).parent / "heldout_phrasings.jsonl"
+        if not path.is_file():
+            return []
+    pairs = taught_heldout(read_qa_jsonl(path, warn=lambda message: None, summary=False), train_pairs)
+    if pairs:
+        say(f"换问法评估：{path} 中问训练过的成语的 {len(pairs):,} 题")
+    return pairs
 
 
 def planned_steps(run: Run) -> int | None:
@@ -263,10 +283,10 @@ def resume_or_start(run: Run, resume: bool, history: History) -> LoopState:
     ckpt = read_checkpoint(last_path)
     check_vocab(ckpt, run.tokenizer, last_path)
     if ckpt["arch"] != run.arch or ckpt["config"] != asdict(run.model.config):
-        raise CheckpointError(f"error: {last_path}: 里面是另一个模型（{ckpt['arch']} {ckpt['config']}）；"
+        raise CheckpointError(f"错误：{last_path}: 里面是另一个模型（{ckpt['arch']} {ckpt['config']}）；"
                               "用 --no-resume 从头开始，或换一个 --output-dir")
     if ckpt.get("train_state") is None:
-        raise CheckpointError(f"error: {last_path}: 没有可以续训的训练状态；用 --no-resume 从头开始")
+        raise CheckpointError(f"错误：{last_path}: 没有可以续训的训练状态；用 --no-resume 从头开始")
     ts = ckpt["train_state"]
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ts["optimizer"])
@@ -395,9 +415,9 @@ def finish(run: Run, st: LoopState, history: History, log: RunLog) -> None:
     run.say(f"完成：{st.step} 步，用时 {st.elapsed() / 60:.1f} 分钟；验证损失 {row['val_loss']:.4f}（最低 {st.best_val:.4f}）")
     run.say(format_report(row))
     if row["val_loss"] > st.best_val:
-        # 种子代码保留验证损失最低的那一步；过了那一步，模型还在继续背训练集的答案
-        run.say(f"注意：{BEST} 是验证损失最低的那一步，不是最后的权重；想和最后的权重对话："
-                f"python ./minigpt/generate.py --checkpoint {run.output_dir / LAST}")
+        # 种子代码保留验证损失最低的那一步；过了那一步，模型还在继续记住学过的成语
+        run.say(f"注意：{BEST} 是验证损失最低的那一步，不是最后的权重；"
+                f"对话默认用最后的权重 {run.output_dir / LAST}（见 minigpt.checkpoint.trained_checkpoints）")
     log.close()
 
 
@@ -456,8 +476,9 @@ def training_loop(run: Run, st: LoopState, history: History, log: RunLog | None,
         last_step = stop or (st.total_steps is not None and st.step >= st.total_steps)
         if st.step % st.eval_every == 0 and not last_step and run.rank == 0:
             row = evaluate_and_save(run, st, history, log)[0]
-            bar.write(f"第 {st.step} 步：训练损失 {loss:.4f}  验证损失 {row['val_loss']:.4f}  精确匹配 "
-                      f"训练 {row['exact_match']['train']:.1%} 验证 {row['exact_match']['val']:.1%}")
+            em = row["exact_match"]
+            bar.write(f"第 {st.step} 步：训练损失 {loss:.4f}  验证损失 {row['val_loss']:.4f}  精确匹配 训练 {em['train']:.1%}"
+                      + (f" 换问法 {em['heldout']:.1%}" if "heldout" in em else "") + f" 验证 {em['val']:.1%}")
         # 按时钟保存只在单进程时做：多进程时每个进程都得参加同样的保存
         if st.step % st.save_every == 0 or (run.world == 1 and time.perf_counter() - st.last_save > 120):
             save_last(run, st, history, gather_rng(run.world))
@@ -504,9 +525,8 @@ def train(model, tokenizer, train_path, val_path, *, max_steps=None, max_minutes
 
 # ====================================================================== 命令行
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="在问答对上训练 minigpt 的 GPT（或课程的 Qwen3）——第 6 章。",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--train", default="./data/train.jsonl", help="训练用的问答对（JSONL）")
     p.add_argument("--val", default="./data/val.jsonl", help="验证用的问答对（JSONL）")
@@ -533,6 +553,9 @@ def build_parser():
     p.add_argument("--save-every", type=int, default=None, help="每 N 步保存 output-dir/last_model.pth（默认：每次评估时和每 2 分钟）")
     p.add_argument("--eval-samples", type=int, default=TrainSettings.eval_samples, help="每次评估答多少道训练题和验证题")
     p.add_argument("--final-eval-samples", type=int, default=TrainSettings.final_eval_samples, help="最终报告里每边多少道题")
+    p.add_argument("--heldout", default=None, metavar="PATH",
+                   help="留出的问法（JSONL，带 idiom 字段）：用训练中没见过的问法问训练过的成语；"
+                        "默认用训练文件旁边的 heldout_phrasings.jsonl（有就用），'' 表示不评估")
     p.add_argument("--tensorboard-dir", default="runs/minigpt", help="TensorBoard 日志文件夹（'' 表示不写）")
     p.add_argument("--no-progress", action="store_true", help="不显示 tqdm 进度条（只打印日志）")
     return p
@@ -551,7 +574,7 @@ def main(argv=None) -> int:
     for name in ("vocab", "train", "val"):
         path = Path(getattr(args, name))
         if not path.is_file():
-            print(f"error: {path}: 找不到；{MISSING_HINTS[name]}", file=sys.stderr)
+            print(f"错误：{path}: 找不到；{MISSING_HINTS[name]}", file=sys.stderr)
             return 1
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -574,11 +597,11 @@ def main(argv=None) -> int:
             tensorboard_dir=args.tensorboard_dir or None, progress=not args.no_progress,
             warmup_steps=args.warmup_steps, seed=args.seed, answer_only_loss=args.answer_only_loss,
             eval_every=args.eval_every, save_every=args.save_every,
-            eval_samples=args.eval_samples, final_eval_samples=args.final_eval_samples,
+            eval_samples=args.eval_samples, final_eval_samples=args.final_eval_samples, heldout_path=args.heldout,
         )
-    except DataError as e:  # CheckpointError 也是 DataError；消息都是“error: 文件: 哪里不对”
+    except DataError as e:  # CheckpointError 也是 DataError；消息都是“错误：文件: 哪里不对”
         message = str(e)
-        print(message if message.startswith("error:") else f"error: {message}", file=sys.stderr)
+        print(message if message.startswith("错误：") else f"错误：{message}", file=sys.stderr)
         return 1
     return 130 if history.interrupted else 0
 

@@ -57,11 +57,11 @@ def bad_inputs(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     (tmp_path / "garbage.jsonl").write_text("nope\n[1]\n")
     return {
-        "missing": (tmp_path / "missing.jsonl", "file not found"),
-        "directory": (tmp_path, "is a directory"),
-        "latin1": (tmp_path / "latin1.jsonl", ":1: not valid UTF-8"),
-        "empty": (tmp_path / "empty.jsonl", "file is empty"),
-        "garbage": (tmp_path / "garbage.jsonl", "no valid line (2 skipped)"),
+        "missing": (tmp_path / "missing.jsonl", "找不到这个文件"),
+        "directory": (tmp_path, "是一个文件夹"),
+        "latin1": (tmp_path / "latin1.jsonl", ":1: 不是有效的 UTF-8"),
+        "empty": (tmp_path / "empty.jsonl", "文件是空的"),
+        "garbage": (tmp_path / "garbage.jsonl", "一行有效的都没有（跳过了 2 行）"),
     }
 
 
@@ -80,8 +80,8 @@ def test_bad_input_is_one_error_line_and_exit_1(tmp_path, script, capsys):
     for case, (path, message) in bad_inputs(tmp_path).items():
         assert main(cli_args(script, path, tmp_path)) == 1, case
         err = capsys.readouterr().err
-        errors = [line for line in err.splitlines() if line.startswith("error: ")]
-        assert len(errors) == 1 and errors[0].startswith(f"error: {path}") and message in errors[0], (case, err)
+        errors = [line for line in err.splitlines() if line.startswith("错误：")]
+        assert len(errors) == 1 and errors[0].startswith(f"错误：{path}") and message in errors[0], (case, err)
     assert not (tmp_path / "vocab.json").exists()
 
 
@@ -90,7 +90,7 @@ def test_bad_input_through_the_script_has_no_traceback(tmp_path, script):
     path, message = bad_inputs(tmp_path)["latin1"]
     r = run([ROOT / "minigpt" / f"{script}.py", *cli_args(script, path, tmp_path)])
     assert r.returncode == 1 and "Traceback" not in r.stderr + r.stdout
-    assert r.stderr.strip() == f"error: {path}:1: not valid UTF-8 (byte 0xe9 at byte column 18); save the file as UTF-8"
+    assert r.stderr.strip() == f"错误：{path}:1: 不是有效的 UTF-8（这一行第 18 个字节是 0xe9）；请把文件另存为 UTF-8"
 
 
 def test_skipped_lines_are_warned_with_file_and_line(tmp_path):
@@ -98,15 +98,15 @@ def test_skipped_lines_are_warned_with_file_and_line(tmp_path):
     data.write_text('{"question": "你", "answer": "好"}\n{bad\n{"question": "问", "answer": null}\n{"question": "你", "answer": "们"}\n', "utf-8")
     r = run([ROOT / "minigpt/build_vocab.py", "--data", data, "--output", tmp_path / "vocab.json"])
     assert r.returncode == 0
-    assert f"warning: {data}:2: invalid JSON" in r.stdout and f'warning: {data}:3: "answer" is null' in r.stdout
-    assert f"{data}: 2 QA pairs kept, 2 lines skipped" in r.stdout and "token 总数：6" in r.stdout
+    assert f"警告：{data}:2: 不是合法的 JSON" in r.stdout and f"警告：{data}:3: 字段“answer”是 null" in r.stdout
+    assert f"{data}: 保留 2 个问答对，跳过 2 行" in r.stdout and "token 总数：6" in r.stdout
 
 
 @pytest.mark.parametrize("ratio", ["1.5", "0", "nan"])
 def test_split_ratio_errors(work, ratio):
     r = run([ROOT / "minigpt/split_data.py", "--input", work / "data/data.jsonl", "--train_ratio", ratio])
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.strip() == f"error: train_ratio 必须在 0 和 1 之间（不含两端），现在是 {float(ratio)}"
+    assert r.stderr.strip() == f"错误：train_ratio 必须在 0 和 1 之间（不含两端），现在是 {float(ratio)}"
 
 
 def test_split_too_little_data(tmp_path):
@@ -120,4 +120,4 @@ def test_split_too_little_data(tmp_path):
 def test_demo_says_what_to_run_when_the_vocab_is_missing(tmp_path):
     r = run([ROOT / "minigpt" / "tokenizer.py"], cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.startswith("error: ./data/vocab.json: file not found") and "build_vocab.py" in r.stderr
+    assert r.stderr.startswith("错误：./data/vocab.json: 找不到这个文件") and "build_vocab.py" in r.stderr

@@ -34,21 +34,21 @@ def read(path):
 
 # line content -> words the warning must contain
 BAD_LINES = {
-    "invalid_json": ('{"question": "你好", "answer": ', "invalid JSON"),
-    "trailing_garbage": (GOOD + " x", "invalid JSON"),
-    "array": ('["你好", "好的"]', "expected a JSON object, got an array"),
-    "string": ('"你好"', "expected a JSON object, got a string"),
-    "number": ("42", "expected a JSON object, got a number"),
-    "null_value": ("null", "expected a JSON object, got null"),
-    "missing_question": ('{"answer": "好的"}', 'missing field "question"'),
-    "missing_answer": ('{"question": "你好"}', 'missing field "answer"'),
-    "null_answer": ('{"question": "你好", "answer": null}', '"answer" is null'),
-    "number_answer": ('{"question": "你好", "answer": 3}', '"answer" must be a string, got a number'),
-    "list_question": ('{"question": ["你", "好"], "answer": "好"}', '"question" must be a string, got an array'),
-    "bool_answer": ('{"question": "你好", "answer": true}', '"answer" must be a string, got a boolean'),
-    "empty_question": ('{"question": "", "answer": "好的"}', '"question" is empty'),
-    "blank_answer": ('{"question": "你好", "answer": "  "}', '"answer" is empty'),
-    "lone_surrogate": ('{"question": "\\ud800", "answer": "好"}', "unpaired surrogate \\ud800"),
+    "invalid_json": ('{"question": "你好", "answer": ', "不是合法的 JSON"),
+    "trailing_garbage": (GOOD + " x", "不是合法的 JSON"),
+    "array": ('["你好", "好的"]', "应该是一个 JSON 对象，实际是数组"),
+    "string": ('"你好"', "应该是一个 JSON 对象，实际是字符串"),
+    "number": ("42", "应该是一个 JSON 对象，实际是数字"),
+    "null_value": ("null", "应该是一个 JSON 对象，实际是 null"),
+    "missing_question": ('{"answer": "好的"}', "缺少字段“question”"),
+    "missing_answer": ('{"question": "你好"}', "缺少字段“answer”"),
+    "null_answer": ('{"question": "你好", "answer": null}', "字段“answer”是 null"),
+    "number_answer": ('{"question": "你好", "answer": 3}', "字段“answer”必须是字符串，实际是数字"),
+    "list_question": ('{"question": ["你", "好"], "answer": "好"}', "字段“question”必须是字符串，实际是数组"),
+    "bool_answer": ('{"question": "你好", "answer": true}', "字段“answer”必须是字符串，实际是布尔值"),
+    "empty_question": ('{"question": "", "answer": "好的"}', "字段“question”是空的"),
+    "blank_answer": ('{"question": "你好", "answer": "  "}', "字段“answer”是空的"),
+    "lone_surrogate": ('{"question": "\\ud800", "answer": "好"}', "不成对的代理字符 \\ud800"),
 }
 
 
@@ -58,10 +58,10 @@ def test_bad_line_is_skipped_with_file_line_and_reason(tmp_path, case):
     path = write(tmp_path, f"{GOOD}\n{line}\n{GOOD}\n")
     pairs, messages = read(path)
     assert [p.line for p in pairs] == [1, 3]
-    assert messages[0] == f"warning: {path}:2: {reason}, line skipped" or (
-        messages[0].startswith(f"warning: {path}:2: ") and reason in messages[0]
+    assert messages[0] == f"警告：{path}:2: {reason}，已跳过这一行" or (
+        messages[0].startswith(f"警告：{path}:2: ") and reason in messages[0]
     )
-    assert messages[-1] == f"{path}: 2 QA pairs kept, 1 lines skipped"
+    assert messages[-1] == f"{path}: 保留 2 个问答对，跳过 1 行"
     assert len(messages) == 2
 
 
@@ -72,14 +72,14 @@ def test_good_file_fields_and_order(tmp_path):
         QAPair("问1", "答1", 1, '{"question": "问1", "answer": "答1", "type": "x", "extra": [1]}'),
         QAPair("问2", "答2", 2, '{"answer": "答2", "question": "问2"}'),
     ]
-    assert messages == [f"{path}: 2 QA pairs kept, 0 lines skipped"]
+    assert messages == [f"{path}: 保留 2 个问答对，跳过 0 行"]
 
 
 def test_bom_crlf_blank_lines_and_whitespace(tmp_path):
     content = b"\xef\xbb\xbf" + GOOD.encode() + b"\r\n\r\n   \r\n\t" + GOOD.encode() + b"  \r\n\n"
     pairs, messages = read(write(tmp_path, content))
     assert [(p.question, p.line, p.raw) for p in pairs] == [("你好", 1, GOOD), ("你好", 4, GOOD)]
-    assert messages[-1].endswith("2 QA pairs kept, 0 lines skipped, 3 blank lines ignored")
+    assert messages[-1].endswith("保留 2 个问答对，跳过 0 行，忽略 3 个空行")
 
 
 def test_lone_carriage_return_splits_lines_like_text_mode_files(tmp_path):
@@ -105,17 +105,17 @@ def test_summary_can_be_turned_off_and_stats_filled(tmp_path):
 
     messages, stats = [], ReadStats()
     read_qa_jsonl(write(tmp_path, f"{GOOD}\nnope\n\n"), warn=messages.append, summary=False, stats=stats)
-    assert len(messages) == 1 and "nope" not in messages[0] and ":2: invalid JSON" in messages[0]
+    assert len(messages) == 1 and "nope" not in messages[0] and ":2: 不是合法的 JSON" in messages[0]
     assert (stats.kept, stats.skipped, stats.blank) == (1, 1, 1)
 
 
 FATAL = {
-    "missing": (None, "file not found"),
-    "directory": ("DIR", "is a directory"),
-    "empty": ("", "file is empty"),
-    "only_blank": ("\n  \n\r\n", "file is empty"),
-    "no_valid_line": ("[]\n{}\nnope\n", "no valid line (3 skipped)"),
-    "latin1": (GOOD.encode() + b"\n" + '{"question": "café"}'.encode("latin-1") + b"\n", ":2: not valid UTF-8 (byte 0xe9"),
+    "missing": (None, "找不到这个文件"),
+    "directory": ("DIR", "是一个文件夹"),
+    "empty": ("", "文件是空的"),
+    "only_blank": ("\n  \n\r\n", "文件是空的"),
+    "no_valid_line": ("[]\n{}\nnope\n", "一行有效的都没有（跳过了 3 行）"),
+    "latin1": (GOOD.encode() + b"\n" + '{"question": "café"}'.encode("latin-1") + b"\n", ":2: 不是有效的 UTF-8（这一行第 18 个字节是 0xe9"),
     "utf16": (b"\xff\xfe" + GOOD.encode("utf-16-le"), "UTF-16"),
 }
 
@@ -165,8 +165,8 @@ def test_every_reader_skips_the_same_lines(tmp_path, fixture_tokenizer):
     ds = QADataset(path, fixture_tokenizer, 16, warn=msgs["dataset"].append)
     assert ds.data == [("你好", "好的"), ("问题", "答案")] and ds.line_numbers == [1, 4]
     for key in msgs:
-        warnings = [m for m in msgs[key] if m.startswith("warning:")]
-        assert [w.split(": ")[1] for w in warnings] == [f"{path}:2", f"{path}:3"], key
+        warnings = [m for m in msgs[key] if m.startswith("警告：")]
+        assert [w.removeprefix("警告：").split(": ")[0] for w in warnings] == [f"{path}:2", f"{path}:3"], key
 
 
 def test_the_bad_fixture_used_by_notebook_01():
@@ -174,13 +174,13 @@ def test_the_bad_fixture_used_by_notebook_01():
     pairs = read_qa_jsonl(FIXTURES / "qa_bad.jsonl", warn=messages.append)
     assert [p.line for p in pairs] == [1, 9, 10]
     assert pairs[1].answer == "😀" and pairs[2].question.startswith("<sep>")
-    reasons = [m.split(": ", 2)[2] for m in messages[:-1]]
+    reasons = [m.split(": ", 1)[1] for m in messages[:-1]]
     assert reasons == [
-        "invalid JSON (Expecting ',' delimiter at column 54), line skipped",
-        "expected a JSON object, got an array, line skipped",
-        'missing field "answer", line skipped',
-        '"answer" is null, line skipped',
-        '"answer" must be a string, got a number, line skipped',
-        '"question" is empty, line skipped',
+        "不是合法的 JSON（第 54 列：Expecting ',' delimiter），已跳过这一行",
+        "应该是一个 JSON 对象，实际是数组，已跳过这一行",
+        "缺少字段“answer”，已跳过这一行",
+        "字段“answer”是 null，已跳过这一行",
+        "字段“answer”必须是字符串，实际是数字，已跳过这一行",
+        "字段“question”是空的，已跳过这一行",
     ]
-    assert messages[-1].endswith("qa_bad.jsonl: 3 QA pairs kept, 6 lines skipped, 2 blank lines ignored")
+    assert messages[-1].endswith("qa_bad.jsonl: 保留 3 个问答对，跳过 6 行，忽略 2 个空行")

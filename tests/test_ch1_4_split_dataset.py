@@ -111,8 +111,8 @@ def test_split_keeps_original_text_of_valid_lines_only(tmp_path):
 def test_padded_item_is_the_seed_layout(tok, capsys):
     ds = QADataset(FIXTURE, tok, 40)
     out = capsys.readouterr().out
-    assert out.startswith(f"Loading data from {FIXTURE}\n")
-    assert "✅ Loaded 30 valid QA pairs (0 lines skipped, 0 truncated at max_length=40)." in out
+    assert out.startswith(f"从 {FIXTURE} 读取数据\n")
+    assert "✅ 读入 30 个有效问答对（跳过 0 行，0 个在 max_length=40 处截断）。" in out
     assert len(ds) == 30 and ds.data[0] == ("画蛇添足是什么意思？", "比喻做了多余的事，反而弄巧成拙。")
     item = ds[0]
     assert set(item) == {"input_ids", "attention_mask", "targets"}
@@ -153,7 +153,7 @@ def test_truncation_is_counted_and_reported(tok, tmp_path):
     long = [i for i, (q, a) in enumerate(ds.data) if len(q) + len(a) + 2 > 12]
     assert ds.num_truncated == len(long) > 0
     assert all(ds.lengths[i] == 11 for i in long)
-    assert any(f"{len(long)} QA pairs are longer than max_length=12" in m and "final <sep>" in m for m in messages)
+    assert any(f"{len(long)} 个问答对超过 max_length=12" in m and "最后的 <sep>" in m for m in messages)
     assert ds[long[0]]["targets"][-1] != tok.sep_token_id  # the seed's cut: the final <sep> is gone
 
 

@@ -50,7 +50,7 @@ def test_build_vocab_prints_seed_summary_and_returns_vocab(tmp_path, capsys):
     assert f"✅ 词表已建好，保存到 {tmp_path / 'sub' / 'vocab.json'}" in out
     assert f"   token 总数：{len(vocab['word2id'])}" in out
     assert "   特殊 token：['<pad>', '<unk>', '<sep>']" in out and "   字符示例：[' ', '+'," in out
-    assert f"{FIXTURE}: 30 QA pairs kept, 0 lines skipped" in out
+    assert f"{FIXTURE}: 保留 30 个问答对，跳过 0 行" in out
 
 
 def test_build_vocab_says_when_it_overwrites(tmp_path, capsys):
@@ -171,7 +171,7 @@ def test_from_word2id_rejects_broken_vocabularies(word2id, message):
 @pytest.mark.parametrize(
     "content, message",
     [
-        (None, "file not found"),
+        (None, "找不到这个文件"),
         ("{", "词表文件不是合法的 JSON"),
         ("[]", "不是词表文件"),
         ('{"word2id": {"<pad>": 0, "<unk>": 1, "<sep>": 2}, "id2word": {"0": "<pad>"}}', "不是“word2id”的反向映射"),

@@ -64,7 +64,7 @@ def test_bad_files_are_one_clear_error_without_torchs_unpickling_advice(case, sa
     with pytest.raises(CheckpointError) as info:
         load_for_inference(bad)
     message = str(info.value)
-    assert message.startswith(f"error: {bad}: ") and expected in message
+    assert message.startswith(f"错误：{bad}: ") and expected in message
     assert "weights_only" not in message and "Weights only" not in message and "\n" not in message
 
 
@@ -87,13 +87,20 @@ def test_default_checkpoint_prefers_the_newest_model_you_trained(tmp_path, capsy
     assert "命令行" in capsys.readouterr().out
 
 
-def test_default_checkpoint_takes_last_model_when_there_is_no_best_and_falls_back_to_the_shipped_one(tmp_path, capsys):
+def test_default_checkpoint_falls_back_to_the_shipped_one_and_takes_best_only_without_last(tmp_path, capsys):
     assert trained_checkpoints(roots=[tmp_path]) == []
     assert default_checkpoint(roots=[tmp_path]) == SHIPPED_CHECKPOINT
     assert "仓库自带的模型" in capsys.readouterr().out
-    last = touch(tmp_path / "output" / "ch06" / "last_model.pth", age_s=0)
-    assert default_checkpoint(roots=[tmp_path]) == last
+    best = touch(tmp_path / "output" / "ch06" / "best_model.pth", age_s=0)
+    assert default_checkpoint(roots=[tmp_path]) == best
 
+
+def test_chat_prefers_the_final_weights_over_the_lowest_validation_loss(tmp_path):
+    """The validation set holds never-seen idioms: its loss turns up while taught idioms keep improving."""
+    last = touch(tmp_path / "output" / "last_model.pth", age_s=100)
+    touch(tmp_path / "output" / "best_model.pth", age_s=0)  # newer, but the same run's mid-way weights
+    assert [p for p, _ in trained_checkpoints(roots=[tmp_path])] == [last]
+    assert default_checkpoint(roots=[tmp_path]) == last
 
 def test_the_playground_lists_the_notebook_runs_too(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -263,14 +263,14 @@ def test_cli_refuses_a_foreign_file_and_reports_overwrites(tmp_path, fresh):
     foreign.write_text("my notes\n", encoding="utf-8")
     run = subprocess.run([sys.executable, str(BUILDER), "--output", str(foreign)],
                          capture_output=True, text=True, cwd=ROOT)
-    assert run.returncode == 1 and run.stderr.startswith("error: ") and "Traceback" not in run.stderr
+    assert run.returncode == 1 and run.stderr.startswith("错误：") and "Traceback" not in run.stderr
     assert foreign.read_text(encoding="utf-8") == "my notes\n"
 
     ours = tmp_path / "ours.jsonl"
     ours.write_bytes(DATA.read_bytes().splitlines(keepends=True)[0])   # an older build of ours
     logs = []
     bd.write_output(fresh, ours, log=logs.append)
-    assert any("overwriting" in m for m in logs)
+    assert any("覆盖已有的文件" in m for m in logs)
     assert ours.read_bytes() == DATA.read_bytes()
 
 

@@ -130,8 +130,8 @@ def test_cli_from_checkpoint(tmp_path, arch):
 @pytest.mark.slow
 def test_cli_errors(tmp_path):
     r = run_cli("-m", "minigpt.export", "--checkpoint", str(tmp_path / "missing.pth"), "--out", str(tmp_path / "o"))
-    assert r.returncode == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    assert r.returncode == 1 and r.stderr.startswith("错误：") and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     r = run_cli("./minigpt/export.py", "--checkpoint", str(tmp_path / "junk.pth"), "--out", str(tmp_path / "o"))
-    assert r.returncode == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    assert r.returncode == 1 and r.stderr.startswith("错误：") and "Traceback" not in r.stderr

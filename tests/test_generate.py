@@ -217,7 +217,7 @@ def test_cli_missing_checkpoint_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
     r = run_cli("--checkpoint", str(bad), "--question", "一")
-    assert r.returncode == 1 and r.stderr.startswith(f"error: {bad}: ") and "Traceback" not in r.stderr
+    assert r.returncode == 1 and r.stderr.startswith(f"错误：{bad}: ") and "Traceback" not in r.stderr
 
 
 @pytest.mark.slow

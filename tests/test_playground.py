@@ -274,7 +274,7 @@ def test_cli_reports_a_missing_checkpoint_in_one_line(tmp_path):
     run = subprocess.run([sys.executable, str(ROOT / "minigpt" / "playground.py"), "--question", "天地",
                           "--checkpoint", str(tmp_path / "missing.pth")], capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert run.stderr.startswith("error: ") and len(run.stderr.strip().splitlines()) == 1
+    assert run.stderr.startswith("错误：") and len(run.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.skipif(not generate.SHIPPED_CHECKPOINT.exists(), reason="shipped checkpoint not committed yet")

@@ -234,7 +234,7 @@ def test_cli_as_a_script(data, tmp_path):
     bad = subprocess.run([sys.executable, "./minigpt/train.py", "--vocab", str(tmp_path / "no.json")], cwd=ROOT,
                          capture_output=True, text=True, timeout=120, env=ENV)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().startswith("error:") and "build_vocab.py" in bad.stderr
+    assert bad.stderr.strip().startswith("错误：") and "build_vocab.py" in bad.stderr
 
 
 def test_qwen3_arch_trains_and_reloads(data, tmp_path):

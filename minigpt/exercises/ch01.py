@@ -170,7 +170,7 @@ def chars_for_coverage(counter, p):
     first_hint="total = sum(counter.values())；按 counter.most_common() 的顺序累加次数，累计 / total ≥ p 时返回用了几个字。",
     proved="你会用累计频率读 Zipf 分布：少数常见字就覆盖了大部分文字。",
     wrong=[
-        Wrong(lambda c, p: _coverage(c, p, strict=True), "「覆盖 ≥ p」包含正好等于 p 的情况：用 >=，不是 >。"),
+        Wrong(lambda c, p: _coverage(c, p, strict=True), "“覆盖 ≥ p”包含正好等于 p 的情况：用 >=，不是 >。"),
         Wrong(lambda c, p: _coverage(c, p, ascending=True), "从最常见的字开始累加：counter.most_common() 已经按次数从多到少排好了。"),
         Wrong(lambda c, p: _coverage(c, p) - 1, "返回的是用了几个字（从 1 数），不是最后一个字的下标（从 0 数）。"),
     ],

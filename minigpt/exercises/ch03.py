@@ -7,7 +7,7 @@ import random
 
 from minigpt.exercises.core import Case, Exercise, Wrong, register
 from minigpt.jsonl import QAPair
-from minigpt.split_data import shuffle_and_cut
+from minigpt.split_data import grouped_shuffle_and_cut, shuffle_and_cut
 
 LINES = [f"第 {i} 行" for i in range(10)]
 IDIOMS = ["画蛇添足", "一丝不苟", "守株待兔", "对牛弹琴", "亡羊补牢", "井底之蛙", "掩耳盗铃"]
@@ -41,7 +41,7 @@ def _val_first(lines, ratio, seed):
 register(Exercise(
     id="3.1", stars=1, title="打乱再切分，与课程包逐行相同", name="split_lines",
     task=r"""
-和种子一样划分：复制一份列表，用种子为 `seed` 的随机数打乱（`random.Random(seed).shuffle`，
+和种子代码一样划分：复制一份列表，用随机种子 `seed` 打乱（`random.Random(seed).shuffle`，
 与 `random.seed(seed)` 再 `random.shuffle` 打乱的结果相同），前 $\lfloor n \times \text{train\_ratio} \rfloor$ 行作训练集，其余作验证集。
 不要改动传进来的列表。
 
@@ -65,7 +65,7 @@ def split_lines(lines, train_ratio, seed):
         Case("10 行，train_ratio=0.5，seed=7", lambda: (list(LINES), 0.5, 7)),
     ],
     first_hint="data = list(lines)；random.Random(seed).shuffle(data)；n = int(len(data) * train_ratio)；返回 data[:n], data[n:]。",
-    proved="你的划分与 split_data.shuffle_and_cut（也就是种子）逐行相同：同样的种子，同样的验证集。",
+    proved="你的划分与 split_data.shuffle_and_cut（也就是种子代码的划分）逐行相同：同样的随机种子，同样的验证集。",
     wrong=[
         Wrong(_no_shuffle, "先打乱再切：数据文件是按成语排好的，不打乱的话验证集全是最后那几个成语。"),
         Wrong(_rounded, "训练集的行数向下取整：int(n * train_ratio)，不是 round。"),
@@ -100,7 +100,7 @@ register(Exercise(
 - 输入：`train_groups`、`val_groups`：训练集、验证集每道题的成语（`list[str]`，一道题一项，可以重复）
 - 输出：0 到 1 之间的小数 = 验证集里“成语在训练集出现过”的题数 ÷ 验证集题数
 """,
-    where="本章“验证集真的没见过吗”一节",
+    where="`minigpt/split_data.py` 的 `shuffle_and_cut`（按行划分会让同一个成语分到两边）",
     stub='''
 from minigpt.exercises import check
 
@@ -153,10 +153,7 @@ def _grouped(lines, train_ratio, seed, *, sort=False, final_shuffle="same", swap
 
 
 def _grouped_reference(lines, train_ratio, seed):
-    try:
-        from minigpt.split_data import grouped_shuffle_and_cut
-    except ImportError:  # split_data 还没有按组切分的版本：用同样的规则
-        return _grouped(lines, train_ratio, seed)
+    """课程包的按组切分（split_data.py --group-by idiom）；它要的是读进来的 QAPair。"""
     pairs = [QAPair(json.loads(x)["question"], json.loads(x)["answer"], i + 1, x) for i, x in enumerate(lines)]
     train, val, _, _ = grouped_shuffle_and_cut(pairs, train_ratio, seed, "idiom")
     return train, val
@@ -170,7 +167,7 @@ def _explain_leak(args, got):
     except (TypeError, ValueError, KeyError):
         return None
     if both:
-        return f"成语「{both[0]}」的题在训练集和验证集里都有：要先决定每个成语去哪一边，再把它所有的题放过去。"
+        return f"成语“{both[0]}”的题在训练集和验证集里都有：要先决定每个成语去哪一边，再把它所有的题放过去。"
     return None
 
 

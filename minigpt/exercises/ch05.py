@@ -254,7 +254,7 @@ def my_block(block, x):
 ''',
     reference=lambda block, x: block(x),
     cases=[Case("C=16, 2 个头，x (2, 5, 16)", _block_case(0, 2, 5)), Case("x (1, 8, 16)", _block_case(10, 1, 8))],
-    first_hint="两步，每步都是「x 加上子层的输出」，子层的输入先过 LayerNorm：x = x + block.attn(block.ln_1(x))，MLP 同理。",
+    first_hint="两步，每步都是“x 加上子层的输出”，子层的输入先过 LayerNorm：x = x + block.attn(block.ln_1(x))，MLP 同理。",
     proved="你的 Block 与 minigpt.model.Block 一致：先归一化再进子层，残差加在没归一化的 x 上。",
     wrong=[
         Wrong(_post_ln, "这是 Post-LN（原始 Transformer 的写法）。GPT-2 起用 Pre-LN：LayerNorm 放在子层的输入上，x = x + attn(ln_1(x))。"),

@@ -42,7 +42,7 @@ class Case:
 class Wrong:
     fn: Callable  # 一种真实的错误写法（签名与你要写的函数相同）
     hint: str  # 你的结果和它一样时给的提示
-    stub: bool = False  # True：这就是桩代码里原样给出的写法（6.4 埋好的 bug），算「还没做」
+    stub: bool = False  # True：桩代码里埋好的 bug（6.4）。代码原样未改时算“还没做”，改过但结果一样时算没通过
 
 
 @dataclass
@@ -77,7 +77,7 @@ _REGISTRY: dict[str, Exercise] = {}
 def register(ex: Exercise) -> Exercise:
     old = _REGISTRY.get(ex.id)
     if old is not None and old.title != ex.title:  # 同一个文件重新导入（importlib.reload）时允许覆盖
-        raise ValueError(f"练习编号 {ex.id} 重复：「{old.title}」和「{ex.title}」")
+        raise ValueError(f"练习编号 {ex.id} 重复：“{old.title}”和“{ex.title}”")
     _REGISTRY[ex.id] = ex
     return ex
 
@@ -102,13 +102,13 @@ def get(exercise_id: str) -> Exercise | None:
 
 
 def randn(*shape, seed: int = 0) -> torch.Tensor:
-    """固定种子的随机张量：每次调用都一样，也不动全局随机数。"""
+    """固定随机种子的随机张量：每次调用都一样，也不动全局随机数。"""
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 @contextmanager
 def seeded(seed: int):
-    """在这段代码里用固定的种子初始化模型（比如 nn.Linear 的权重），出来后恢复原来的随机数状态。"""
+    """在这段代码里用固定的随机种子初始化模型（比如 nn.Linear 的权重），出来后恢复原来的随机数状态。"""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
@@ -152,7 +152,7 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
         ids = "、".join(e.id for e in all_exercises())
         out(f"没有编号为 {exercise_id!r} 的练习。现有的练习：{ids}")
         return False
-    head = f"练习 {ex.id}「{ex.title}」"
+    head = f"练习 {ex.id}“{ex.title}”"
     if answer is None or answer is Ellipsis:
         out(f"⏳ {head}还没做。提示：{ex.first_hint}")
         return False
@@ -162,7 +162,7 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
         return False
     call = answer if ex.kind == "function" else (lambda *args: answer)
     for i, case in enumerate(ex.cases, 1):
-        where = f"用例 {i}/{len(ex.cases)}「{case.name}」"
+        where = f"用例 {i}/{len(ex.cases)}“{case.name}”"
         expected = _cached(ex, ex.reference, case)
         args = case.args()
         try:
@@ -185,7 +185,7 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
             return False
         if mismatch is not None:
             known = _known_mistake(ex, case, got, call)
-            if known is not None and known.stub:
+            if known is not None and known.stub and _is_unchanged_stub(ex, answer):
                 out(f"⏳ {head}还没做：这还是桩代码里原来的写法。提示：{known.hint}")
                 return False
             special = ex.explain(case.args(), got) if ex.explain and not known else None
@@ -195,6 +195,19 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
             return False
     out(f"✅ {head}通过（{len(ex.cases)} 个用例）。{ex.proved}")
     return True
+
+
+def _is_unchanged_stub(ex: Exercise, answer) -> bool:
+    """answer 是不是桩代码里原样的那个函数（比较编译后的字节码，不管行号和注释）？"""
+    namespace: dict = {}
+    try:
+        exec(compile(ex.stub, "<桩代码>", "exec"), namespace)
+        stub, yours = namespace[ex.name].__code__, answer.__code__
+    except Exception:
+        return False
+    consts = lambda code: [c for c in code.co_consts if not hasattr(c, "co_code")]  # noqa: E731
+    return (stub.co_code, stub.co_names, stub.co_varnames, consts(stub)) == \
+        (yours.co_code, yours.co_names, yours.co_varnames, consts(yours))
 
 
 def _run(ex: Exercise, fn: Callable, args: tuple):
@@ -320,7 +333,7 @@ def _mutated(args, fresh) -> bool:
 
 # ------------------------------------------------------------------------------ 进度
 def show_progress(chapter: int) -> None:
-    """打印第 chapter 章练习的通过情况，例如「第 5 章练习：2/4 通过」。从不抛出异常。"""
+    """打印第 chapter 章练习的通过情况，例如“第 5 章练习：2/4 通过”。从不抛出异常。"""
     try:
         _show_progress(chapter)
     except Exception as e:

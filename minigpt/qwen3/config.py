@@ -241,7 +241,7 @@ def course_config(vocab_size: int, preset: str = "cpu", max_position_embeddings:
     """课程的 Qwen3 预设（"cpu"、"seed"、"tiny"，即 PRESETS 里的 "qwen3-cpu" 等），填入真实的词表大小。"""
     if preset not in ("seed", "cpu", "tiny"):
         from minigpt.jsonl import DataError  # 一个 ValueError；命令行（train.py）把它打印成一行错误
-        raise DataError(f"error: 没有名为“{preset}”的 Qwen3 课程预设，可选：seed, cpu, tiny")
+        raise DataError(f"错误：没有名为“{preset}”的 Qwen3 课程预设，可选：seed, cpu, tiny")
     return replace(PRESETS[f"qwen3-{preset}"], vocab_size=vocab_size, max_position_embeddings=max_position_embeddings)
 
 

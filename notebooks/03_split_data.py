@@ -95,7 +95,7 @@ for name, lines in [("train.jsonl", my_train), ("val.jsonl", my_val)]:
 
 # %% [markdown]
 # 现在用包里的函数做同样的事（等价于上面的命令行）。它多做的是检查：只保留**所有**读取器都接受的行
-# （第 1 章的坏行规则，免得坏行经由划分文件混进训练），`train_ratio` 不合理时报错（第 6 节）：
+# （第 1 章的坏行规则，免得坏行经由划分文件混进训练），`train_ratio` 不合理时报错（第 7 节）：
 
 # %%
 from minigpt.split_data import split_jsonl_data

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import contextlib
 import importlib
@@ -14,6 +13,7 @@ import inspect
 import io
 import sys
 
+from minigpt.cli import ArgumentParser
 from minigpt.exercises import progress
 from minigpt.exercises.core import CHAPTERS, Exercise, all_exercises, cell_with_solution, chapter_exercises, check, percent_cells
 
@@ -108,9 +108,7 @@ def list_exercises() -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minigpt.exercises", description="课程练习：列出、自检、生成 notebook 单元格。",
-                                     add_help=False)
-    parser.add_argument("-h", "--help", action="help", help="显示这段帮助并退出")
+    parser = ArgumentParser(prog="python -m minigpt.exercises", description="课程练习：列出、自检、生成 notebook 单元格。")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--list", action="store_true", help="列出所有练习：编号、章、星级、标题")
     group.add_argument("--self-test", action="store_true",

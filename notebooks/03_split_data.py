@@ -206,7 +206,7 @@ print(f"其中 {same_fact} 题（{same_fact / len(val_lines):.1%}）问的是同
 # - 输入：`train_groups`、`val_groups`：训练集、验证集每道题的成语（`list[str]`，一道题一项，可以重复）
 # - 输出：0 到 1 之间的小数 = 验证集里“成语在训练集出现过”的题数 ÷ 验证集题数
 #
-# 对照：本章“验证集真的没见过吗”一节。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch03.py)
+# 对照：`minigpt/split_data.py` 的 `shuffle_and_cut`（按行划分会让同一个成语分到两边）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch03.py)
 
 # %%
 from minigpt.exercises import check

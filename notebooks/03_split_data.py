@@ -126,7 +126,7 @@ assert sorted(train_lines + val_lines) == sorted(all_lines)  # 不多不少，�
 # %% [markdown]
 # ### 练习 3.1　打乱再切分，与课程包逐行相同（★）
 #
-# 和种子一样划分：复制一份列表，用种子为 `seed` 的随机数打乱（`random.Random(seed).shuffle`，
+# 和种子代码一样划分：复制一份列表，用随机种子 `seed` 打乱（`random.Random(seed).shuffle`，
 # 与 `random.seed(seed)` 再 `random.shuffle` 打乱的结果相同），前 $\lfloor n \times \text{train\_ratio} \rfloor$ 行作训练集，其余作验证集。
 # 不要改动传进来的列表。
 #

@@ -328,6 +328,7 @@ def test_heldout_asks_every_fact_once(records, heldout):
 
 
 def test_no_heldout_phrasing_occurs_in_training(records, heldout):
+    training = {r["question"] for r in records}
     assert not any(r["question"] in training for r in heldout)
     # not only other strings: other phrasings. No question shape (idiom replaced by X) is shared...
     assert not {_frame(r) for r in heldout} & {_frame(r) for r in records}

@@ -603,23 +603,43 @@ t0 = time.perf_counter()
 for _ in range(20):
     a @ b
 gflops = 20 * 2 * a.shape[0] * C * 4 * C / (time.perf_counter() - t0) / 1e9  # 大矩阵乘每秒做多少亿次浮点运算
+arith_ms = 2 * macs / (gflops * 1e9) * 1000  # 按大矩阵乘的速度，一个字的算术要多少毫秒
 plain_ms = 1000 / speed["包里的 generate（预留缓存）"]
-print(f"一个字：{2 * macs / 1e6:.1f} MFLOP；这台机器大矩阵乘约 {gflops:.0f} GFLOP/s → 算术只要约 "
-      f"{2 * macs / gflops / 1e6 * 1000:.3f} ms")
-print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms：算术只占约 {2 * macs / gflops / 1e6 * 1000 / plain_ms:.0%}")
+print(f"一个字：{2 * macs / 1e6:.1f} MFLOP；这台机器大矩阵乘约 {gflops:.0f} GFLOP/s → 算术只要约 {arith_ms:.3f} ms")
+print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms：算术只占约 {arith_ms / plain_ms:.0%}")
 
 # %% [markdown]
-# 大部分时间不在算术上，而在“杂事”上：
+# 大部分时间不在算术上，而在“杂事”（开销，overhead）上：
 #
-# - 每个 `nn.Module` 调用、每次 `view`/`transpose`/`chunk`/`cat` 都是一次 Python 函数调用，再加一次 PyTorch 的算子分发
-#   （查这个张量在什么设备、什么类型，该调哪个内核），每个几微秒；一步有上百个；
+# - 每个 `nn.Module` 调用、每次 `view`/`transpose`/`chunk`/`cat` 都是一次 Python 函数调用，再加一次 PyTorch 的
+#   **算子分发**（dispatch：查这个张量在什么设备、什么类型，该调哪个内核），每个几微秒；一步有上百个；
 # - 每一步还要重新推算位置编号、检查注意力掩码该不该要；
-# - 只生成一个字时，矩阵乘退化成“向量 × 矩阵”：`nn.Linear` 算的是 `x @ W.T`，按转置的方式读 $W$ 比读一块连续存好的矩阵慢。
+# - 只生成一个字时，矩阵乘退化成“向量 × 矩阵”：`nn.Linear` 算的是 `x @ W.T`，这时按转置的方式读 $W$
+#   比读一块连续存好的 $W^\top$ 慢。
 #
-# `minigpt/model.py` 的 `FastDecoder`（`model.fast_decoder(max_len)`）把这些去掉：权重事先转置成连续的矩阵并存起来
-# （只做一次）；缓存一次预留好；每一步是一个从头到尾平铺直叙的函数（嵌入 → 每层的 LayerNorm、一次 `addmm` 得到
-# $Q, K, V$、SDPA、两个矩阵乘 → `lm_head`），位置编号和掩码只维护一份、原地更新。算的东西完全一样，只是少了杂事。
-# `generate(..., fast=True)` 用它；`answer`、`answers` 和游乐场默认就走这条路。
+# `minigpt/model.py` 的 `FastDecoder`（`model.fast_decoder(max_len)` 建一个）把这些杂事去掉，算的东西完全一样：
+#
+# - 权重事先转置成连续的 $(C_{in}, C_{out})$ 矩阵，存在模型上反复用（整个模型复制一遍，十几毫秒；权重一变——
+#   训练了一步、加载了别的权重——下次自动重做）；
+# - KV cache 按 `max_len` 一次预留好；
+# - 提示词照常走一遍普通的前向（`prefill`，把缓存填好）；之后的每一步（`step`）是一个从头到尾平铺直叙的函数，
+#   没有模块调用，位置编号和掩码只维护一份、原地更新。
+#
+# 它不用 `torch.compile`（把模型编译成融合的内核），所以没有要等的编译时间：游乐场的第一个字不用等。
+# 每一步的全部代码就是下面这些：
+
+# %%
+import inspect
+
+from minigpt.model import FastDecoder
+
+print(inspect.getsource(FastDecoder.step))
+
+# %% [markdown]
+# 和第 5 章的 `Block.forward` 一行对一行：LayerNorm → 注意力 → 残差 → LayerNorm → MLP → 残差，最后 `ln_f` 和
+# `lm_head`。不同的只是写法：$Q, K, V$ 用一次 `addmm`（矩阵乘加偏置）得到，乘的是转置好的权重，没有 `nn.Linear`。
+# `generate(..., fast=True)` 用它；`answer`、`answers`（所以第 6 章的精确匹配评估也是）和游乐场默认就走这条路。
+# 先证明它和你写的 `my_cached_greedy` 逐个 token 相同：
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -640,7 +660,10 @@ for _ in range(repeats):
 speed["快速路径 generate(..., fast=True)"] = n_new / best
 for name, tps in speed.items():
     print(f"  {tps:6.0f} token/s（×{tps / baseline:.1f}）  {name}")
-print(f"快速路径比普通的缓存路径快 {speed['快速路径 generate(..., fast=True)'] / speed['包里的 generate（预留缓存）']:.1f} 倍")
+fast_ms = 1000 / speed["快速路径 generate(..., fast=True)"]
+print(f"快速路径每个字 {fast_ms:.2f} ms，比普通的缓存路径（{plain_ms:.2f} ms）快 {plain_ms / fast_ms:.1f} 倍；"
+      f"算术现在约占 {arith_ms / fast_ms:.0%}")
+assert fast_ms < plain_ms
 
 # %% [markdown]
 # ## 6. 批量生成
@@ -821,7 +844,7 @@ assert on_idiom >= (T - sep_pos) / 2
 # “模型”下拉框里还能换成仓库自带的、或者 `output/` 下别的检查点（比如 `output/ch06/best_model.pth`）。
 # 试试：
 #
-# - 贪心 vs 采样；采样时把温度调到 0.3 和 1.8；固定“种子”让采样可复现；
+# - 贪心 vs 采样；采样时把温度调到 0.3 和 1.8；在“种子”框里填一个随机种子，采样就可复现；
 # - 采样时把 top-k 设成 1：和贪心一样吗？（第 4 节）
 # - 问一个编出来的成语，看它的颜色；输入一个词表里没有的字（下面打印了几个），看游乐场怎么提示；
 # - 打开“重复惩罚”，看看回答变成什么样。

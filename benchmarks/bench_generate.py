@@ -33,6 +33,7 @@ import importlib.util
 import statistics
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,16 +196,23 @@ def run_batch(B, args, repeats, ours, ref, hf, tok, seed, questions, device, clo
     return out
 
 
+def cell(text, width, right=True):
+    """Pad to a display width: a Chinese character takes two columns in a terminal."""
+    text = str(text)
+    n = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return " " * (width - n) + text if right else text + " " * (width - n)
+
+
 def print_table(rows):
-    print(f"\n{'批大小':>4}  {'方法':<12}{'token/s 中位数':>14}  {'最小-最大':>15}  {'÷种子式':>7}  {'÷种子式·填充':>10}"
-          f"  {'÷transformers':>13}  {'÷KV cache':>9}")
+    cols = [("批大小", 6), ("方法", 18), ("token/s 中位数", 15), ("最小-最大", 13), ("÷种子式", 9), ("÷种子式·填充", 14),
+            ("÷transformers", 14), ("÷KV cache", 10)]
+    print("\n" + " ".join(cell(name, w, right=(i != 1)) for i, (name, w) in enumerate(cols)))
     for B, name, med, lo, hi in rows:
         base = {n: m for b, n, m, *_ in rows if b == B}
         vs = [f"{med / base[ref]:.{digits}f}x" if ref in base else "-"
               for ref, digits in (("seed-style", 1), ("seed-padded", 1), ("transformers", 2), ("ours+cache", 2))]
-        label = METHODS[name]
-        pad = 12 - sum(2 if ord(c) > 127 else 1 for c in label) + len(label)  # 中文字符占两格
-        print(f"{B:>7}  {label:<{pad}}{med:>14.0f}  {lo:>7.0f}-{hi:<7.0f}  {vs[0]:>9}  {vs[1]:>14}  {vs[2]:>15}  {vs[3]:>11}")
+        values = [B, METHODS[name], f"{med:,.0f}", f"{lo:,.0f}-{hi:,.0f}", *vs]
+        print(" ".join(cell(v, w, right=(i != 1)) for i, (v, (_, w)) in enumerate(zip(values, cols))))
 
 
 if __name__ == "__main__":

@@ -296,55 +296,62 @@ def clean_explanation(word: str, raw: str) -> str | None:
 # ------------------------------------------------------------------------------------------ phrasings
 # Every taught fact is asked in several ways, sampled from a compositional space: a pattern (cue words and
 # sentence structure), a way of naming the idiom (quotation marks of several kinds or none; with or without
-# 成语 / 这个成语), an optional lead (请问, 我想知道, ...) and an ending (？ ? or none). So the model sees the
-# same idiom under different strings and each string shape under thousands of idioms: it has to find the
-# idiom in the question instead of memorising the question.
+# 成语 / 这个成语), an optional lead (请问, 我想知道, ...) and trailer (呀, 谢谢, ...), and an ending (？ ? or
+# none). So the model sees the same idiom under different strings and each string shape under thousands of
+# idioms: it has to find the idiom and the cue in the question instead of memorising the question.
 #
 # Placeholders: {ref} the idiom named in some way, {w} the bare idiom (short forms), {m} the fill-in
 # pattern (idiom with one character blanked, possibly quoted). The second field is the ending class
-# (ENDS), the third whether a lead may go in front.
+# (ENDS), the third whether a lead and a trailer may be added.
 QUOTES = (("“", "”"), ("“", "”"), ("", ""), ("", ""), ("「", "」"), ('"', '"'), ("《", "》"))
 REFS = ("{q}", "{q}", "{q}", "{q}", "成语{q}", "成语{q}", "{q}这个成语", "这个成语{q}", "{q}这个词")
-LEADS = ("请问", "请问，", "请问：", "我想知道", "想知道", "想问一下", "问一下，", "你好，", "老师，",
-         "请告诉我", "告诉我", "查一下", "我想问", "谁知道", "麻烦问下", "打扰一下，")
-LEAD_SHARE = 0.3
+LEADS = ("请问", "请问，", "请问：", "我想知道", "想知道", "想问一下", "问一下，", "问下", "你好，", "您好，", "老师，",
+         "老师好，", "请告诉我", "告诉我", "查一下", "帮我查一下", "我想问", "谁知道", "有谁知道", "麻烦问下",
+         "打扰一下，", "同学问我", "考考你：", "问个问题：", "求助：", "嗨，", "那个，", "我不太懂，", "不好意思，问一下")
+TRAILERS = ("呀", "呢", "啊", "，谢谢", "，谢谢！", "哈", "，求解答", "，知道的说一下")
+FILLER_SHARE = 0.3     # share of leadable questions that get a lead; the same share gets a trailer
 ENDS = {"q": ("？", "？", "？", "?", ""), "s": ("", "", "。", "？"), "n": ("",)}
 BLANKS = ("＿", "＿", "_", "__", "□", "（）", "()", "？", "*")
 
 _SUFFIX = {
     "meaning": ("是什么意思", "什么意思", "啥意思", "是啥意思", "的意思", "的意思是什么", "的意思是啥", "意思",
                 "意思是什么", "的含义", "的含义是什么", "含义是什么", "是什么含义", "有什么含义", "指什么",
-                "是指什么", "指的是什么", "的解释", "怎么解释", "的释义", "是什么意思呢", "什么意思啊",
-                "是什么意思呀", "的意思是", "意思是啥"),
+                "是指什么", "指的是什么", "的解释", "怎么解释", "的释义", "的意思是", "意思是啥",
+                "怎么理解", "该怎么理解", "如何理解", "应该怎么理解", "讲的是什么", "说的是什么", "表达什么",
+                "想表达什么", "是什么道理", "比喻什么", "用大白话讲是什么"),
     "pinyin": ("怎么读", "怎么念", "咋读", "咋念", "读什么", "念什么", "的读音", "读音", "的读音是什么",
                "读音是什么", "的拼音", "拼音", "的拼音是什么", "拼音是什么", "拼音是啥", "的拼音怎么写",
-               "拼音怎么写", "的注音", "注音是什么", "怎么拼", "的发音", "发音是什么", "的读法", "读音是啥",
-               "怎么读呢", "怎么读啊", "的拼音是", "读音是"),
+               "拼音怎么写", "的注音", "注音是什么", "怎么拼", "的发音", "发音是什么", "怎么发音", "的读法",
+               "读音是啥", "的拼音是", "读音是", "正确读音是什么"),
     "chain": ("接龙", "接龙，下一个成语是什么", "接龙，下一个是", "后面接什么", "后面接什么成语", "接什么",
               "接什么成语", "接下去是什么", "接下去是哪个成语", "的下一个成语", "的下一个成语是什么",
-              "下一个成语是啥", "之后接哪个成语", "能接哪个成语", "往下接"),
+              "下一个成语是啥", "之后接哪个成语", "能接哪个成语", "往下接", "后面能接什么成语"),
 }
 PATTERNS = {
     "meaning": tuple(("{ref}" + c, "q", True) for c in _SUFFIX["meaning"]) + (
         ("什么是{ref}", "q", True), ("你知道{ref}是什么意思吗", "q", False), ("谁能告诉我{ref}是什么意思", "q", False),
         ("解释{ref}", "s", False), ("解释一下{ref}", "s", False), ("请解释{ref}", "s", False),
         ("请解释一下{ref}", "s", False), ("帮我解释一下{ref}", "s", False), ("解释下{ref}", "s", False),
-        ("请给出{ref}的解释", "s", False), ("说说{ref}的意思", "s", False), ("告诉我{ref}的含义", "s", False),
+        ("能解释一下{ref}吗", "q", False), ("请给出{ref}的解释", "s", False), ("说说{ref}的意思", "s", False),
+        ("告诉我{ref}的含义", "s", False), ("帮我理解一下{ref}", "s", False), ("通俗地讲，{ref}说的是什么", "q", False),
+        ("我在书上读到{ref}，该怎么理解", "q", False), ("{ref}，这个成语是什么意思", "q", False),
         ("释义：{ref}", "n", False), ("意思：{ref}", "n", False), ("{ref}：什么意思", "q", False),
         ("{ref}，什么意思", "q", False), ("{w} 意思", "n", False), ("{w}意思", "n", False),
         ("{w} 什么意思", "q", False), ("{w} 含义", "n", False), ("{w} 解释", "n", False), ("{w}释义", "n", False),
-        ("{w} 啥意思", "q", False)),
+        ("{w} 啥意思", "q", False), ("{w}的意思", "n", False)),
     "pinyin": tuple(("{ref}" + c, "q", True) for c in _SUFFIX["pinyin"]) + (
         ("请写出{ref}的拼音", "s", False), ("写出{ref}的拼音", "s", False), ("给{ref}注音", "s", False),
         ("请给{ref}注音", "s", False), ("请为{ref}注上拼音", "s", False), ("拼音：{ref}", "n", False),
         ("注音：{ref}", "n", False), ("读音：{ref}", "n", False), ("你知道{ref}怎么读吗", "q", False),
-        ("{w}拼音", "n", False), ("{w} 拼音", "n", False),
-        ("{w} 读音", "n", False), ("{w}怎么读", "q", False), ("{w} 注音", "n", False), ("{w} 怎么念", "q", False),
-        ("拼音 {w}", "n", False)),
+        ("{ref}用拼音怎么写", "q", True), ("{ref}，怎么读", "q", False), ("{w}拼音", "n", False),
+        ("{w} 拼音", "n", False), ("{w} 读音", "n", False), ("{w}怎么读", "q", False), ("{w} 注音", "n", False),
+        ("{w} 怎么念", "q", False), ("拼音 {w}", "n", False)),
     "chain": tuple(("{ref}" + c, "q", True) for c in _SUFFIX["chain"]) + (
         ("成语接龙：{ref}", "n", False), ("成语接龙{ref}", "n", False), ("接龙：{ref}", "n", False),
         ("用{ref}接龙", "s", False), ("用{ref}接龙，下一个成语是", "q", False), ("成语接龙，{ref}接什么", "q", False),
-        ("和{ref}接龙", "s", False), ("请用{ref}接龙", "s", False), ("{w}接龙", "n", False), ("{w} 接龙", "n", False),
+        ("和{ref}接龙", "s", False), ("请用{ref}接龙", "s", False), ("用{ref}的最后一个字开头说一个成语", "s", False),
+        ("以{ref}的最后一个字开头的成语是什么", "q", False), ("{ref}的尾字开头的成语是哪个", "q", False),
+        ("跟在{ref}后面的成语是什么", "q", False), ("{w}接龙", "n", False), ("{w} 接龙", "n", False),
         ("接龙 {w}", "n", False), ("{w} 下一个成语", "q", False), ("{w}接龙下一个", "q", False)),
     "fill": (
         ("补全成语：{m}", "n", False), ("把成语补充完整：{m}", "n", False), ("填空：{m}，这是哪个成语", "q", False),
@@ -352,44 +359,47 @@ PATTERNS = {
         ("成语填空：{m}", "n", False), ("补全：{m}", "n", False), ("补全{m}", "s", True), ("请补全成语{m}", "s", False),
         ("{m}补全成语", "n", False), ("{m} 补全", "n", False), ("填空 {m}", "n", False), ("补充完整：{m}", "n", False),
         ("把{m}补充完整", "s", True), ("{m}，完整的成语是什么", "q", True), ("请把{m}这个成语补全", "s", False),
-        ("成语{m}补全", "n", False), ("{m}的完整成语", "q", True)),
+        ("成语{m}补全", "n", False), ("{m}的完整成语", "q", True), ("猜成语：{m}", "n", False),
+        ("猜一猜{m}是什么成语", "q", False), ("{m}缺了一个字，完整的成语是什么", "q", False)),
 }
-# The held-out family: cue words and sentence frames that never occur in training (each question holds at
-# least one of HELDOUT_MARKERS, which no training question holds), asked once per fact. It measures whether
-# the model understood the question or only matched cue strings it was trained on.
+# The held-out family: cue words, frames and fillers that never occur in training (each question holds at
+# least one of HELDOUT_MARKERS, which no training question holds), asked once per fact. The cue words are
+# new, but built like the trained ones (何意 beside 意思, 如何读 beside 如何理解 and 怎么读, 接一个成语 beside
+# 接什么成语): answering them means the model understood the question instead of matching a trained string.
 HELDOUT_PATTERNS = {
-    "meaning": (("{ref}怎么理解", "q", True), ("{ref}该怎么理解", "q", True), ("{ref}如何理解", "q", True),
-                ("{ref}讲的是什么", "q", True), ("{ref}说的是什么", "q", True), ("{ref}表达什么", "q", True),
-                ("{ref}表达的是什么", "q", True), ("{ref}想表达什么", "q", True), ("帮我理解一下{ref}", "s", False),
-                ("我在书上读到{ref}，该怎么理解", "q", False), ("{ref}用大白话讲是什么", "q", False),
-                ("通俗地讲，{ref}说的是什么", "q", False)),
-    "pinyin": (("{ref}如何读", "q", True), ("{ref}如何念", "q", True), ("{ref}该如何发音", "q", True),
-               ("{ref}怎样读", "q", True), ("{ref}怎样念", "q", True), ("{ref}读作什么", "q", True),
-               ("{ref}的汉语拼音", "q", True), ("{ref}的汉语拼音是什么", "q", True), ("给{ref}标上拼音", "s", False),
-               ("{ref}用汉语拼音怎么写", "q", False)),
-    "chain": (("用{ref}的最后一个字开头说一个成语", "s", False), ("以{ref}的最后一个字开头的成语是什么", "q", False),
-              ("{ref}的末字打头的成语", "q", False), ("{ref}的尾字开头的成语是哪个", "q", False),
-              ("跟在{ref}后面的成语是什么", "q", False), ("以{ref}末尾的字打头，说个成语", "s", False)),
-    "fill": (("猜成语：{m}", "n", False), ("猜一猜{m}是什么成语", "q", False), ("把{m}还原成完整的成语", "s", False),
-             ("{m}，空缺处补上是哪个成语", "q", False), ("这个成语缺了一个字：{m}", "n", False),
-             ("{m}缺了一个字，完整的成语是什么", "q", False)),
+    "meaning": (("{ref}是何意", "q", True), ("{ref}何意", "q", True), ("{ref}是何意思", "q", True),
+                ("{ref}的含意是什么", "q", True), ("{ref}的本意是什么", "q", True), ("{ref}这几个字是什么意思", "q", True),
+                ("{ref}字面上是什么意思", "q", True), ("请教一下{ref}的意思", "s", False)),
+    "pinyin": (("{ref}如何读", "q", True), ("{ref}如何念", "q", True), ("{ref}怎样读", "q", True),
+               ("{ref}怎样念", "q", True), ("{ref}读作什么", "q", True), ("{ref}的汉语拼音", "q", True),
+               ("给{ref}标上拼音", "s", False), ("{ref}这几个字怎么读", "q", True)),
+    "chain": (("{ref}之后接一个成语", "s", True), ("接着{ref}说一个成语", "s", False), ("{ref}，请接一个成语", "s", False),
+              ("接在{ref}后面的成语是什么", "q", True), ("用{ref}的末字打头说个成语", "s", False),
+              ("{ref}后面接个成语", "s", True)),
+    "fill": (("把{m}还原成完整的成语", "s", False), ("{m}，空缺处补上是哪个成语", "q", False),
+             ("{m}少了一个字，是哪个成语", "q", False), ("给{m}填上缺的字", "s", False)),
 }
-HELDOUT_MARKERS = ("理解", "讲", "说的是", "表达", "如何", "怎样", "读作", "汉语拼音", "标上", "最后一个字",
-                   "末字", "尾字", "末尾", "打头", "跟在", "猜", "还原", "空缺", "缺了")
+HELDOUT_LEADS = ("我想请教一下，", "劳驾，", "冒昧问一句，", "朋友问我", "请帮忙看看")
+HELDOUT_TRAILERS = ("，多谢", "，麻烦了")
+HELDOUT_MARKERS = ("何意", "含意", "本意", "这几个字", "字面上", "请教", "如何读", "如何念", "怎样", "读作", "汉语拼音",
+                   "标上", "接一个", "接着", "接在", "末字", "打头", "接个", "还原", "空缺", "少了一个字", "填上",
+                   "劳驾", "冒昧", "朋友问我", "帮忙看看", "多谢", "麻烦了")
 # phrasings per fact in the training data: meaning must be memorised idiom by idiom, so it gets the most
 PHRASINGS = {"meaning": 6, "pinyin": 4, "chain": 3, "fill": 3}
 
 
-def phrase(pattern: tuple, word: str, rng: random.Random, masks: list[str] = ()) -> str:
-    """One question: the pattern with the idiom named in a random way, maybe a lead, and an ending."""
+def phrase(pattern: tuple, word: str, rng: random.Random, masks: list[str] = (), *, heldout: bool = False) -> str:
+    """One question: the pattern with the idiom named in a random way, maybe a lead and a trailer, and an ending."""
     template, ends, leadable = pattern
     open_q, close_q = rng.choice(QUOTES)
     fields = {"w": word, "ref": rng.choice(REFS).format(q=open_q + word + close_q)}
     if masks:
         mask = rng.choice(masks).replace(BLANK, rng.choice(BLANKS))
         fields["m"] = open_q + mask + close_q
-    lead = rng.choice(LEADS) if leadable and rng.random() < LEAD_SHARE else ""
-    return lead + template.format(**fields) + rng.choice(ENDS[ends])
+    leads, trailers = (LEADS + HELDOUT_LEADS, TRAILERS + HELDOUT_TRAILERS) if heldout else (LEADS, TRAILERS)
+    lead = rng.choice(leads) if leadable and rng.random() < FILLER_SHARE else ""
+    trailer = rng.choice(trailers) if leadable and rng.random() < FILLER_SHARE else ""
+    return lead + template.format(**fields) + trailer + rng.choice(ENDS[ends])
 
 
 def phrasings(kind: str, word: str, n: int, patterns: dict, salt: str, masks: list[str] = ()) -> list[str]:
@@ -397,7 +407,7 @@ def phrasings(kind: str, word: str, n: int, patterns: dict, salt: str, masks: li
     rng = _rng(f"{salt}:{kind}", word)
     out: list[str] = []
     for _ in range(100 * n):
-        q = phrase(rng.choice(patterns[kind]), word, rng, masks)
+        q = phrase(rng.choice(patterns[kind]), word, rng, masks, heldout=salt == "heldout")
         if q not in out:
             out.append(q)
             if len(out) == n:

@@ -416,7 +416,7 @@ print("被截断的样本以 <sep> 结尾吗？", short[i]["targets"][-1].item()
 # %% [markdown]
 # ## 6. 只在答案上算损失
 #
-# 这份数据的问题大多是模板（“……是什么意思？”“请写出……的拼音。”），让模型学着复述问题没有多大意义，
+# 这份数据的问题是几类固定的意思换着说法问（“……是什么意思？”“……怎么读？”），让模型学着复述问题没有多大意义，
 # 而生成时问题总是现成给出的。`answer_only_loss=True` 只把答案（和它结尾的 `<sep>`）计入损失：
 
 # %%
@@ -450,8 +450,8 @@ show_progress(4)
 # ## 小结
 #
 # - 你写了 `my_item`：编码、截断、错开一位（`input = tokens[:-1]`，`targets = tokens[1:]`）、不计入损失的目标写成
-#   `<pad>`（填充，以及 `answer_only_loss` 时的问题部分）；它和 `minigpt/qa_dataset.py` 的 `QADataset` 在整个训练集、
-#   四种设置下逐个张量相同，也和种子的样本相同；
+#   `<pad>`（填充，以及 `answer_only_loss` 时的问题部分）；它和 `minigpt/qa_dataset.py` 的 `QADataset` 在训练集上
+#   （每 10 个取 1 个）、四种设置下逐个张量相同，也和种子的样本相同；
 # - 你写了 `my_collate`：每批只补齐到最长的一行，和 `collate_batch` 逐个张量相同；
 # - 你量了填充的浪费：固定补齐到 128 时大部分计算花在 `<pad>` 上，按批补齐 + 按长度分桶几乎消除了浪费；
 # - `num_truncated` 告诉你 `max_length` 是否太小。

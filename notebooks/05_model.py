@@ -503,8 +503,8 @@ for name, fn in curves.items():
 assert zero_frac["ReLU"] > 0.45 and zero_frac["GELU"] == 0
 
 # %% [markdown]
-# 两者的差别并不大，用 ReLU 也能训练。GELU 在 GPT、BERT 这类模型上通常略好一点（Hendrycks & Gimpel, 2016），
-# 于是成了 GPT 系列的惯例；Qwen3 这样的新模型用它的一个变体 SwiGLU（第 8 章）。
+# 两者的差别并不大，用 ReLU 也能训练。提出 GELU 的论文（Hendrycks & Gimpel, 2016）在图像、语音等任务上测得它略好于 ReLU，
+# GPT 和 BERT 采用了它，于是成了 GPT 系列的惯例；Qwen3 这样的新模型用它的一个变体 SwiGLU（第 8 章）。
 #
 # 有了 GELU，MLP 就是三行。对应 `minigpt/model.py` 的 `MLP`（两层都不带 bias，和种子相同）：
 
@@ -845,7 +845,7 @@ assert torch.equal(ours.argmax(-1), theirs.argmax(-1))
 print("logits:", tuple(ours.shape), "= (批大小, 序列长度, 词表大小)；逐元素相差不超过 1e-4，每个位置猜的字都相同")
 
 # %% [markdown]
-# 你写的模型已经能用训练好的权重“答题”了。拿训练集第 0 条的问题（模型训练时见过它），只给到 `<sep>` 为止，
+# 你写的模型已经能用训练好的权重“答题”了。拿训练集第 0 条的问题，只给到 `<sep>` 为止，
 # 看它在 `<sep>` 之后给哪几个字打分最高（softmax 把 logits 变成概率）：
 
 # %%
@@ -1087,7 +1087,13 @@ loss = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=
 print(f"初始损失 {loss.item():.3f}   ln(V) = ln({V}) = {math.log(V):.3f}")
 assert abs(loss.item() - math.log(V)) < 0.2
 probs = logits.softmax(-1)
-print(f"最大概率的平均值 {probs.max(-1).values.mean().item():.5f}，均匀分布是 1/V = {1 / V:.5f}")
+top_p = probs.max(-1).values.mean().item()  # 每个位置最看好的那个字的概率，取平均
+print(f"最大概率的平均值 {top_p:.5f}，均匀分布是 1/V = {1 / V:.5f}")
+assert top_p < 5 / V  # 最看好的字也只比均匀分布高几倍：还没有偏好
+
+# %% [markdown]
+# 损失约等于 $\ln V$，每个位置最看好的那个字，概率也只比 $1/V$ 高几倍：模型还没有任何偏好，初始化正常。
+# 下一章从这里开始训练，看损失怎样从 $\ln V$ 一路降下去。
 
 # %% [markdown]
 # ## 14. 预告：KV cache

@@ -1,4 +1,4 @@
-"""The answer playground in a real browser: JupyterLab + Chromium (playwright), end to end.
+"""The answer playground, an exercise and a quiz in a real browser: JupyterLab + Chromium (playwright), end to end.
 
     pytest tests/test_browser.py -m browser -p no:randomly -q -s
 
@@ -7,7 +7,14 @@ notebook (the shared set-up cell + notebook 07's playground cell, written to tes
 kernel's `kernel_info_reply` on its websocket (a Run All issued before that is sometimes dropped), runs all
 cells, types a question, clicks Generate and compares the streamed answer in the DOM with
 `minigpt.generate.answer(...)` computed here for the same greedy settings. A screenshot goes to
-test-artifacts/browser_playground.png. Skipped when Debian's chromium (/usr/bin/chromium) is not installed.
+test-artifacts/browser_playground.png.
+
+The exercise and quiz test does what a learner does: Run All on a notebook holding exercise 5.2's stub cell and
+`quiz(5)`; the stub reports "还没做"; it types the solution into the cell and runs it ("通过"), breaks it (forgets
+the 1/√d) and runs it again (the hint); then clicks a wrong answer in the quiz, submits, reads the explanations,
+clicks the right one ("正确！"). Screenshots: test-artifacts/browser_exercise.png, browser_quiz.png.
+
+Both skip when Debian's chromium (/usr/bin/chromium) is not installed.
 """
 import contextlib
 import json
@@ -246,3 +253,138 @@ def check_playground_in_browser(checkpoint) -> None:
     assert "失败" not in status, message
     assert echo == question
     assert streamed == expected
+
+
+# ====================================================================== an exercise and a quiz, as a learner uses them
+EXERCISE_ID = "5.2"  # chapter 5: scaled dot-product attention with a causal mask
+EXERCISE_STUB = '''import math
+import torch
+from minigpt.exercises import check
+
+
+def my_attention(q, k, v):
+    """q, k: (B, nh, T, hs)；v: (B, nh, T, hv)。返回 (B, nh, T, hv)。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("5.2", my_attention)'''
+EXERCISE_SOLUTION = '''import math
+import torch
+from minigpt.exercises import check
+
+
+def my_attention(q, k, v):
+    T = q.shape[-2]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1) @ v
+
+check("5.2", my_attention)'''
+# the learner forgets the 1/√d: the checker's hint names it
+EXERCISE_BROKEN = EXERCISE_SOLUTION.replace(" / math.sqrt(q.shape[-1])", "")
+QUIZ_CHAPTER = 5
+
+
+def test_exercise_and_quiz_in_jupyterlab(tmp_path, monkeypatch):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium); browser test skipped")
+    pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    exercises = pytest.importorskip("minigpt.exercises")
+    if not hasattr(exercises, "check"):
+        pytest.skip("minigpt.exercises.check has not landed yet")
+    if EXERCISE_ID not in {ex.id for ex in exercises.all_exercises()}:
+        pytest.skip(f"exercise {EXERCISE_ID} does not exist")
+    monkeypatch.setenv("MINIGPT_PROGRESS", str(tmp_path / "progress.json"))  # the kernel inherits it: no ~/.minigpt
+    check_exercise_and_quiz_in_browser()
+
+
+def check_exercise_and_quiz_in_browser() -> None:
+    from playwright.sync_api import sync_playwright
+
+    from minigpt.exercises.quiz import chapter_questions
+
+    question = chapter_questions(QUIZ_CHAPTER)[0]  # the first card of the quiz
+    right = next(iter(sorted(question.answer)))
+    wrong = next(letter for letter in question.letters if letter not in question.answer)
+    wrong_why = question.options[question.letters.index(wrong)].why
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    nb_path = ARTIFACTS / "browser_exercise_quiz.ipynb"
+    setup = (ROOT / "tests" / "setup_cell.py").read_text(encoding="utf-8")
+    write_notebook(nb_path, [setup, EXERCISE_STUB, f"from minigpt.exercises import quiz\n\nquiz({QUIZ_CHAPTER})"])
+
+    start = time.monotonic()
+
+    def left_ms(cap_s: float) -> float:
+        remaining = BUDGET_S - (time.monotonic() - start)
+        if remaining <= 0:
+            raise TimeoutError(f"the browser test ran past its {BUDGET_S} s budget")
+        return 1000 * min(cap_s, remaining)
+
+    with jupyter_lab(ROOT) as (base, token, log_path), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = None
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(left_ms(60))
+            open_and_run_all(page, f"{base}/lab/tree/{nb_path.relative_to(ROOT).as_posix()}?token={token}",
+                             kernel_timeout=left_ms(90) / 1000)
+            cells = page.locator(".jp-Notebook .jp-Cell")
+            exercise = cells.nth(1)
+            outputs = exercise.locator(".jp-OutputArea-output")
+            error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+
+            # Run All: the stub reports "not done yet" with the first hint, no traceback
+            outputs.filter(has_text="还没做").or_(error).first.wait_for(timeout=left_ms(120))
+            stub_text = exercise.inner_text()
+            assert "还没做" in stub_text and "Traceback" not in stub_text, stub_text
+
+            def type_and_run(code: str) -> None:
+                editor = exercise.locator(".cm-content")
+                editor.click()
+                page.keyboard.press("Control+A")
+                page.keyboard.press("Delete")
+                page.keyboard.insert_text(code)  # one input event: no auto-indent or auto-closed brackets
+                page.keyboard.press("Shift+Enter")
+
+            # the learner types the solution and runs the cell: 通过
+            type_and_run(EXERCISE_SOLUTION)
+            outputs.filter(has_text="通过").first.wait_for(timeout=left_ms(60))
+            passed = outputs.first.inner_text()
+            assert "通过" in passed and "没通过" not in passed, passed
+
+            # breaks it (forgets /√d), runs again: which case failed and the hint that names the mistake
+            type_and_run(EXERCISE_BROKEN)
+            outputs.filter(has_text="没通过").first.wait_for(timeout=left_ms(60))
+            failed = outputs.first.inner_text()
+            assert "提示" in failed and "√" in failed and "Traceback" not in failed, failed
+            exercise.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "browser_exercise.png"))
+
+            # the quiz below: the text version is printed, the widget answers
+            quiz_cell = cells.nth(2)
+            card = quiz_cell.locator(".minigpt-quiz-card").first
+            card.wait_for(timeout=left_ms(60))
+            assert "不含答案" in quiz_cell.inner_text()
+            card.locator(".minigpt-quiz-options label").filter(has_text=f"{wrong}. ").first.click()
+            card.locator(".minigpt-quiz-submit").click()
+            feedback = card.locator(".minigpt-quiz-feedback")
+            feedback.filter(has_text="不对").wait_for(timeout=left_ms(30))
+            wrong_feedback = feedback.inner_text()
+            assert wrong_why[:20] in wrong_feedback, wrong_feedback  # why the chosen option is wrong
+            assert all(o.why[:20] in wrong_feedback for o in question.options)  # every option explained
+            card.locator(".minigpt-quiz-options label").filter(has_text=f"{right}. ").first.click()
+            card.locator(".minigpt-quiz-submit").click()
+            feedback.filter(has_text="正确！").wait_for(timeout=left_ms(30))
+            assert "答对 1 题" in quiz_cell.locator(".minigpt-quiz-score").inner_text()
+            card.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "browser_quiz.png"))
+        except Exception:
+            if page is not None:
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(ARTIFACTS / "browser_exercise_quiz_failure.png"))
+            print(Path(log_path).read_text()[-3000:])
+            raise
+        finally:
+            browser.close()
+    print(f"\nbrowser: exercise {EXERCISE_ID} stub → 还没做, solution → 通过, broken → hint; "
+          f"quiz {question.id}: {wrong} → 不对, {right} → 正确; whole run {time.monotonic() - start:.0f} s")

@@ -343,3 +343,19 @@ def test_no_heldout_phrasing_occurs_in_training(records, heldout):
 def test_heldout_questions_use_only_characters_of_the_vocabulary(records, heldout):
     chars = {c for r in records for c in r["question"] + r["answer"]}
     assert {c for r in heldout for c in r["question"]} <= chars   # no <unk> in a held-out question
+
+
+def test_playground_examples_are_in_the_group_they_claim(records):
+    from minigpt.jsonl import read_qa_jsonl
+    from minigpt.split_data import grouped_shuffle_and_cut
+
+    train, val, _, _ = grouped_shuffle_and_cut(read_qa_jsonl(DATA, warn=lambda m: None), 0.8, 42, "idiom")
+    side = {json.loads(line)["idiom"]: "训练过的成语" for line in train}
+    side.update({json.loads(line)["idiom"]: "没见过的成语" for line in val})
+    examples = json.loads((ROOT / "data" / "playground_examples.json").read_text(encoding="utf-8"))["examples"]
+    groups = Counter()
+    for ex in examples:
+        asked = [w for w in side if w in ex["question"] or w[:-1] + "＿" in ex["question"]]
+        assert ex["group"] == (side[asked[0]] if asked else "编的成语"), ex
+        groups[ex["group"]] += 1
+    assert set(groups) == {"训练过的成语", "没见过的成语", "编的成语"}

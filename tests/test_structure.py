@@ -110,3 +110,15 @@ def test_the_repository_mentions_no_file_it_does_not_contain():
                           ".", ":!tests/test_structure.py", ":!benchmarks/README.md"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode in (0, 1), out.stderr  # 1: nothing found
     assert out.stdout == "", out.stdout
+
+
+def test_every_data_file_in_the_package_is_installed():
+    """A regular install (Colab's `pip install`) copies only .py files unless pyproject.toml lists the others."""
+    import fnmatch
+    import tomllib
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]["minigpt"]
+    tracked = subprocess.run(["git", "ls-files", "minigpt"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    data = [p.removeprefix("minigpt/") for p in tracked if not p.endswith(".py")]
+    assert data, "the quizzes (minigpt/exercises/quizzes.json) should be found here"
+    assert [p for p in data if not any(fnmatch.fnmatch(p, g) for g in globs)] == []

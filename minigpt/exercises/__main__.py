@@ -71,8 +71,7 @@ def self_test_one(ex: Exercise) -> list[str]:
         problems.append(f"桩代码没有报“还没做”和第一条提示：{text.strip()}")
     for i, wrong in enumerate(ex.wrong, 1):
         ok, text = checked(ex, wrong.fn)
-        expected_start = NOT_DONE if wrong.stub else FAIL
-        if ok or not text.startswith(expected_start) or wrong.hint not in text:
+        if ok or not text.startswith(FAIL) or wrong.hint not in text:  # 只有原样的桩代码才算“还没做”
             problems.append(f"错误写法 {i}（应提示“{wrong.hint}”）：{text.strip()}")
     text = run_cell(cell_with_solution(ex, solution_source(ex)), f"<练习 {ex.id} 单元格>")
     if not text.strip().splitlines()[-1:] or not text.strip().splitlines()[-1].startswith(PASS):

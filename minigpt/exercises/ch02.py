@@ -65,6 +65,15 @@ def _padded_ids(question, answer, max_length=24):
     return ids
 
 
+def _stop_at_pad(ids, id2word):
+    out = []
+    for i in ids:
+        if id2word[i] == "<pad>":
+            break
+        out.append(id2word[i])
+    return "".join(out)
+
+
 def _id2word():
     return {i: t for t, i in word2id().items()}
 
@@ -91,6 +100,8 @@ def decode(ids, id2word):
         Case("填充到 40 的一对问答", lambda: (_padded_ids("请写出“画蛇添足”的拼音。", "huà shé tiān zú", 40), _id2word())),
         Case("不用填充的提示词（问题 + <sep>）", lambda: (tokenizer().encode("画蛇添足？", None, pad_to_max_length=False)[0], _id2word())),
         Case("有 <unk> 的一对", lambda: (_padded_ids("画龙点睛？", "龙", 12), _id2word())),
+        Case("左填充的提示词（批量生成时 <pad> 在前面）",
+             lambda: ([0, 0, 0] + tokenizer().encode("画蛇添足？", None, pad_to_max_length=False)[0], _id2word())),
     ],
     first_hint="pad = 编号 0 的 <pad>；\"\".join(id2word[i] for i in ids if id2word[i] != '<pad>')。",
     proved="你的解码与 Tokenizer.decode 一致：<pad> 被跳过，其余原样写出，编码再解码回到原文。",
@@ -98,6 +109,7 @@ def decode(ids, id2word):
         Wrong(lambda ids, id2word: "".join(id2word[i] for i in ids), "<pad> 要跳过：它只是把序列凑到同样长，不是内容。"),
         Wrong(lambda ids, id2word: "".join(id2word[i] for i in ids if id2word[i] not in ("<pad>", "<unk>", "<sep>")),
               "只跳过 <pad>：<sep> 和 <unk> 要照常写出来（<sep> 标出问题和答案的分界）。"),
+        Wrong(_stop_at_pad, "遇到 <pad> 不要停下，跳过它接着往后读：批量生成时左填充，<pad> 在最前面。"),
         Wrong(lambda ids, id2word: " ".join(id2word[i] for i in ids if id2word[i] != "<pad>"),
               "字和字之间不加空格：\"\".join(…)。"),
     ],

@@ -41,7 +41,7 @@ def _val_first(lines, ratio, seed):
 register(Exercise(
     id="3.1", stars=1, title="打乱再切分，与课程包逐行相同", name="split_lines",
     task=r"""
-和种子一样划分：复制一份列表，用种子为 `seed` 的随机数打乱（`random.Random(seed).shuffle`，
+和种子代码一样划分：复制一份列表，用随机种子 `seed` 打乱（`random.Random(seed).shuffle`，
 与 `random.seed(seed)` 再 `random.shuffle` 打乱的结果相同），前 $\lfloor n \times \text{train\_ratio} \rfloor$ 行作训练集，其余作验证集。
 不要改动传进来的列表。
 
@@ -65,7 +65,7 @@ def split_lines(lines, train_ratio, seed):
         Case("10 行，train_ratio=0.5，seed=7", lambda: (list(LINES), 0.5, 7)),
     ],
     first_hint="data = list(lines)；random.Random(seed).shuffle(data)；n = int(len(data) * train_ratio)；返回 data[:n], data[n:]。",
-    proved="你的划分与 split_data.shuffle_and_cut（也就是种子）逐行相同：同样的种子，同样的验证集。",
+    proved="你的划分与 split_data.shuffle_and_cut（也就是种子代码的划分）逐行相同：同样的随机种子，同样的验证集。",
     wrong=[
         Wrong(_no_shuffle, "先打乱再切：数据文件是按成语排好的，不打乱的话验证集全是最后那几个成语。"),
         Wrong(_rounded, "训练集的行数向下取整：int(n * train_ratio)，不是 round。"),

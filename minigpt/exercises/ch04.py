@@ -198,6 +198,10 @@ def _waste_global_width(lengths, batches, width=None):
     return padding_fraction(lengths, batches, w)
 
 
+def _waste_mean_of_batches(lengths, batches, width=None):
+    return sum(padding_fraction(lengths, [batch], width) for batch in batches) / len(batches)
+
+
 def _waste_of_real(lengths, batches, width=None):
     total = real = 0
     for batch in batches:
@@ -238,6 +242,10 @@ def padding_waste(lengths, batches, width=None):
     proved="你的统计与 padding_fraction 一致：现在你能算出种子的固定填充浪费了多少，以及分桶省下了多少。",
     wrong=[
         Wrong(_waste_global_width, "按批填充时，每批的宽度是这一批里最长的那条，不是所有样本里最长的。"),
+        Wrong(_waste_mean_of_batches,
+              "不要先算每批的比例再平均（批的大小不同）：把所有批的填充位置加起来，除以所有批的总位置数。"),
+        Wrong(lambda lengths, batches, width=None: padding_fraction(lengths, batches, None),
+              "给了 width 时，每一行都填充到 width（种子代码的固定填充），宽度不是这一批最长的那条。"),
         Wrong(_waste_of_real, "分母是全部计算的位置（行数 × 宽度 之和），不是真实 token 的个数。"),
         Wrong(lambda lengths, batches, width=None: 1 - padding_fraction(lengths, batches, width),
               "要的是填充（浪费）的比例，你算的是有用的比例：1 减去它。"),

@@ -47,7 +47,7 @@ def exact_match(preds, refs):
         Case("全对", lambda: (list(REFS), list(REFS))),
         Case("多了空格的拼音", lambda: (["huà shé tiān zú ", "yī sī yī háo"], ["huà shé tiān zú", "yī sī yī háo"])),
     ],
-    first_hint="sum(p == r for p, r in zip(preds, refs)) / len(refs)。",
+    first_hint="精确匹配要一字不差（空格、标点都算）：sum(p == r for p, r in zip(preds, refs)) / len(refs)。",
     proved="你的精确匹配与训练报告里的一致：多一个句号、少半句话，都不算答对。",
     wrong=[
         Wrong(lambda preds, refs: sum(p.strip() == r.strip() for p, r in zip(preds, refs)) / len(refs),
@@ -70,7 +70,8 @@ def _lr(step, max_lr, warmup, total, ratio=0.1, *, warm_from_zero=False, floor=T
     """学习率，以及几种常见的写错方式（关键字参数打开某一种错误）。"""
     if step < warmup:
         return max_lr * (step if warm_from_zero else step + 1) / warmup
-    progress = (step - warmup) / (total - warmup if span == "total-warmup" else total)
+    progress = {"total-warmup": (step - warmup) / (total - warmup), "total": (step - warmup) / total,
+                "no-warmup": step / total}[span]
     if clamp:
         progress = min(1.0, progress)
     min_lr = max_lr * ratio if floor else 0.0
@@ -115,6 +116,8 @@ def lr_at(step, max_lr, warmup_steps, total_steps, min_lr_ratio=0.1):
               "预热从 (step + 1) / warmup_steps 开始：第 0 步的学习率就不是 0（否则第一步白走）。"),
         Wrong(lambda *a: _lr(*a, floor=False), "余弦退火到 min_lr = max_lr × min_lr_ratio，不是降到 0。"),
         Wrong(lambda *a: _lr(*a, span="total"), "余弦的进度从预热结束算起：(step − warmup_steps) / (total_steps − warmup_steps)。"),
+        Wrong(lambda *a: _lr(*a, span="no-warmup"),
+              "余弦的进度要减去预热：(step − warmup_steps) / (total_steps − warmup_steps)，预热一结束正好是峰值。"),
         Wrong(lambda *a: _lr(*a, clamp=False), "超过 total_steps 之后保持 min_lr：进度要截到 1（min(1.0, …)），否则余弦又升回去了。"),
         Wrong(lambda *a: _lr(*a, cosine=False), "这是线性衰减；要用余弦：0.5 × (1 + cos(π × 进度))。"),
     ],
@@ -122,13 +125,14 @@ def lr_at(step, max_lr, warmup_steps, total_steps, min_lr_ratio=0.1):
 
 
 # ------------------------------------------------------------------------------ 6.3 只在该算的位置上算损失
-def _loss_case(seed, pad_at):
+def _loss_case(seed, pad_at, pad=PAD):
     def args():
         logits = randn(2, 6, 7, seed=seed) * 2  # (B, T, V)
-        targets = torch.randint(1, 7, (2, 6), generator=torch.Generator().manual_seed(seed + 1))
+        targets = torch.randint(0, 7, (2, 6), generator=torch.Generator().manual_seed(seed + 1))
+        targets[targets == pad] = (pad + 1) % 7  # 只有 pad_at 里的位置是填充
         for row, cols in pad_at.items():
-            targets[row, cols] = PAD
-        return logits, targets, PAD
+            targets[row, cols] = pad
+        return logits, targets, pad
     return args
 
 
@@ -165,12 +169,15 @@ def masked_loss(logits, targets, pad_token_id):
         Case("右填充：两行末尾是 <pad>（B=2, T=6, V=7）", _loss_case(0, {0: [4, 5], 1: [2, 3, 4, 5]})),
         Case("只算答案：两行开头是 <pad>", _loss_case(2, {0: [0, 1, 2], 1: [0]})),
         Case("没有 <pad>", _loss_case(4, {})),
+        Case("另一个词表：pad_token_id=5", _loss_case(6, {0: [5], 1: [3, 4, 5]}, pad=5)),
     ],
     first_hint="F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad_token_id)：先把 (B, T, V) 摊平成 (B·T, V)。",
     proved="你的损失与 train_step 里的一致：<pad> 目标不计入，平均是按真正要预测的 token 个数求的。",
     wrong=[
         Wrong(lambda l, t, pad: F.cross_entropy(l.flatten(0, 1), t.flatten()),
               "<pad> 目标没有排除：加上 ignore_index=pad_token_id，否则模型在学怎样预测填充。"),
+        Wrong(lambda l, t, pad: F.cross_entropy(l.flatten(0, 1), t.flatten(), ignore_index=0),
+              "用参数 pad_token_id，不要写死 0：ignore_index=pad_token_id（别的词表里 <pad> 不一定是 0）。"),
         Wrong(lambda l, t, pad: F.cross_entropy(l.flatten(0, 1), t.flatten(), ignore_index=pad, reduction="sum"),
               "要的是平均，不是总和：reduction 用默认的 'mean'（除以不是 pad 的目标个数）。"),
         Wrong(_per_row_mean, "先按行平均再平均，会让短的行权重更大：所有有效位置一起平均（摊平后一次算）。"),

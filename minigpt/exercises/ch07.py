@@ -3,6 +3,8 @@
 期望值由 minigpt/generate.py 的 filter_logits、apply_repetition_penalty、generate 和 minigpt/kv_cache.py 算出；
 模型是几毫秒就能跑完的随机小 GPT（不是仓库自带的检查点）。
 """
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -49,6 +51,7 @@ def temperature_top_k(logits, temperature, k):
     proved="你的温度和 top-k 与 filter_logits 一致：只在最可能的 k 个字里抽样，温度调节分布的尖平。",
     wrong=[
         Wrong(lambda l, t, k: _top_k(l, t, k, times=True), "温度是除：z / T。乘以 T 的话，T < 1 反而让分布更平。"),
+        Wrong(lambda l, t, k: _top_k(l, 1.0, k), "忘了温度：先把 logits 除以 temperature，再做 top-k。"),
         Wrong(lambda l, t, k: _top_k(l, t, k, keep=1), "留下了 k + 1 个：第 k 大的值是 topk(logits, k).values[:, -1:]，只屏蔽比它小的。"),
         Wrong(lambda l, t, k: _top_k(l, t, k, fill=0.0), "被去掉的位置设为 float('-inf')，不是 0：logit 为 0 的字仍然有不小的概率。"),
         Wrong(lambda l, t, k: (l / t).masked_fill(l / t <= torch.topk(l / t, k, dim=-1).values[:, -1:], -INF),
@@ -59,13 +62,19 @@ def temperature_top_k(logits, temperature, k):
 
 
 # ------------------------------------------------------------------------------ 7.2 top-p
-def _top_p(logits, p, *, inclusive=True, scatter=True, descending=True):
+def _top_p(logits, p, *, inclusive=True, scatter=True, descending=True, boundary="remove"):
     sorted_logits, order = torch.sort(logits, dim=-1, descending=descending)
     probs = sorted_logits.softmax(-1)
     cum = probs.cumsum(-1)
-    remove = (cum - probs >= p) if inclusive else (cum > p)
+    before = cum - probs
+    remove = ((before >= p) if boundary == "remove" else (before > p)) if inclusive else (cum > p)
     out = sorted_logits.masked_fill(remove, -INF)
     return out.scatter(1, order, out) if scatter else out
+
+
+def _on_the_boundary():
+    """概率正好是 ½、¼、⅛、1/16、1/16：前两个加起来正好 = 0.75，所以 p=0.75 时只留 2 个。"""
+    return torch.tensor([[4.0, 3.0, 2.0, 1.0, 1.0]], dtype=torch.float64) * math.log(2), 0.75
 
 
 def _peaked():
@@ -100,12 +109,15 @@ def top_p_filter(logits, p):
         Case("logits (2, 8)，p=0.8", lambda: (randn(2, 8, seed=3) * 1.5, 0.8)),
         Case("logits (2, 8)，p=0.5", lambda: (randn(2, 8, seed=4) * 1.5, 0.5)),
         Case("很尖的分布：一个字的概率就超过 p=0.9", _peaked),
+        Case("正好落在边界上：概率 ½、¼、⅛、1/16、1/16，p=0.75（½ + ¼ = 0.75，留 2 个）", _on_the_boundary),
     ],
     first_hint="sorted_logits, order = torch.sort(logits, dim=-1, descending=True)；probs = sorted_logits.softmax(-1)；remove = probs.cumsum(-1) - probs >= p；再用 scatter 按 order 放回原位置。",
     proved="你的 top-p 与 filter_logits 一致：分布尖时只留一两个字，分布平时留很多。",
     wrong=[
         Wrong(lambda l, p: _top_p(l, p, inclusive=False),
               "把凑够 p 的那个字也去掉了：判断的是“比它更可能的字”的概率和 cumsum − probs ≥ p，而不是 cumsum > p。"),
+        Wrong(lambda l, p: _top_p(l, p, boundary="keep"),
+              "多留了一个：比它更可能的字加起来已经正好等于 p 时，核已经凑够了，它不在核里（用 ≥ p 判断去掉）。"),
         Wrong(lambda l, p: _top_p(l, p, scatter=False),
               "结果还是排序后的顺序：要放回原来的位置（logits.scatter(1, order, …) 或按 order 把 mask 放回去）。"),
         Wrong(lambda l, p: _top_p(l, p, descending=False), "按概率从大到小排（descending=True）：核里是最可能的那些字。"),
@@ -316,5 +328,7 @@ def attend_with_cache(attn, x_new, past_k, past_v):
               "只有一个查询、却有 S + 1 个键时不能用 is_causal=True：它按左上角对齐，新 token 只看得见第一个位置。这里不需要掩码。"),
         Wrong(lambda *a: _kv_step(*a, concat=False), "新 token 要对缓存里所有过去的键、值做注意力：先 torch.cat([past_k, k], dim=2)。"),
         Wrong(lambda *a: _kv_step(*a, out=False), "合并头之后还要经过 attn.out_proj。"),
+        Wrong(lambda *a: (_kv_reference(*a)[0], a[2], a[3]),
+              "返回的缓存要接上新 token 的 k、v：torch.cat([past_k, k], dim=2)，下一步才能看见这个 token。"),
     ],
 ))

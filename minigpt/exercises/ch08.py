@@ -51,6 +51,7 @@ def rms_norm(x, weight, eps=1e-6):
         Case("随机输入 x (2, 3, 8)", lambda: (randn(2, 3, 8, seed=1) * 2, 1 + 0.2 * randn(8, seed=2))),
         Case("均值不为 0 的输入 x (4, 16)", lambda: (randn(4, 16, seed=3) + 3, 1 + 0.2 * randn(16, seed=4))),
         Case("很小的数：均方和 eps 差不多", lambda: (randn(2, 6, seed=5) * 1e-3, torch.ones(6))),
+        Case("另一个 eps：eps=1e-2", lambda: (randn(2, 6, seed=6) * 0.1, torch.ones(6), 1e-2)),
     ],
     first_hint="rms = torch.sqrt((x ** 2).mean(-1, keepdim=True) + eps)；返回 x / rms * weight。",
     proved="你的 RMSNorm 与 Qwen3 的一致：比 LayerNorm 少算一个均值、少一组参数。",
@@ -59,6 +60,7 @@ def rms_norm(x, weight, eps=1e-6):
         Wrong(lambda x, w, eps=1e-6: _rms(x, w, eps, mean=False), "是均方根：平方的平均 mean(-1)，不是平方和 sum(-1)。"),
         Wrong(lambda x, w, eps=1e-6: _rms(x, w, eps, eps_inside=False), "eps 加在根号里面：sqrt(mean(x²) + eps)。"),
         Wrong(lambda x, w, eps=1e-6: _rms(x, w, eps, scale=False), "最后还要乘 weight（γ）。"),
+        Wrong(lambda x, w, eps=1e-6: _rms(x, w, 1e-6), "用参数 eps，不要写死 1e-6：不同模型的 rms_norm_eps 不一样。"),
     ],
 ))
 

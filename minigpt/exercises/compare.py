@@ -181,7 +181,7 @@ def _value_hint(e, g, atol, rtol) -> str | None:
     return None
 
 
-def _scale_hint(c: float) -> str:
+def _scale_hint(c: float, clean_only: bool = False) -> str | None:
     if abs(c + 1) < 1e-3:
         return "你的结果正好是期望的相反数：符号反了。"
     for n in range(2, 100_001):
@@ -195,6 +195,8 @@ def _scale_hint(c: float) -> str:
             return f"你的结果 ≈ 期望 × √{n}：是不是少除了 √{n}（比如注意力分数的 /√d）？"
         if abs(1 / (c * c) - n) < 1e-3 * n:
             return f"你的结果 ≈ 期望 ÷ √{n}：是不是多除了 √{n}？"
+    if clean_only:
+        return None
     return f"你的结果 ≈ 期望 × {c:.4g}：差一个常数倍，看看缩放（除以什么、乘以什么）。"
 
 
@@ -243,10 +245,9 @@ def _compare_number(exp, got, atol, rtol, where) -> Mismatch | None:
         return Mismatch(text, "你的结果正好是 1 − 期望：算成了另一半（比如“有用的”和“浪费的”反了）。")
     if exp and math.isclose(got, 100 * exp, rel_tol=1e-6):
         return Mismatch(text, "你的结果是期望的 100 倍：要返回 0 到 1 之间的比例，不是百分数。")
-    if exp and got and not math.isnan(got):
-        c = got / exp
-        if abs(c - 1) > 1e-3:
-            return Mismatch(text, _scale_hint(c))
+    if exp and got and not math.isnan(got) and abs(got / exp - 1) > 1e-3:
+        # 一个数和另一个数总差“一个倍数”：只有倍数很整齐（n、1/n、√n）时才像是缩放错了，否则交给这道题自己的提示
+        return Mismatch(text, _scale_hint(got / exp, clean_only=True))
     return Mismatch(text)
 
 

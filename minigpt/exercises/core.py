@@ -42,7 +42,7 @@ class Case:
 class Wrong:
     fn: Callable  # 一种真实的错误写法（签名与你要写的函数相同）
     hint: str  # 你的结果和它一样时给的提示
-    stub: bool = False  # True：这就是桩代码里原样给出的写法（6.4 埋好的 bug），算“还没做”
+    stub: bool = False  # True：桩代码里埋好的 bug（6.4）。代码原样未改时算“还没做”，改过但结果一样时算没通过
 
 
 @dataclass
@@ -102,13 +102,13 @@ def get(exercise_id: str) -> Exercise | None:
 
 
 def randn(*shape, seed: int = 0) -> torch.Tensor:
-    """固定种子的随机张量：每次调用都一样，也不动全局随机数。"""
+    """固定随机种子的随机张量：每次调用都一样，也不动全局随机数。"""
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 @contextmanager
 def seeded(seed: int):
-    """在这段代码里用固定的种子初始化模型（比如 nn.Linear 的权重），出来后恢复原来的随机数状态。"""
+    """在这段代码里用固定的随机种子初始化模型（比如 nn.Linear 的权重），出来后恢复原来的随机数状态。"""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
@@ -185,7 +185,7 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
             return False
         if mismatch is not None:
             known = _known_mistake(ex, case, got, call)
-            if known is not None and known.stub:
+            if known is not None and known.stub and _is_unchanged_stub(ex, answer):
                 out(f"⏳ {head}还没做：这还是桩代码里原来的写法。提示：{known.hint}")
                 return False
             special = ex.explain(case.args(), got) if ex.explain and not known else None
@@ -195,6 +195,19 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
             return False
     out(f"✅ {head}通过（{len(ex.cases)} 个用例）。{ex.proved}")
     return True
+
+
+def _is_unchanged_stub(ex: Exercise, answer) -> bool:
+    """answer 是不是桩代码里原样的那个函数（比较编译后的字节码，不管行号和注释）？"""
+    namespace: dict = {}
+    try:
+        exec(compile(ex.stub, "<桩代码>", "exec"), namespace)
+        stub, yours = namespace[ex.name].__code__, answer.__code__
+    except Exception:
+        return False
+    consts = lambda code: [c for c in code.co_consts if not hasattr(c, "co_code")]  # noqa: E731
+    return (stub.co_code, stub.co_names, stub.co_varnames, consts(stub)) == \
+        (yours.co_code, yours.co_names, yours.co_varnames, consts(yours))
 
 
 def _run(ex: Exercise, fn: Callable, args: tuple):

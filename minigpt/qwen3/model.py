@@ -34,7 +34,7 @@ from minigpt.qwen3.config import Qwen3Config
 class RMSNorm(nn.Module):
     """y = x / sqrt(mean(x²) + eps) * weight。
 
-    在 fp32 里求均方根：bf16 只有 8 位有效数字，平方再求和会明显失真。
+    在 fp32 里求均方根：bf16 只有 8 个二进制有效位（约 2–3 位十进制有效数字），平方再求和会明显失真。
     乘 weight 之前转回输入精度，与官方实现的舍入顺序一致（bf16 时逐位相同）。
     """
 

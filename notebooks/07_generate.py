@@ -53,7 +53,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import HTML, display
 
-from minigpt import generate
+from minigpt import evaluate, generate
 from minigpt.checkpoint import SHIPPED_CHECKPOINT, default_checkpoint, load_checkpoint, load_tokenizer
 from minigpt.common import use_chinese_font
 from minigpt.generate import answer, answers, apply_repetition_penalty, filter_logits
@@ -718,7 +718,7 @@ print(f"参考答案：{reference}")
 
 # %%
 n_eval = 64 if FAST else 200
-taught_heldout = [p for p in heldout if p.get("idiom") in {t.get("idiom") for t in train_pairs}]
+taught_heldout = evaluate.taught_heldout(heldout, train_pairs)  # 只留问训练过的成语的那些（第 6 章）
 results = {}
 for name, pairs in (("训练（见过的问法）", train_pairs), ("换问法（训练过的成语）", taught_heldout),
                     ("验证（没见过的成语）", val_pairs)):

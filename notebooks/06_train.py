@@ -731,8 +731,9 @@ for kind in sorted({r[0] for r in rows}):
 # %%
 final = history.final
 print(evaluate.format_report(final["metrics"]))
+em = final["metrics"]["exact_match"]
 if not FAST:
-    assert final["train"]["exact_match"] >= 0.9, "训练过的问题应该几乎都能答对"
+    assert em["train"] > em["heldout"] > em["val"]  # 背下的问法 > 换个问法 > 没见过的成语
 
 # %% [markdown]
 # ## 9. 记忆与幻觉

@@ -557,8 +557,10 @@ for name, tps in speed.items():
     print(f"  {tps:6.0f} token/s（×{tps / baseline:.1f}）  {name}")
 
 # %% [markdown]
-# `generate` 比 `my_cached_greedy` 还快一点：它知道最终长度，一开始就给每层预留好整块缓存
-# （`KVCache(n_layer, max_len=...)`），每步原地写进下一个空位，而不是用 `torch.cat` 把已缓存的全部复制一遍。
+# 包里的 `generate` 和 `my_cached_greedy` 算的东西一样，快慢差不多（谁快一点要看机器）。它知道最终长度，
+# 一开始就给每层预留好整块缓存（`KVCache(n_layer, max_len=...)`），每步原地写进下一个空位，不用 `torch.cat`
+# 把已缓存的全部复制一遍；可它每一步还要照顾批量生成（哪些行已经结束、停止符、掩码），省下的又花掉了一些。
+# 这两种循环生成一个字都要好几毫秒，而这个模型一个字的算术量很小：时间花到哪里去了？练习之后就来看。
 #
 # ### 练习 7.5　KV cache：只算新来的那个 token（★★★）
 #
@@ -664,6 +666,12 @@ fast_ms = 1000 / speed["快速路径 generate(..., fast=True)"]
 print(f"快速路径每个字 {fast_ms:.2f} ms，比普通的缓存路径（{plain_ms:.2f} ms）快 {plain_ms / fast_ms:.1f} 倍；"
       f"算术现在约占 {arith_ms / fast_ms:.0%}")
 assert fast_ms < plain_ms
+
+# %% [markdown]
+# 同样的算术，只是去掉了杂事，每个字就快了上面那么多倍。算术仍然只占一小部分：剩下的是每一步几十个算子各自的分发开销
+# 和 Python 循环本身。要再快，就得把一整步融合成少数几个内核（`torch.compile`；GPU 上还有 CUDA graph，把一整步
+# 录下来一次重放），代价是先要编译，第一个字要等——对在游乐场里问几句话的场景不划算，所以课程停在这里。
+# `benchmarks/bench_generate.py` 在同一台机器上把这几种循环和 transformers 的 `generate` 放在一起比。
 
 # %% [markdown]
 # ## 6. 批量生成

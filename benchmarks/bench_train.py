@@ -36,6 +36,8 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from machine import header  # noqa: E402
 from minigpt.model import GPTLMHeadModel, config_for  # noqa: E402
 from minigpt.qa_dataset import BucketBatchSampler, QADataset, collate_batch  # noqa: E402
 from minigpt.tokenizer import Tokenizer  # noqa: E402
@@ -43,6 +45,7 @@ from minigpt.train import resolve_dtype, train_step  # noqa: E402
 
 DATA = ROOT / "data" / "data.jsonl"
 DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16"}
+DTYPE_DTYPES = {v: k for k, v in DTYPE_NAMES.items()}
 
 
 def load_seed_reference():
@@ -138,15 +141,16 @@ def main(argv=None):
     ours_ds = QADataset(str(DATA), tok, 128, pad_to_max_length=False)
     seed_ds = QADataset(str(DATA), tok, 128, pad_to_max_length=True)  # the seed's items: 127 tokens each
     rng = random.Random(0)
-    print(f"data: {DATA.relative_to(ROOT)} ({len(ours_ds):,} pairs), batch {args.batch_size}, {steps} steps per timing, "
-          f"{repeats} interleaved repeats; torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
-    print("(a shared machine: other processes' load moves these numbers; compare ratios within one run)\n")
+    print(header(device))
+    print(f"数据：{DATA.relative_to(ROOT)}（{len(ours_ds):,} 个问答对），批大小 {args.batch_size}，每次计时 {steps} 步，"
+          f"{repeats} 轮交错重复；设备 {device}")
+    print("（共享的机器上，别的进程会让数字上下浮动：请比较同一轮里的比值）\n")
 
     results = []
     for preset in args.presets:
         config = config_for(preset, tok.get_vocab_size())
         dtype = resolve_dtype(args.dtype, device, config.n_embd)
-        peak = matmul_rate(config.n_embd, device)
+        peak = {d: matmul_rate(config.n_embd, device, d) for d in {torch.float32, dtype}}
         # the same steps for every repeat: `steps` bucketed batches, and `steps` random batches for the seed
         sampler = BucketBatchSampler(ours_ds.lengths, args.batch_size, seed=0)
         ours_batches = [collate_batch([ours_ds[i] for i in b], pad) for b in list(sampler)[:steps]]
@@ -197,7 +201,7 @@ def main(argv=None):
         for _ in range(repeats):
             # the matmul rate is re-measured in every round and the best kept: on a shared machine one
             # measurement taken at a busy moment would make the MFU of everything look too high
-            peak = max(peak, matmul_rate(config.n_embd, device))
+            peak = {d: max(r, matmul_rate(config.n_embd, device, d)) for d, r in peak.items()}
             for name, (fn, batches, _, _) in contenders.items():
                 sync(device)
                 t = time.perf_counter()
@@ -208,21 +212,22 @@ def main(argv=None):
                 times[name].append(time.perf_counter() - t)
 
         n_params = sum(p.numel() for p in contenders.get("ours", next(iter(contenders.values())))[2].parameters())
-        print(f"== preset {preset}: {vars(config)}  ({n_params / 1e6:.2f}M parameters; best fp32 matmul rate {peak:.0f} GFLOP/s)")
-        print(f"   {'contender':<13}{'dtype':<9}{'pad share':>10}{'useful tok/s (median, min-max)':>36}{'MFU':>8}")
+        print(f"== 预设 {preset}：{vars(config)}（{n_params / 1e6:.2f}M 参数；矩阵乘最好 "
+              + "，".join(f"{DTYPE_NAMES[d]} {r:.0f}" for d, r in peak.items()) + " GFLOP/s，MFU 按各自精度的速率算）")
+        print(f"   {'选手':<11}{'精度':<7}{'填充占比':>8}{'有效 token/s（中位数，最小-最大）':>26}{'MFU':>8}")
         rates = {}
         for name, ts in times.items():
             tps = sorted(useful[name] / t for t in ts)
             med = statistics.median(tps)
             rates[name] = med
-            mfu = med * per_token / (peak * 1e9)
+            mfu = med * per_token / (peak[DTYPE_DTYPES[contenders[name][3]]] * 1e9)
             print(f"   {name:<13}{contenders[name][3]:<9}{1 - useful[name] / padded[name]:>10.1%}"
                   f"{med:>16,.0f}  ({tps[0]:,.0f}-{tps[-1]:,.0f}){'':>4}{mfu:>8.1%}")
         ratios = []
         if "ours" in rates and "seed" in rates:
-            ratios.append(f"ours/seed {rates['ours'] / rates['seed']:.2f}x")
+            ratios.append(f"ours/seed（我们÷种子）{rates['ours'] / rates['seed']:.2f}x")
         if "ours" in rates and "transformers" in rates:
-            ratios.append(f"ours/transformers {rates['ours'] / rates['transformers']:.2f}x")
+            ratios.append(f"ours/transformers（我们÷transformers）{rates['ours'] / rates['transformers']:.2f}x")
         print("   " + ", ".join(ratios) + "\n")
         results.append((preset, rates))
     return results

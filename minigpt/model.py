@@ -263,6 +263,87 @@ class GPTLMHeadModel(nn.Module):
         """给生成用的空缓存，每层一格；知道最终长度 max_len 时一次预留好。"""
         return KVCache(self.config.n_layer, max_len=max_len)
 
+    def fast_decoder(self, max_len: int) -> "FastDecoder":
+        """生成用的快速路径（第 7 章进阶，见 FastDecoder）；generate(..., fast=True) 调用它。"""
+        return FastDecoder(self, max_len)
+
+
+class FastDecoder:
+    """一次生成一个 token 的快速路径：结果与 model(..., kv_cache=...) 逐 token 相同，只是少了“杂事”。
+
+    3.9M 参数的模型，生成一个 token 的算术量不到 8 MFLOP；普通路径的时间大多花在别处：
+      - 每个 nn.Module 调用、每次 view/transpose/chunk 都是一次 Python 调用加一次算子分发（几微秒一个，
+        一步上百个）；每步还要重新推算位置编号、检查掩码、拼接 attention_mask。
+      - 矩阵乘 x @ W.T：只有一个 token 时退化成“向量 × 矩阵”，这时矩阵库读转置的 W 比读连续的 W.T 慢。
+    所以这里：权重预先转置成连续的 (C_in, C_out) 矩阵（快照：建好之后训练再改权重，要重建一个）；
+    KV 缓存一次预留到 max_len；每步是一个平铺直叙的函数，位置和掩码只维护一份、原地更新。
+    用法：logits = dec.prefill(ids, mask)；之后每步 logits = dec.step(上一步的 token)；dec.keep(rows) 丢掉已结束的行。
+    """
+
+    def __init__(self, model: GPTLMHeadModel, max_len: int):
+        cfg = model.config
+        self.model, self.max_len = model, max_len
+        self.n_head, self.n_embd = cfg.n_head, cfg.n_embd
+        tr = model.transformer
+        w = _transposed_weights(model)
+        self.layers = [(blk.ln_1, *w[5 * i:5 * i + 5], blk.ln_2) for i, blk in enumerate(tr.blocks)]
+        self.wte, self.wpe, self.ln_f, self.head = tr.wte.weight, tr.wpe.weight, tr.ln_f, w[-1]
+        self.cache = model.new_kv_cache(max_len)
+        self.positions = self.key_mask = None
+
+    def prefill(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """整个提示词走普通前向（一次，填好缓存）；返回最后一个位置的 logits (B, V)。左填充时给 attention_mask。"""
+        B, T = input_ids.shape
+        padded = attention_mask is not None and not bool(attention_mask.all())
+        logits = self.model(input_ids, attention_mask if padded else None, kv_cache=self.cache, logits_to_keep=1)
+        # 下一个 token 的位置 = 这一行真实 token 的个数（左填充的 padding 不占位置）
+        self.positions = attention_mask.long().sum(-1) if padded else torch.full((B,), T, device=input_ids.device)
+        if padded:  # 哪些缓存格可以看：提示词里的真实 token，以及之后生成的每一个
+            self.key_mask = torch.ones(B, 1, 1, self.max_len, dtype=torch.bool, device=input_ids.device)
+            self.key_mask[:, 0, 0, :T] = attention_mask.bool()
+        return logits[:, -1]
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens: (B,) 上一步生成的 token。把它过一遍所有层、写进缓存，返回下一个 token 的 logits (B, V)。"""
+        B, C, nh = tokens.shape[0], self.n_embd, self.n_head
+        n = self.cache.seq_len + 1  # 写入这个 token 之后缓存里的位置数
+        mask = None if self.key_mask is None else self.key_mask[..., :n]  # (B, 1, 1, n)
+        x = self.wte[tokens] + self.wpe[self.positions]  # (B, C)
+        for i, (ln_1, w_qkv, b_qkv, w_out, w_fc, w_proj, ln_2) in enumerate(self.layers):
+            qkv = torch.addmm(b_qkv, ln_1(x).to(w_qkv.dtype), w_qkv).view(B, 3, nh, 1, C // nh)  # Q、K、V 各 (B, nh, 1, hs)
+            k, v = self.cache.update(i, qkv[:, 1], qkv[:, 2])  # (B, nh, n, hs)
+            y = F.scaled_dot_product_attention(qkv[:, 0], k, v, attn_mask=mask)  # (B, nh, 1, hs)
+            x = x + y.view(B, C).to(w_out.dtype) @ w_out
+            x = x + F.gelu(ln_2(x).to(w_fc.dtype) @ w_fc) @ w_proj
+        self.positions = self.positions + 1
+        return self.ln_f(x).to(self.head.dtype) @ self.head  # (B, V)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """只保留批里 rows 这些行（其它行已经生成完了）。"""
+        self.cache.reorder(rows)
+        self.positions = self.positions[rows]
+        if self.key_mask is not None:
+            self.key_mask = self.key_mask[rows]
+
+
+def _transposed_weights(model: GPTLMHeadModel) -> list[torch.Tensor]:
+    """每层 [W_qkv.T, b_qkv, W_out.T, W_fc.T, W_proj.T]（展平成一个列表），最后是 lm_head 的 W.T；都是连续的新张量。
+
+    转置一遍要复制整个模型（约 15 MB，十几毫秒），所以存在模型上重复使用；权重一旦变了（训练的一步、
+    load_state_dict、.to(设备)）它们的版本号或地址就变了，下次调用自动重做。autocast（训练中评估用 bf16）时
+    直接存成 autocast 的精度，免得每步都把整个 W 转换一遍。
+    """
+    device = model.lm_head.weight.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else model.lm_head.weight.dtype
+    sources = [p for blk in model.transformer.blocks for p in (blk.attn.qkv_proj.weight, blk.attn.qkv_proj.bias,
+               blk.attn.out_proj.weight, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight)] + [model.lm_head.weight]
+    key = (dtype, [(p.data_ptr(), p._version) for p in sources])
+    cached = model.__dict__.get("_fast_weights")  # 普通属性（不是参数，不进 state_dict）
+    if cached is None or cached[0] != key:
+        weights = [(p.detach().t() if p.dim() == 2 else p.detach()).contiguous().to(dtype) for p in sources]
+        model.__dict__["_fast_weights"] = cached = (key, weights)
+    return cached[1]
+
 
 if __name__ == "__main__":
     for name in PRESETS:

@@ -328,7 +328,8 @@ class Playground:
         self._show_answer(question, "", streaming=True)
         self.status.value = "生成中……"
         start = time.perf_counter()
-        for token_id, prob in generate.stream_generate(model, input_ids, max_new, stop_token_ids=stop_ids,
+        # fast=True：第 7 章的快速解码（不需要编译，第一个字不用等），结果与普通路径相同
+        for token_id, prob in generate.stream_generate(model, input_ids, max_new, stop_token_ids=stop_ids, fast=True,
                                                        pad_token_id=tokenizer.pad_token_id, **self.sampling_kwargs()):
             if self.first_char_latency is None:
                 self.first_char_latency = time.perf_counter() - clicked_at

@@ -67,6 +67,80 @@ def test_batched_rows_equal_rows_alone_and_finished_rows_are_padded(tiny):
             assert len(alone) <= 15
 
 
+# ------------------------------------------------------------------ the fast path (model.fast_decoder) == the plain path
+@pytest.mark.parametrize("seed,lengths", [(0, [5]), (1, [7, 3, 5]), (2, [4, 4]), (3, [9, 1, 6, 2])])
+@pytest.mark.parametrize("stops", [(2, 3, 4, 5), None])
+def test_fast_path_gives_the_plain_greedy_tokens(seed, lengths, stops, tiny):
+    """Batch 1 and left-padded batches; with stop tokens (rows finish at different steps and leave the batch)."""
+    model = tiny(seed, n_embd=64, n_head=4)
+    _, ids, mask = left_padded(lengths, seed)
+    kw = dict(attention_mask=mask, stop_token_ids=stops)
+    plain = generate(model, ids, 25, **kw)
+    assert torch.equal(generate(model, ids, 25, fast=True, **kw), plain)
+    assert torch.equal(plain, generate(model, ids, 25, use_cache=False, **kw))
+
+
+def test_fast_path_equals_plain_on_the_shipped_checkpoint():
+    """The real model (3.9M parameters): near-ties are likelier than in a tiny random model."""
+    path = ROOT / "checkpoints" / "minigpt-idiom.pth"
+    if not path.is_file():
+        pytest.skip("no shipped checkpoint")
+    from minigpt.checkpoint import load_for_inference
+
+    model, tok = load_for_inference(path, "cpu")
+    questions = ["画蛇添足是什么意思？", "守株待兔的拼音是什么？", "“一心一意”的下一个成语是什么？", "什么"]
+    plain = answers(model, tok, questions, batch_size=2, fast=False)
+    assert answers(model, tok, questions, batch_size=2, fast=True) == plain
+    assert [answer(model, tok, q, fast=True) for q in questions] == plain
+
+
+def test_fast_path_samples_stream_and_penalises_like_the_plain_path(tiny):
+    model = tiny(21)
+    prompt = torch.tensor([7, 8, 9, 2])
+    for kw in (dict(do_sample=True, seed=5, top_k=8, temperature=0.9), dict(repetition_penalty=1.5)):
+        plain = list(stream_generate(model, prompt, 15, stop_token_ids=(2, 3), **kw))
+        fast = list(stream_generate(model, prompt, 15, stop_token_ids=(2, 3), fast=True, **kw))
+        assert [t for t, _ in fast] == [t for t, _ in plain]
+        assert [p for _, p in fast] == pytest.approx([p for _, p in plain])
+
+
+def test_fast_decoder_step_by_step_matches_the_model(tiny):
+    """FastDecoder alone: each step's logits equal the plain cached forward's (left-padded batch)."""
+    model = tiny(22, n_embd=64, n_head=4)
+    _, ids, mask = left_padded([6, 2, 4], seed=22)
+    dec, cache = model.fast_decoder(ids.shape[1] + 5), model.new_kv_cache(ids.shape[1] + 5)
+    with torch.inference_mode():
+        fast = dec.prefill(ids, mask)
+        plain = model(ids, mask, kv_cache=cache, logits_to_keep=1)[:, -1]
+        for _ in range(5):
+            torch.testing.assert_close(fast, plain)
+            token = plain.argmax(-1)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+            fast, plain = dec.step(token), model(token[:, None], mask, kv_cache=cache, logits_to_keep=1)[:, -1]
+
+
+def test_fast_path_follows_weight_changes(tiny):
+    """The transposed weights are cached on the model; a training step (in-place update) must invalidate them."""
+    model = tiny(23)
+    _, ids, mask = left_padded([5, 3], seed=23)
+    before = generate(model, ids, 12, attention_mask=mask, fast=True, stop_token_ids=None)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    after = generate(model, ids, 12, attention_mask=mask, fast=True, stop_token_ids=None)
+    assert torch.equal(after, generate(model, ids, 12, attention_mask=mask, stop_token_ids=None))
+    assert not torch.equal(after, before)
+
+
+def test_fast_flag_is_ignored_by_models_without_a_fast_decoder():
+    qwen3 = pytest.importorskip("minigpt.qwen3")
+    torch.manual_seed(0)
+    model = qwen3.Qwen3ForCausalLM(qwen3.course_config(VOCAB, preset="tiny")).eval()
+    _, ids, mask = left_padded([6, 3], seed=9)
+    kw = dict(attention_mask=mask, stop_token_ids=(2, 3, 4))
+    assert torch.equal(generate(model, ids, 10, fast=True, **kw), generate(model, ids, 10, **kw))
+
+
 def test_no_stop_gives_exactly_max_new_tokens(tiny):
     model = tiny(5)
     out = generate(model, torch.tensor([[3, 4, 5]]), 12, stop_token_ids=None)
@@ -259,6 +333,7 @@ def test_cuda_generation_matches_cpu_and_is_reproducible(tiny):
     assert fast.device.type == "cuda"
     assert torch.equal(fast, generate(model, ids, 20, use_cache=False, **kw))
     assert torch.equal(fast.cpu(), on_cpu)
+    assert torch.equal(generate(model, ids, 20, fast=True, **kw), fast)
     a = generate(model, ids, 20, attention_mask=mask, do_sample=True, top_p=0.9, seed=1, stop_token_ids=None)
     b = generate(model, ids, 20, attention_mask=mask, do_sample=True, top_p=0.9, seed=1, stop_token_ids=None)
     assert torch.equal(a, b)

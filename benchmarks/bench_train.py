@@ -4,6 +4,7 @@
     python benchmarks/bench_train.py                  # more repeats
     python benchmarks/bench_train.py --presets cpu --threads 1 --repeats 7
     python benchmarks/bench_train.py --device cuda    # on a GPU (ours uses bf16 autocast there)
+    python benchmarks/bench_train.py --quick --fused-adamw   # both ours and transformers with AdamW(fused=True)
 
 What each contender does per optimizer step (batch of --batch-size QA pairs from data/data.jsonl):
 
@@ -12,7 +13,8 @@ What each contender does per optimizer step (batch of --batch-size QA pairs from
   ours          minigpt.train.train_step: length-bucketed batches padded to their longest row, causal SDPA
                 without a mask, bf16 autocast where this device runs it faster (--dtype), gradient clipping
   transformers  GPT2LMHeadModel of equal size (n_embd/n_head/n_layer/block/vocab; it adds biases) fed the
-                same bucketed batches through the same train_step, same dtype as ours
+                same bucketed batches through the same train_step, same dtype and optimizer as ours
+                (torch's default AdamW, as train() uses; --fused-adamw gives both AdamW(fused=True))
 
 Numbers: *useful* tokens per second (non-<pad> input tokens; the seed spends most of its compute on <pad>),
 the median over interleaved repeats (seed, ours, transformers, seed, ours, ...: load changes on a shared
@@ -128,6 +130,9 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"], help="ours and transformers")
     p.add_argument("--skip", nargs="*", default=[], help="contenders to leave out: seed, ours, transformers")
+    p.add_argument("--fused-adamw", action="store_true",
+                   help="ours and transformers: AdamW(fused=True) (transformers' Trainer default with torch>=2.8); "
+                        "train() itself uses the plain AdamW, so the default compares what the package runs")
     args = p.parse_args(argv)
     steps = args.steps or (2 if args.quick else 4)
     repeats = args.repeats or (3 if args.quick else 5)
@@ -144,6 +149,8 @@ def main(argv=None):
     print(header(device))
     print(f"数据：{DATA.relative_to(ROOT)}（{len(ours_ds):,} 个问答对），批大小 {args.batch_size}，每次计时 {steps} 步，"
           f"{repeats} 轮交错重复；设备 {device}")
+    adamw = "AdamW(fused=True)" if args.fused_adamw else "AdamW（torch 默认实现）"
+    print(f"优化器：seed 用 AdamW（种子代码原样）；ours 和 transformers 都用 {adamw}，同一个 train_step、同样的批")
     print("（共享的机器上，别的进程会让数字上下浮动：请比较同一轮里的比值）\n")
 
     results = []
@@ -181,13 +188,13 @@ def main(argv=None):
         if "ours" not in args.skip:
             torch.manual_seed(0)
             om = GPTLMHeadModel(config).to(device).train()
-            o_opt = torch.optim.AdamW(om.parameters(), lr=1e-3)
+            o_opt = torch.optim.AdamW(om.parameters(), lr=1e-3, fused=args.fused_adamw or None)
             contenders["ours"] = (lambda b, m=om, o=o_opt: train_step(m, o, b, pad_token_id=pad, device=device, dtype=dtype),
                                   ours_batches, om, DTYPE_NAMES[dtype])
         if "transformers" not in args.skip:
             torch.manual_seed(0)
             hm = HFLogits(gpt2_like(config)).to(device).train()
-            h_opt = torch.optim.AdamW(hm.parameters(), lr=1e-3)
+            h_opt = torch.optim.AdamW(hm.parameters(), lr=1e-3, fused=args.fused_adamw or None)
             contenders["transformers"] = (lambda b, m=hm, o=h_opt: train_step(m, o, b, pad_token_id=pad, device=device, dtype=dtype),
                                           ours_batches, hm, DTYPE_NAMES[dtype])
 

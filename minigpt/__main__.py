@@ -5,9 +5,11 @@
     python -m minigpt --help
 
 它运行的代码和种子代码的三条命令（build_vocab.py、split_data.py --train_ratio 0.8、train.py）相同，
-然后加载 output/last_model.pth（训练结束时的权重），回答几道训练题和验证题：哪些是背下来的，哪些是编的，一看便知。
+然后加载 output/last_model.pth（训练结束时的权重），回答几道训练题和验证题：哪些是背下来的，哪些是编的，一看便知；
+最后用人们平常的说法（data/playground_examples.json，不是训练数据的原句）问几个训练过的成语。
 """
 import sys
+from pathlib import Path
 
 from minigpt.cli import ArgumentParser
 from minigpt import train as train_module
@@ -15,6 +17,7 @@ from minigpt.checkpoint import load_for_inference
 from minigpt.common import pick_device
 from minigpt.generate import answers
 from minigpt.jsonl import DataError, read_qa_jsonl
+from minigpt.playground import natural_examples
 from minigpt.split_data import prepare_data
 
 
@@ -59,6 +62,11 @@ def main(argv=None) -> int:
         for pair, reply in zip(pairs, replies):
             mark = "✓" if reply == pair.answer else "✗"
             print(f"Q: {pair.question}\nA: {reply}   {mark}（参考答案：{pair.answer}）")
+    natural = [q for group, q in natural_examples(Path(args.data).parent) if group == "训练过的成语"][: args.questions]
+    if natural:
+        print("\n-- 换个问法：训练过的成语，用平常的说法问（训练数据里没有这些句子）")
+        for question, reply in zip(natural, answers(model, tokenizer, natural)):
+            print(f"Q: {question}\nA: {reply}")
     return 0
 
 

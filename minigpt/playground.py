@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import sys
 import threading
@@ -46,13 +47,25 @@ def _label(path: Path) -> str:
         return str(path)
 
 
+def natural_examples(data_dir: Path) -> list[tuple[str, str]]:
+    """playground_examples.json 里人们平常的问法 [(分组, 问题)]，分组如“训练过的成语”；没有这个文件就是 []。"""
+    path = data_dir / "playground_examples.json"
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["examples"]
+        return [(row["group"], row["question"]) for row in rows]
+    except (OSError, ValueError, KeyError, TypeError):  # 示例只是方便：没有或坏了就不用
+        return []
+
+
 def load_examples(data_dir: Path | str = "data", limit: int = N_EXAMPLES) -> list[tuple[str, str]]:
-    """示例问题 [(来源, 问题)]：优先 train.jsonl / val.jsonl（训练过的 vs 没见过的），否则 data.jsonl。"""
+    """示例问题 [(来源, 问题)]：先是 playground_examples.json 里平常的问法（和训练数据的句子不同），
+    再是 train.jsonl / val.jsonl 里的原句（训练过的 vs 没见过的），没有划分时用 data.jsonl。"""
     data_dir = Path(data_dir)
     sources = [("训练", data_dir / "train.jsonl"), ("验证", data_dir / "val.jsonl")]
     if not any(path.exists() for _, path in sources):
         sources = [("数据", data_dir / "data.jsonl")]
-    examples, seen = [], set()
+    examples = natural_examples(data_dir)
+    seen = {question for _, question in examples}
     for label, path in sources:
         if not path.exists():
             continue

@@ -344,3 +344,29 @@ def test_planted_bug_is_not_done_only_while_the_code_is_unchanged(capsys):
     assert not check("6.4", namespace["train_step"])
     out = capsys.readouterr().out
     assert out.startswith("❌") and "zero_grad → backward → step" in out
+
+
+def test_an_untouched_stub_in_jupyter_is_not_done_yet_and_an_edited_one_fails(capsys, tmp_path, monkeypatch):
+    """Jupyter (IPython) compiles a cell to other bytecode than compile() does: 6.4's verdict must not depend on it."""
+    from IPython.core.interactiveshell import InteractiveShell
+    monkeypatch.setenv("MINIGPT_PROGRESS", str(tmp_path / "progress.json"))
+    assert main(["--cells", "6"]) == 0
+    notebook = jupytext.reads(capsys.readouterr().out, fmt="py:percent")
+    cell = next(c.source for c in notebook.cells if c.cell_type == "code" and 'check("6.4"' in c.source)
+    shell = InteractiveShell.instance()
+    try:
+        assert shell.run_cell(cell).success
+        assert _verdict(capsys).startswith("⏳ 练习 6.4")
+        commented = cell.replace("optimizer.zero_grad()", "optimizer.zero_grad()  # 只加了注释", 1)
+        assert commented != cell and shell.run_cell(commented).success  # a comment is not an attempt
+        assert _verdict(capsys).startswith("⏳ 练习 6.4")
+        edited = cell.replace("这里埋了一个 bug。", "这里埋了一个 bug。我改过了。", 1)  # same bug, function edited
+        assert edited != cell and shell.run_cell(edited).success
+        assert _verdict(capsys).startswith("❌ 练习 6.4")
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def _verdict(capsys) -> str:
+    """The checker's last verdict line in what the IPython shell printed (it also prints an Out[..] prompt)."""
+    return [line for line in capsys.readouterr().out.splitlines() if line[:1] in "⏳❌✅"][-1]

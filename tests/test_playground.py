@@ -204,6 +204,21 @@ def test_examples_fill_the_question(tiny, tmp_path, monkeypatch):
     assert [label for label, _ in pg.examples.options][1:] == ["[训练] 训练问题一", "[训练] 训练问题二", "[验证] 验证问题"]
     pg.examples.value = "验证问题"
     assert pg.question.value == "验证问题"
+    (tmp_path / "playground_examples.json").write_text(  # natural phrasings come first, labelled by group
+        '{"examples": [{"group": "训练过的成语", "question": "训练问题二怎么说"}, {"group": "编的成语", "question": "验证问题"}]}',
+        encoding="utf-8")
+    assert load_examples(tmp_path) == [("训练过的成语", "训练问题二怎么说"), ("编的成语", "验证问题"),
+                                       ("训练", "训练问题一"), ("训练", "训练问题二")]
+    (tmp_path / "playground_examples.json").write_text("{broken", encoding="utf-8")
+    assert load_examples(tmp_path) == examples  # a broken examples file is skipped, not fatal
+
+
+def test_the_shipped_examples_are_natural_phrasings_not_training_strings():
+    examples = load_examples(Path(__file__).resolve().parent.parent / "data")
+    natural = [q for group, q in examples if group == "训练过的成语"]
+    lines = (Path(__file__).resolve().parent.parent / "data" / "data.jsonl").read_text(encoding="utf-8").splitlines()
+    questions = {json.loads(line)["question"] for line in lines}
+    assert len(natural) >= 5 and not [q for q in natural if q in questions]
 
 
 def test_probability_view_colours_each_char():

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import random
 import sys
+import textwrap
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -198,7 +200,23 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
 
 
 def _is_unchanged_stub(ex: Exercise, answer) -> bool:
-    """answer 是不是桩代码里原样的那个函数（比较编译后的字节码，不管行号和注释）？"""
+    """answer 是不是桩代码里原样的那个函数？比较语法树（不管行号、注释和空白）。
+
+    不比较字节码：Jupyter（IPython）编译单元格的方式和 compile() 不同，同一段代码的字节码会不一样。
+    拿不到源代码时（例如 exec 出来的函数）才退回去比较字节码。"""
+    try:
+        stub = next(node for node in ast.parse(ex.stub).body
+                    if isinstance(node, ast.FunctionDef) and node.name == ex.name)
+    except (SyntaxError, StopIteration):
+        return False
+    try:
+        yours = ast.parse(textwrap.dedent(inspect.getsource(answer))).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        return _same_bytecode(ex, answer)
+    return ast.dump(stub) == ast.dump(yours)
+
+
+def _same_bytecode(ex: Exercise, answer) -> bool:
     namespace: dict = {}
     try:
         exec(compile(ex.stub, "<桩代码>", "exec"), namespace)

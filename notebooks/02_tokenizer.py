@@ -110,10 +110,11 @@ same_specials = [t if t in (PAD, SEP) else "字" for t in ids] == [t if t in (PA
 same_repeats = all((ids[i] == ids[j]) == (seed_doc_ids[i] == seed_doc_ids[j]) for i in range(32) for j in range(32))
 print("特殊 token 的位置相同：", same_specials, "  重复的字的位置相同：", same_repeats)
 assert same_specials and same_repeats
-print("不同之处：种子词表里有“！”（编号 4806），这份成语数据里没有，所以我们这里是", ids[16], f"（{id2word[ids[16]]}）")
+print(f"编号本身不同：比如“！”在种子的词表里是 {seed_doc_ids[16]}，在这份成语数据的词表里是 {ids[16]}")
 
 # %% [markdown]
-# 最后一行就是下一节的话题。先逐字对照一个短例子，看清每个位置放的是什么：
+# 两份词表里的字不一样多，码位排在“！”前面的字也不一样多，所以同一个字的编号不同。
+# 再逐字对照一个短例子，看清每个位置放的是什么：
 
 # %%
 # NBVAL_CHECK_OUTPUT

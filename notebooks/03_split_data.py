@@ -193,6 +193,7 @@ print(f"验证集 {len(val_lines)} 题中，{seen} 题（{share:.1%}）问的成
 train_facts = {(item["idiom"], item["type"]) for item in map(json.loads, train_lines)}
 same_fact = sum((item["idiom"], item["type"]) in train_facts for item in map(json.loads, val_lines))
 print(f"其中 {same_fact} 题（{same_fact / len(val_lines):.1%}）问的是同一个成语、同一种题型：训练集里换了个问法，答案完全相同")
+assert seen == len(val_lines) and same_fact > 0.9 * len(val_lines)  # 小结：每道题的成语都见过，绝大多数连答案都一样
 
 # %% [markdown]
 # 这样的验证集衡量的主要是“换一种问法还认不认得”，而不是“完全陌生的成语”。
@@ -407,7 +408,7 @@ show_progress(3)
 #
 # - 你写了 `my_shuffle_and_cut`：用随机种子 42 打乱，前 $\lfloor 0.8n \rfloor$ 行训练，其余验证；
 #   写出的文件和 `minigpt/split_data.py` 的 `split_jsonl_data` 逐字节相同，也和种子的 `random.seed(42)` + `shuffle` 相同；
-# - 按行划分时，验证集里几乎每道题的成语都在训练集里出现过，大多连答案都一样；按成语分组划分
+# - 按行划分时，验证集里每道题的成语都在训练集里出现过，绝大多数连答案都一样；按成语分组划分
 #   （`group_by="idiom"`，`prepare_data()` 的默认，课程从此用它）后一个也没有，验证集才衡量“没见过的成语”；
 # - 对没见过的成语，数据里有拼音和接龙的线索，没有释义的线索；第 6 章量训练好的模型在这几种题上的成绩；
 # - 比例不合理、数据太少时给出清楚的错误。

@@ -110,14 +110,14 @@ def test_the_playground_lists_the_notebook_runs_too(tmp_path, monkeypatch):
     assert found == ["output/best_model.pth", "output/ch06/best_model.pth"]
 
 
-# A few training questions of data/data.jsonl (train split of `split_data.py --train_ratio 0.8`, seed 42) that the
-# shipped model answers exactly: one of each kind. Retraining the shipped checkpoint on other data means new examples.
+# A few training questions of data/data.jsonl (train split of `split_data.py --train_ratio 0.8 --group-by idiom`,
+# seed 42) that the shipped model answers exactly: one of each kind. Retraining on other data means new examples.
 MEMORISED = {
-    "用“亲密无间”接龙，下一个成语是？": "间不容发",
-    "成语“不学无术”的意思是什么？": "现指没有学问，没有本领。",
-    "“钦差大臣”怎么读？": "qīn chāi dà chén",
-    "补全成语：念念＿词": "念念有词",
-    "“一刀两断”是什么意思？": "比喻坚决断绝关系。",
+    "“无动于衷”这个成语，什么意思？": "指对应该关心、注意的事情毫不关心，置之不理。",
+    "成语“前车之鉴”的拼音是，知道的说一下？": "qián chē zhī jiàn",
+    "问一下，成语《阴差阳错》接龙，下一个是？": "错综复杂",
+    "你好，\"九五之尊\"啥意思": "旧指帝王的尊位。",
+    "补全：「琼()玉宇」": "琼楼玉宇",
 }
 
 

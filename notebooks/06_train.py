@@ -619,13 +619,14 @@ check("6.1", exact_match)
 #
 # 模型是 `cpu` 预设：4 层、256 维、4 个头，约 390 万参数（第 5 章）。训练的设置就是命令行的默认值
 # （`TrainSettings`：每批 32 对，峰值学习率 $10^{-3}$，预热 100 步，余弦退火到 $10^{-4}$，梯度裁剪 1.0），
-# 步数和 `checkpoints/README.md` 里仓库自带模型的训练一样，所以这里的数字可以和那里对照。
+# 只是步数固定为 4,000（约 3.3 轮，在 2 核 CPU 上十来分钟）。仓库自带的模型（`checkpoints/minigpt-idiom.pth`，
+# 第 7 章用它）用同样的设置训练得更久（步数见 `checkpoints/README.md`），第 11 节把它和你这次训练的结果放在一起比。
 #
 # 输出写到 `output/ch06/`：第 7 章、命令行 `python ./minigpt/generate.py` 和游乐场默认就会找到它（下面会验证）。
 # 快速模式（测试）只跑 20 步，写到临时文件夹，不碰你的 `output/`。
 
 # %%
-FULL_STEPS = 4000  # 与 checkpoints/README.md 里仓库自带模型的训练相同
+FULL_STEPS = 4000  # 约 3.3 轮；仓库自带的模型训练得更久
 OUT_ROOT = Path(tempfile.mkdtemp()) if FAST else Path(".")
 out_dir = OUT_ROOT / "output" / "ch06"
 model = build_model_for("gpt", "cpu", V)  # 和命令行一样：torch.manual_seed(42) 后初始化
@@ -680,7 +681,7 @@ plt.show()
 #
 # 记下的训练损失是**那一步那一批** 32 个问答对上的损失，不是平均值；验证损失是 1000 个固定验证问答对的平均。
 # 一批和一批之间差很多，主要不是随机的：分桶把长度相近的样本放进同一批，而长度几乎决定了题型——
-# 拼音的回答最长、接龙和补全的回答只有四个字。不同题型难度差得很远，于是“这一批碰巧是哪种题”决定了这一步的损失。
+# 拼音的回答最长、接龙和填空的回答只有四个字。不同题型难度差得很远，于是“这一批碰巧是哪种题”决定了这一步的损失。
 # 用训练好的模型把第一轮的前 120 批各算一次损失，按每批里最多的那种题型分组：
 
 # %%
@@ -730,8 +731,9 @@ for kind in sorted({r[0] for r in rows}):
 # %%
 final = history.final
 print(evaluate.format_report(final["metrics"]))
+em = final["metrics"]["exact_match"]
 if not FAST:
-    assert final["train"]["exact_match"] >= 0.9, "训练过的问题应该几乎都能答对"
+    assert em["train"] > em["heldout"] > em["val"]  # 背下的问法 > 换个问法 > 没见过的成语
 
 # %% [markdown]
 # ## 9. 记忆与幻觉
@@ -854,7 +856,8 @@ assert load_tokenizer(metadata).vocab_hash == tokenizer.vocab_hash
 # ### 和哪一个对话：`best_model.pth` 还是 `last_model.pth`？
 #
 # `best_model.pth` 是验证损失最低的那一步（种子代码的做法），`last_model.pth` 是最后的权重。
-# 在最终报告的同样三组题上比一比它们的精确匹配（用 fp32，和对话时一样）：
+# 在最终报告的同样三组题上比一比它们的精确匹配（用 fp32，和对话时一样）；再加上仓库自带的模型：
+# 同样的设置、同样的划分，只是训练了更多步。
 
 # %%
 n_final = 20 if FAST else 500
@@ -863,13 +866,14 @@ same_questions = {"训练": evaluate.sample(train_pairs, n_final, TrainSettings.
                   "换问法": evaluate.sample(heldout_pairs, n_final, TrainSettings.seed + 4),
                   "验证": evaluate.sample(val_pairs, n_final, TrainSettings.seed + 3)}
 assert [r.question for r in same_questions["验证"]] == [e["question"] for e in final["val"]["examples"]]
+last, last_meta = load_checkpoint(out_dir / LAST)
+contenders = {BEST: (best, metadata, tokenizer), LAST: (last, last_meta, tokenizer),
+              "仓库自带": (shipped, shipped_meta, shipped_tok)}
 compare = {}
-for name, ckpt in ((BEST, best), (LAST, load_checkpoint(out_dir / LAST)[0])):
-    compare[name] = {k: evaluate.exact_match_report(ckpt, tokenizer, recs, device=torch.device("cpu"))["exact_match"]
+for name, (ckpt, meta, tok) in contenders.items():
+    compare[name] = {k: evaluate.exact_match_report(ckpt, tok, recs, device=torch.device("cpu"))["exact_match"]
                      for k, recs in same_questions.items()}
-for name, step, val_loss in ((BEST, metadata["step"], metadata["metrics"]["val_loss"]),
-                             (LAST, raw["step"], raw["metrics"]["val_loss"])):
-    print(f"{name}：第 {step} 步，验证损失 {val_loss:.4f}；精确匹配 "
+    print(f"{name}：第 {meta['step']:,} 步，验证损失 {meta['metrics']['val_loss']:.4f}；精确匹配 "
           + "，".join(f"{k} {compare[name][k]:.1%}" for k in same_questions))
 if not FAST:
     assert compare[LAST]["训练"] >= compare[BEST]["训练"] and compare[LAST]["换问法"] >= compare[BEST]["换问法"]
@@ -879,8 +883,10 @@ if not FAST:
 # 之后验证损失回升，是因为模型给没见过的成语编释义时越来越笃定（本章第 7 节），这并不妨碍它回答学过的成语。
 # 所以 `default_checkpoint()`（第 7 章、命令行、游乐场）取每个文件夹的 `last_model.pth`；`best_model.pth` 照样保存，
 # 它回答的是另一个问题：“哪一步对没见过的成语猜得最不离谱”。
+#
+# 仓库自带的模型训练得更久，训练过的成语背得更熟；想要一样好的模型，就多训练几步
+# （`python ./minigpt/train.py --max-steps …`，第 12 节）。
 
-# %% [markdown]
 # ### 中断后接着训练，结果和不中断完全一样
 #
 # 在训练中按 Ctrl-C（或者在 Jupyter 里点“中断”），`train()` 会先保存 `last_model.pth` 再返回；

@@ -19,6 +19,7 @@ Both skip when Debian's chromium (/usr/bin/chromium) is not installed.
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -194,8 +195,9 @@ def check_playground_in_browser(checkpoint) -> None:
     nb_path = ARTIFACTS / "browser_playground.ipynb"
     setup = (ROOT / "tests" / "setup_cell.py").read_text(encoding="utf-8")
     # The same checkpoint as above, on the CPU like above (the notebook's default could differ by cwd or device).
-    cell = "from minigpt.playground import playground\n" + playground_cell().replace(
-        "playground()", f"playground(checkpoint={str(checkpoint)!r}, device='cpu')")
+    # The notebook's own call, whatever its arguments (playground() or playground(your_checkpoint)), pointed at it.
+    cell = "from minigpt.playground import playground\n" + re.sub(
+        r"\bplayground\([^()]*\)", f"playground(checkpoint={str(checkpoint)!r}, device='cpu')", playground_cell(), count=1)
     assert "checkpoint=" in cell, cell
     write_notebook(nb_path, [setup, cell])
 

@@ -172,7 +172,7 @@ class Playground:
         self.top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p")
         self.repetition_penalty = widgets.FloatSlider(value=1.0, min=1.0, max=2.0, step=0.05, description="重复惩罚")
         self.max_new_tokens = widgets.IntSlider(value=64, min=1, max=128, description="最多字数")
-        self.seed = widgets.IntText(value=-1, description="种子", tooltip="-1 = 每次随机", layout=widgets.Layout(width="160px"))
+        self.seed = widgets.IntText(value=-1, description="随机种子", tooltip="-1 = 每次随机", layout=widgets.Layout(width="160px"))
         self.message = widgets.HTML()  # 提示和错误（未知字、太长、忙……）
         self.answer_html = widgets.HTML()  # 流式输出的回答
         self.status = widgets.Label()  # 首字延迟、字数、速度

@@ -32,6 +32,8 @@ class HelpFormatter(argparse.HelpFormatter):
         text = action.help or ""
         if "%(default)" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
             return text
+        if action.nargs == 0:  # 开关（store_true/store_false）：“默认：True”说不清是开还是关，写在说明里
+            return text
         return text + "（默认：%(default)s）"
 
 

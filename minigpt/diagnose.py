@@ -41,13 +41,14 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from minigpt.cli import ArgumentParser
 
 KINDS = ("healthy", "nan", "stuck_at_ln_v", "instant_zero", "overfitting", "lr_too_high")
 
@@ -367,7 +368,7 @@ def print_diagnosis(train_losses, val_losses=None, vocab_size=None) -> list[Find
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m minigpt.diagnose", description="诊断训练写下的 metrics.jsonl：我的 loss 正常吗？")
+    p = ArgumentParser(prog="python -m minigpt.diagnose", description="诊断训练写下的 metrics.jsonl：我的 loss 正常吗？")
     p.add_argument("metrics", help="train.py 输出目录里的 metrics.jsonl")
     p.add_argument("--vocab", help="vocab.json（用来算 ln V）")
     p.add_argument("--vocab-size", type=int, help="词表大小 V（代替 --vocab）")

@@ -6,7 +6,7 @@
     print(format_report(row))
 
 问答模型的损失低不等于会回答：精确匹配让模型对问题贪心地生成回答（minigpt.generate.greedy_answers），
-和参考答案逐字比较。每次评估用同一批题（固定的种子抽样），前后的数字才能比较。
+和参考答案逐字比较。每次评估用同一批题（固定的随机种子抽样），前后的数字才能比较。
 """
 import random
 import time
@@ -77,7 +77,7 @@ def validation_loss(model, dataset, indices, *, pad_token_id, device, dtype, bat
 
 
 def sample(records, n, seed):
-    """固定的抽样：同样的种子 → 每次评估、每次训练都是同样的题。"""
+    """固定的抽样：同样的随机种子 → 每次评估、每次训练都是同样的题。"""
     if n is None or n >= len(records):
         return list(records)
     return random.Random(seed).sample(records, n)
@@ -103,7 +103,7 @@ class EvalSet:
     val_loss_indices: list[int]  # 验证损失用的固定子集
     train_sample: list  # 训练中每次评估答的训练题
     val_sample: list  # 训练中每次评估答的验证题
-    seed: int  # 最终报告用同样的种子抽更多的题
+    seed: int  # 最终报告用同样的随机种子抽更多的题
     heldout_pairs: list = field(default_factory=list)  # 训练过的成语、留出的问法（taught_heldout）；空：不评估
     heldout_sample: list = field(default_factory=list)  # 训练中每次评估答的留出问法题
 
@@ -118,7 +118,7 @@ class EvalSet:
 def evaluate(model, tokenizer, evalset: EvalSet, *, step, device, dtype=torch.float32, final_n=None):
     """一次评估 → (row, 训练题报告, 验证题报告)。row 写进 metrics.jsonl。
 
-    final_n：最终报告，每边换成 final_n 道题（同样的种子，所以包含训练中评估的那些题）。
+    final_n：最终报告，每边换成 final_n 道题（同样的随机种子，所以包含训练中评估的那些题）。
     """
     tr, va, ho = evalset.train_sample, evalset.val_sample, evalset.heldout_sample
     if final_n is not None:

@@ -296,14 +296,14 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(description="和训练好的 minigpt 对话：默认逐行读问题（Q:），输出回答（A:）。")
     p.add_argument("--question", "-q", help="只回答这一个问题然后退出")
     p.add_argument("--checkpoint", help="检查点路径（默认：你训练的最新模型，在 output/ 或 output/ch06/；没有就用 checkpoints/minigpt-idiom.pth）")
-    p.add_argument("--max-new-tokens", type=int, default=64, help="回答最多多少个字（默认 64）")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="回答最多多少个字")
     p.add_argument("--sample", action="store_true", help="随机采样（默认贪心：每次取概率最大的字）")
     p.add_argument("--temperature", type=float, default=1.0, help="采样温度，<1 更保守，>1 更发散（需 --sample）")
     p.add_argument("--top-k", type=int, default=None, help="只在概率最高的 k 个字里采样（需 --sample）")
     p.add_argument("--top-p", type=float, default=None, help="只在累计概率达到 p 的最小集合里采样（需 --sample）")
-    p.add_argument("--repetition-penalty", type=float, default=1.0, help="重复惩罚，>1 时少重复（默认 1.0 不惩罚）")
+    p.add_argument("--repetition-penalty", type=float, default=1.0, help="重复惩罚，>1 时少重复（1.0 = 不惩罚）")
     p.add_argument("--seed", type=int, default=None, help="采样随机种子（可复现）")
-    p.add_argument("--device", default="auto", help="cpu / cuda / mps（默认 auto）")
+    p.add_argument("--device", default="auto", help="cpu / cuda / mps；auto 依次选 cuda → mps → cpu")
     return p
 
 

@@ -395,7 +395,7 @@ def playground(checkpoint=None, **kwargs) -> Playground:
 def main(argv=None) -> int:
     """不开浏览器：建一个游乐场，填问题，点“生成”，打印回答、提示和状态栏。"""
     parser = ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--question", required=True)
+    parser.add_argument("--question", required=True, help="要问的问题")
     parser.add_argument("--checkpoint", default=None, help="默认：minigpt.checkpoint.default_checkpoint()")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@
     python ./minigpt/split_data.py --input ./data/data.jsonl --train_ratio 0.8 --group-by idiom
 
 默认（不加 --group-by）与种子代码的划分完全相同：有效的行按原样保留（去掉首尾空白），用 --seed
-（默认 42）作种子的 Python `random` 打乱，前 int(n * train_ratio) 行进 train.jsonl，其余进 val.jsonl。
+（默认 42）作随机种子的 Python `random` 打乱，前 int(n * train_ratio) 行进 train.jsonl，其余进 val.jsonl。
 输入有效时两个文件与种子代码逐字节相同。与种子不同的是：只有课程的所有读取器都接受的行才会保留
 （见 minigpt/jsonl.py），坏行不会经过划分文件混进训练。
 

@@ -546,7 +546,8 @@ def build_parser():
     p.add_argument("--threads", type=int, default=None, help="torch 用几个 CPU 线程（默认由 torch 决定；机器很忙时 1 反而快）")
     p.add_argument("--compile", action="store_true", help="用 torch.compile 编译模型（GPU 上有用；这台 CPU 上没用）")
     p.add_argument("--seed", type=int, default=TrainSettings.seed, help="随机种子")
-    p.add_argument("--resume", dest="resume", action="store_true", default=True, help="output-dir/last_model.pth 存在就接着训练")
+    p.add_argument("--resume", dest="resume", action="store_true", default=True,
+                   help="output-dir/last_model.pth 存在就接着训练（默认就是这样）")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="从头开始（覆盖 --output-dir 里的检查点）")
     p.add_argument("--answer-only-loss", action="store_true", help="只学答案的 token，不学问题")
     p.add_argument("--eval-every", type=int, default=None, help="每 N 步评估一次（默认：一次训练约 10 次）")

@@ -22,9 +22,17 @@ def test_help_is_chinese(script):
     assert not [w for w in ENGLISH if w in r.stdout], r.stdout
 
 
-def test_main_job_help_is_chinese():
-    r = run("-m", "minigpt", "--help")
-    assert r.returncode == 0 and r.stdout.startswith("用法：") and not [w for w in ENGLISH if w in r.stdout]
+@pytest.mark.parametrize("module", ["minigpt", "minigpt.diagnose", "minigpt.exercises"])
+def test_module_help_is_chinese(module):
+    r = run("-m", module, "--help")
+    assert r.returncode == 0 and r.stdout.startswith("用法：") and not [w for w in ENGLISH if w in r.stdout], r.stdout
+
+
+def test_help_states_each_default_once_and_not_for_switches():
+    text = " ".join(run("./minigpt/generate.py", "--help").stdout.split())
+    assert "（默认：64）" in text and "默认 64" not in text
+    train = run("./minigpt/train.py", "--help").stdout
+    assert "默认：True" not in train and "默认：False" not in train  # a switch's True/False says nothing
 
 
 def test_bad_arguments_are_reported_in_chinese():

@@ -12,7 +12,8 @@ so that load changes on a shared machine hit all of them alike; we print the med
 tokens/s (batch x new tokens / seconds, prompt processing included) and ratios of medians.
 
   ours-fast      minigpt.generate.generate(..., fast=True): the same KV cache, each step through the model's
-                 FastDecoder (pre-transposed weights, one flat function per step; minigpt/model.py)
+                 FastDecoder (weights packed once for oneDNN on CPU, GELU fused into its matmul, one flat
+                 function per step; minigpt/model.py)
   ours+cache     minigpt.generate.generate(..., use_cache=True), left-padded batch: the plain path of chapter 7
   ours-nocache   the same loop with use_cache=False: the whole sequence is recomputed for every token
   seed-style     benchmarks/seed_reference.seed_generate: one question at a time, full recompute, no cache,

@@ -274,9 +274,11 @@ class FastDecoder:
     3.9M 参数的模型，生成一个 token 的算术量不到 8 MFLOP；普通路径的时间大多花在别处：
       - 每个 nn.Module 调用、每次 view/transpose/chunk 都是一次 Python 调用加一次算子分发（几微秒一个，
         一步上百个）；每步还要重新推算位置编号、检查掩码、拼接 attention_mask。
-      - 矩阵乘 x @ W.T：只有一个 token 时退化成“向量 × 矩阵”，这时矩阵库读转置的 W 比读连续的 W.T 慢。
-    所以这里：权重预先转置成连续的 (C_in, C_out) 矩阵（快照：建好之后训练再改权重，要重建一个）；
-    KV 缓存一次预留到 max_len；每步是一个平铺直叙的函数，位置和掩码只维护一份、原地更新。
+      - 只有一个 token 时矩阵乘退化成“向量 × 矩阵”：每个权重读进来只用一次，快慢看怎么读权重。
+        PyTorch 在 CPU 上的 fp32 矩阵乘默认交给 MKL（英特尔的数学库）；在我们量过的 AMD CPU 上，这么小的
+        矩阵乘用 oneDNN（PyTorch 自带的另一个库）事先排好内存布局的权重快得多（benchmarks/README.md 有实测）。
+    所以这里：权重事先打包一次（_packed_weights：CPU 上是 oneDNN 的布局，否则是连续的 W.T），存在模型上反复用；
+    MLP 的 GELU 并进矩阵乘；KV 缓存一次预留到 max_len；每步是一个平铺直叙的函数，位置和掩码只维护一份、原地更新。
     用法：logits = dec.prefill(ids, mask)；之后每步 logits = dec.step(上一步的 token)；dec.keep(rows) 丢掉已结束的行。
     """
 
@@ -285,9 +287,10 @@ class FastDecoder:
         self.model, self.max_len = model, max_len
         self.n_head, self.n_embd = cfg.n_head, cfg.n_embd
         tr = model.transformer
-        w = _transposed_weights(model)
-        self.layers = [(blk.ln_1, *w[5 * i:5 * i + 5], blk.ln_2) for i, blk in enumerate(tr.blocks)]
-        self.wte, self.wpe, self.ln_f, self.head = tr.wte.weight, tr.wpe.weight, tr.ln_f, w[-1]
+        w = _packed_weights(model)
+        norms = lambda ln: (ln.weight.detach(), ln.bias.detach())  # F.layer_norm 的参数：比调用模块少一层 Python
+        self.layers = [(norms(blk.ln_1), *w[5 * i:5 * i + 5], norms(blk.ln_2)) for i, blk in enumerate(tr.blocks)]
+        self.wte, self.wpe, self.ln_f, self.head = tr.wte.weight, tr.wpe.weight, norms(tr.ln_f), w[-1]
         self.cache = model.new_kv_cache(max_len)
         self.positions = self.key_mask = None
 
@@ -310,13 +313,13 @@ class FastDecoder:
         mask = None if self.key_mask is None else self.key_mask[..., :n]  # (B, 1, 1, n)
         x = self.wte[tokens] + self.wpe[self.positions]  # (B, C)
         for i, (ln_1, w_qkv, b_qkv, w_out, w_fc, w_proj, ln_2) in enumerate(self.layers):
-            qkv = torch.addmm(b_qkv, ln_1(x).to(w_qkv.dtype), w_qkv).view(B, 3, nh, 1, C // nh)  # Q、K、V 各 (B, nh, 1, hs)
+            qkv = _linear(F.layer_norm(x, (C,), *ln_1), w_qkv, b_qkv).view(B, 3, nh, 1, C // nh)  # Q、K、V 各 (B, nh, 1, hs)
             k, v = self.cache.update(i, qkv[:, 1], qkv[:, 2])  # (B, nh, n, hs)
             y = F.scaled_dot_product_attention(qkv[:, 0], k, v, attn_mask=mask)  # (B, nh, 1, hs)
-            x = x + y.view(B, C).to(w_out.dtype) @ w_out
-            x = x + F.gelu(ln_2(x).to(w_fc.dtype) @ w_fc) @ w_proj
-        self.positions = self.positions + 1
-        return self.ln_f(x).to(self.head.dtype) @ self.head  # (B, V)
+            x = x + _linear(y.view(B, C), w_out)
+            x = x + _linear(_linear(F.layer_norm(x, (C,), *ln_2), w_fc, gelu=True), w_proj)
+        self.positions += 1
+        return _linear(F.layer_norm(x, (C,), *self.ln_f), self.head)  # (B, V)
 
     def keep(self, rows: torch.Tensor) -> None:
         """只保留批里 rows 这些行（其它行已经生成完了）。"""
@@ -326,10 +329,21 @@ class FastDecoder:
             self.key_mask = self.key_mask[rows]
 
 
-def _transposed_weights(model: GPTLMHeadModel) -> list[torch.Tensor]:
-    """每层 [W_qkv.T, b_qkv, W_out.T, W_fc.T, W_proj.T]（展平成一个列表），最后是 lm_head 的 W.T；都是连续的新张量。
+def _linear(x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor] = None, gelu: bool = False) -> torch.Tensor:
+    """x @ W.T (+ b)，可选再过 GELU；w 是 _packed_weights 打包好的权重。x 先转成权重的精度（训练中评估时是 bf16）。"""
+    x = x.to(w.dtype)
+    if w.is_mkldnn:  # oneDNN 打包的权重：一个算子做完矩阵乘、偏置和 GELU
+        return torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu" if gelu else "none", [], "none" if gelu else "")
+    y = x @ w if b is None else torch.addmm(b, x, w)  # w 是连续的 W.T (C_in, C_out)
+    return F.gelu(y) if gelu else y
 
-    转置一遍要复制整个模型（约 15 MB，十几毫秒），所以存在模型上重复使用；权重一旦变了（训练的一步、
+
+def _packed_weights(model: GPTLMHeadModel) -> list[torch.Tensor]:
+    """每层 [W_qkv, b_qkv, W_out, W_fc, W_proj]（展平成一个列表），最后是 lm_head 的 W；都是打包好的新张量。
+
+    CPU 上（PyTorch 带 oneDNN 时）：torch.ops.mkldnn._reorder_linear_weight 把 W 排成 oneDNN 矩阵乘要的内存布局，
+    以后每次乘都不用再排（torch.compile 在 CPU 上冻结权重时也这样做）；其它设备：连续存放的 W.T。
+    打包一遍要复制整个模型（约 15 MB，十几毫秒），所以存在模型上重复使用；权重一旦变了（训练的一步、
     load_state_dict、.to(设备)）它们的版本号或地址就变了，下次调用自动重做。autocast（训练中评估用 bf16）时
     直接存成 autocast 的精度，免得每步都把整个 W 转换一遍。
     """
@@ -340,7 +354,9 @@ def _transposed_weights(model: GPTLMHeadModel) -> list[torch.Tensor]:
     key = (dtype, [(p.data_ptr(), p._version) for p in sources])
     cached = model.__dict__.get("_fast_weights")  # 普通属性（不是参数，不进 state_dict）
     if cached is None or cached[0] != key:
-        weights = [(p.detach().t() if p.dim() == 2 else p.detach()).contiguous().to(dtype) for p in sources]
+        onednn = device == "cpu" and torch.backends.mkldnn.is_available()
+        pack = (lambda w: torch.ops.mkldnn._reorder_linear_weight(w.contiguous())) if onednn else (lambda w: w.t().contiguous())
+        weights = [(pack(p.detach().to(dtype)) if p.dim() == 2 else p.detach().to(dtype)) for p in sources]
         model.__dict__["_fast_weights"] = cached = (key, weights)
     return cached[1]
 

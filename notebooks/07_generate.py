@@ -634,22 +634,34 @@ contiguous = [w.T.contiguous() for w in weights]  # 事先转置好、连续存�
 contiguous_ms = best_ms(lambda: [xs[w.shape[0]] @ w for w in contiguous])
 print(f"{len(weights)} 个权重矩阵，共 {mb:.1f} MB（fp32）")
 print(f"一行输入乘一遍全部权重：像 nn.Linear 那样 x @ W.T {transposed_ms:.2f} ms；乘事先转置好的 {contiguous_ms:.2f} ms")
+if torch.backends.mkldnn.is_available():  # PyTorch 自带的 oneDNN：权重事先排成它的内存布局（快速路径用这个）
+    packed = [torch.ops.mkldnn._reorder_linear_weight(w.detach()) for w in weights]
+    onednn = lambda x, p: torch.ops.mkldnn._linear_pointwise(x, p, None, "none", [], "")  # x @ W.T
+    packed_ms = best_ms(lambda: [onednn(xs[p.shape[1]], p) for p in packed])
+    print(f"乘 oneDNN 打包好的权重 {packed_ms:.2f} ms")
+    x16 = {n: torch.randn(16, n) for n in xs}  # 一次 16 行输入（第 6 节的批量生成）
+    mkl16_ms = best_ms(lambda: [x16[w.shape[0]] @ w for w in contiguous])
+    onednn16_ms = best_ms(lambda: [onednn(x16[p.shape[1]], p) for p in packed])
+    print(f"一次 16 行：乘事先转置好的 {mkl16_ms:.2f} ms，乘 oneDNN 打包好的 {onednn16_ms:.2f} ms")
 print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms")
 
 # %% [markdown]
 # 所以一个字的时间主要花在两件事上：
 #
 # 1. **读权重**。这一项省不掉，除非一次生成很多行：读一遍权重，整批的每一行都用上（第 6 节的批量生成就是这样变快的）。
-#    读的方式也有讲究：`nn.Linear` 算的是 `x @ W.T`，只有一行输入时，按转置的方式读 $W$ 比读一块连续存好的 $W^\top$ 慢
-#    （上面量的两个数）。
+#    读的方式也有讲究。`nn.Linear` 算的是 `x @ W.T`，只有一行输入时，按转置的方式读 $W$ 通常比读一块连续存好的 $W^\top$ 慢。
+#    PyTorch 在 CPU 上的 fp32 矩阵乘默认交给英特尔的 MKL 库，它在英特尔的 CPU 上调得最好；PyTorch 还自带另一个库
+#    oneDNN，它要求先把权重排成自己的内存布局（“打包”，一次就好）。一行输入时哪种最快，要看机器和线程数
+#    （比较上面第二行的后一个数和第三行）；一次算 16 行时，在这台 AMD 的 CPU 上 oneDNN 快得多（上面“一次 16 行”那一行）。
+#    换一台机器，这几个数可能完全不同：自己量。
 # 2. **杂事**（开销，overhead）：每个 `nn.Module` 调用、每次 `view`/`transpose`/`chunk`/`cat` 都是一次 Python 函数调用，
 #    再加一次 PyTorch 的**算子分发**（dispatch：查这个张量在什么设备、什么类型，该调哪个内核），每个几微秒，一步有上百个；
 #    每一步还要重新推算位置编号、检查注意力掩码该不该要。
 #
 # `minigpt/model.py` 的 `FastDecoder`（`model.fast_decoder(max_len)` 建一个）两头都省一点，算的东西完全一样：
 #
-# - 权重事先转置成连续的 $(C_{in}, C_{out})$ 矩阵，存在模型上反复用（整个模型复制一遍，十几毫秒；权重一变——
-#   训练了一步、加载了别的权重——下次自动重做）；
+# - 权重事先打包（CPU 上是 oneDNN 的布局，GPU 上是转置好的连续矩阵），存在模型上反复用（整个模型复制一遍，
+#   十几毫秒；权重一变——训练了一步、加载了别的权重——下次自动重做）；MLP 的 GELU 并进前一个矩阵乘，少一个算子；
 # - KV cache 按 `max_len` 一次预留好；
 # - 提示词照常走一遍普通的前向（`prefill`，把缓存填好）；之后的每一步（`step`）是一个从头到尾平铺直叙的函数，
 #   没有模块调用，位置编号和掩码只维护一份、原地更新。
@@ -660,13 +672,16 @@ print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms")
 # %%
 import inspect
 
+import minigpt.model as model_module
 from minigpt.model import FastDecoder
 
 print(inspect.getsource(FastDecoder.step))
+print(inspect.getsource(model_module._linear))
 
 # %% [markdown]
 # 和第 5 章的 `Block.forward` 一行对一行：LayerNorm → 注意力 → 残差 → LayerNorm → MLP → 残差，最后 `ln_f` 和
-# `lm_head`。不同的只是写法：$Q, K, V$ 用一次 `addmm`（矩阵乘加偏置）得到，乘的是转置好的权重，没有 `nn.Linear`。
+# `lm_head`。不同的只是写法：没有 `nn.Linear`，每个矩阵乘都是 `_linear(x, 打包好的权重, 偏置)`（下面打印了它），
+# LayerNorm 直接调 `F.layer_norm`。
 # `generate(..., fast=True)` 用它；`answer`、`answers`（所以第 6 章的精确匹配评估也是）和游乐场默认就走这条路。
 # 先证明它和你写的 `my_cached_greedy` 逐个 token 相同：
 
@@ -680,7 +695,7 @@ print(f"{len(questions)} 个问题：generate(..., fast=True) 与 my_cached_gree
 
 # %%
 fast_loop = lambda: generate.generate(model, speed_prompt, n_new, stop_token_ids=(), fast=True)
-fast_loop()  # 第一次：转置权重（之后复用）
+fast_loop()  # 第一次：打包权重（之后复用）
 best = float("inf")
 for _ in range(repeats):
     t0 = time.perf_counter()
@@ -690,19 +705,22 @@ speed["快速路径 generate(..., fast=True)"] = n_new / best
 for name, tps in speed.items():
     print(f"  {tps:6.0f} token/s（×{tps / baseline:.1f}）  {name}")
 fast_ms = 1000 / speed["快速路径 generate(..., fast=True)"]
-print(f"快速路径每个字 {fast_ms:.2f} ms，比普通的缓存路径（{plain_ms:.2f} ms）快 {plain_ms / fast_ms:.1f} 倍；"
-      f"只读一遍转置好的权重要 {contiguous_ms:.2f} ms")
-print(f"每个字省下 {plain_ms - fast_ms:.2f} ms；两种读权重的方式相差 {transposed_ms - contiguous_ms:.2f} ms")
+print(f"快速路径每个字 {fast_ms:.2f} ms，比普通的缓存路径（{plain_ms:.2f} ms）快 {plain_ms / fast_ms:.1f} 倍")
+read_ms = packed_ms if torch.backends.mkldnn.is_available() else contiguous_ms
+print(f"每个字省下 {plain_ms - fast_ms:.2f} ms；快速路径读一遍权重的方式要 {read_ms:.2f} ms，"
+      f"nn.Linear 的方式 {transposed_ms:.2f} ms")
 assert FAST or fast_ms < plain_ms  # 快速模式（测试）只量一次，太吵，不比
 
 # %% [markdown]
-# 同样的算术，每个字快了不少（倍数见上面的输出）。省下的时间有两个来源：一是读事先转置好的权重（两种读法之差），
-# 二是去掉的模块调用和杂事。两者各占多少，随机器和当时的负载变化很大（这份输出是在一台和别的任务共用的 2 核 CPU 上
-# 跑的，几次运行之间差得不少），在你的机器上多跑几次这几个单元格看看。剩下的时间里，一部分是把权重读一遍（省不掉），
+# 同样的算术，每个字快了不少（倍数见上面的输出）。省下的时间有两个来源：一是读权重的方式（上面最后一行的两个数之差），
+# 二是去掉的模块调用和杂事（其余的）。两者各占多少，随机器和当时的负载变化很大（这份输出是在一台 2 核的云主机上跑的，
+# 几次运行之间差得不少），在你的机器上多跑几次这几个单元格看看。剩下的时间里，一部分是把权重读一遍（省不掉），
 # 其余是每一步的杂事：`FastDecoder` 自己的几十个算子，加上 `generate` 循环本身（判断停止符、取 argmax、
 # 记下哪些行还在生成……）。
-# 要再快，就得把一整步融合成少数几个内核（`torch.compile`；GPU 上还有 CUDA graph，把一整步录下来一次重放），
-# 代价是先要编译，第一个字要等——对在游乐场里问几句话的场景不划算，所以课程停在这里。
+# 要再快，就得把一整步融合成少数几个内核（`torch.compile`；GPU 上还有 CUDA graph，把一整步录下来一次重放）。
+# 我们在 2 核的 AMD EPYC 上量过 `torch.compile`（`python benchmarks/bench_compile.py`）：一步编译之后，256 维的模型
+# 每步和即时执行差不多快，第一次调用却要先编译几秒，第一个字要等——对在游乐场里问几句话的场景不划算，
+# 所以课程停在这里。
 # `benchmarks/bench_generate.py` 在同一台机器上把这几种循环和 transformers 的 `generate` 放在一起比。
 
 # ## 6. 批量生成

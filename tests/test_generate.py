@@ -132,6 +132,44 @@ def test_fast_path_follows_weight_changes(tiny):
     assert not torch.equal(after, before)
 
 
+def test_fast_path_packs_weights_for_onednn_on_cpu(tiny):
+    """On CPU the fast path multiplies by oneDNN-packed weights (the speed-up on AMD CPUs); elsewhere by W.T."""
+    from minigpt.model import _packed_weights
+
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this PyTorch has no oneDNN")
+    model = tiny(24)
+    assert all(w.is_mkldnn for w in _packed_weights(model) if w.dim() == 2)
+
+
+def test_fast_path_without_onednn_gives_the_plain_greedy_tokens(tiny, monkeypatch):
+    """The other branch (GPU, or a PyTorch built without oneDNN): contiguous W.T and torch.addmm."""
+    from minigpt.model import _packed_weights
+
+    model = tiny(25, n_embd=64, n_head=4)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert not any(w.is_mkldnn for w in _packed_weights(model))
+    _, ids, mask = left_padded([7, 3, 5], seed=25)
+    kw = dict(attention_mask=mask, stop_token_ids=(2, 3, 4, 5))
+    assert torch.equal(generate(model, ids, 25, fast=True, **kw), generate(model, ids, 25, **kw))
+
+
+def test_fast_path_under_bf16_autocast_matches_the_plain_path(tiny):
+    """Training evaluates under bf16 autocast: the packed weights are then bf16, and logits agree to bf16 precision."""
+    model = tiny(26, n_embd=64, n_head=4)
+    _, ids, mask = left_padded([6, 2, 4], seed=26)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        dec, cache = model.fast_decoder(ids.shape[1] + 4), model.new_kv_cache(ids.shape[1] + 4)
+        fast = dec.prefill(ids, mask)
+        plain = model(ids, mask, kv_cache=cache, logits_to_keep=1)[:, -1]
+        for _ in range(4):
+            torch.testing.assert_close(fast.float(), plain.float(), atol=0.05, rtol=0.05)
+            token = plain.argmax(-1)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+            fast, plain = dec.step(token), model(token[:, None], mask, kv_cache=cache, logits_to_keep=1)[:, -1]
+    assert fast.dtype == torch.bfloat16
+
+
 def test_fast_flag_is_ignored_by_models_without_a_fast_decoder():
     qwen3 = pytest.importorskip("minigpt.qwen3")
     torch.manual_seed(0)

@@ -18,6 +18,7 @@ blocks[i].ln_1/attn(qkv_proj, out_proj, resid_dropout)/ln_2/mlp(c_fc, c_proj)，
   - 掩码一律交给 F.scaled_dot_product_attention：没有填充（或只有右填充）时走 is_causal 快速路径。
   - 残差投影（attn.out_proj、mlp.c_proj）按 GPT-2 的做法把初始化标准差缩小为 0.02/sqrt(2*n_layer)。
 """
+import functools
 import math
 import sys
 from dataclasses import asdict, dataclass, replace
@@ -354,11 +355,26 @@ def _packed_weights(model: GPTLMHeadModel) -> list[torch.Tensor]:
     key = (dtype, [(p.data_ptr(), p._version) for p in sources])
     cached = model.__dict__.get("_fast_weights")  # 普通属性（不是参数，不进 state_dict）
     if cached is None or cached[0] != key:
-        onednn = device == "cpu" and torch.backends.mkldnn.is_available()
-        pack = (lambda w: torch.ops.mkldnn._reorder_linear_weight(w.contiguous())) if onednn else (lambda w: w.t().contiguous())
+        pack = _onednn_pack if device == "cpu" and _onednn_works(dtype) else (lambda w: w.t().contiguous())
         weights = [(pack(p.detach().to(dtype)) if p.dim() == 2 else p.detach().to(dtype)) for p in sources]
         model.__dict__["_fast_weights"] = cached = (key, weights)
     return cached[1]
+
+
+def _onednn_pack(w: torch.Tensor) -> torch.Tensor:
+    return torch.ops.mkldnn._reorder_linear_weight(w.contiguous())
+
+
+@functools.cache
+def _onednn_works(dtype: torch.dtype) -> bool:
+    """这个 PyTorch 在这台 CPU 上能用 oneDNN 打包的矩阵乘吗？（内部算子，有的平台或版本没有：试一次，不行就不用）"""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        w, x = torch.ones(4, 8, dtype=dtype), torch.ones(1, 8, dtype=dtype)
+        return bool(torch.equal(_linear(x, _onednn_pack(w)), x @ w.t()))
+    except (RuntimeError, NotImplementedError, AttributeError):
+        return False
 
 
 if __name__ == "__main__":

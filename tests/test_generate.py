@@ -136,8 +136,10 @@ def test_fast_path_packs_weights_for_onednn_on_cpu(tiny):
     """On CPU the fast path multiplies by oneDNN-packed weights (the speed-up on AMD CPUs); elsewhere by W.T."""
     from minigpt.model import _packed_weights
 
-    if not torch.backends.mkldnn.is_available():
-        pytest.skip("this PyTorch has no oneDNN")
+    from minigpt.model import _onednn_works
+
+    if not _onednn_works(torch.float32):
+        pytest.skip("this PyTorch has no usable oneDNN")
     model = tiny(24)
     assert all(w.is_mkldnn for w in _packed_weights(model) if w.dim() == 2)
 
@@ -146,8 +148,10 @@ def test_fast_path_without_onednn_gives_the_plain_greedy_tokens(tiny, monkeypatc
     """The other branch (GPU, or a PyTorch built without oneDNN): contiguous W.T and torch.addmm."""
     from minigpt.model import _packed_weights
 
+    import minigpt.model
+
     model = tiny(25, n_embd=64, n_head=4)
-    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    monkeypatch.setattr(minigpt.model, "_onednn_works", lambda dtype: False)
     assert not any(w.is_mkldnn for w in _packed_weights(model))
     _, ids, mask = left_padded([7, 3, 5], seed=25)
     kw = dict(attention_mask=mask, stop_token_ids=(2, 3, 4, 5))

@@ -3,7 +3,7 @@
 MINIGPT_FAST=1 keeps the same models and data but cuts training steps; notebook kernels inherit it.
 Slow tests carry `@pytest.mark.slow` (executing a notebook or driving a browser is always slow, marked here):
 
-    pytest -m "not slow"      # the development loop, under a minute
+    pytest -m "not slow"      # the development loop, about a minute and a half on 2 cores
     pytest                    # everything (what CI runs)
 """
 import os

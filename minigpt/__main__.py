@@ -16,8 +16,7 @@ from minigpt import train as train_module
 from minigpt.checkpoint import load_for_inference
 from minigpt.common import pick_device
 from minigpt.generate import answers
-from minigpt.jsonl import DataError, read_qa_jsonl
-from minigpt.playground import natural_examples
+from minigpt.jsonl import DataError, natural_examples, read_qa_jsonl
 from minigpt.split_data import prepare_data
 
 

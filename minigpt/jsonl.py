@@ -18,6 +18,7 @@
   消息只有一行、说清楚原因；命令行工具把它打印成“错误：……”并以状态 1 退出。
 
 写文件一律用 atomic_write：先写同一文件夹里的临时文件，再改名覆盖，崩溃或 Ctrl-C 都不会留下写了一半的文件。
+另有 natural_examples：data/playground_examples.json 里人们平常的问法（游乐场和 python -m minigpt 用）。
 """
 from __future__ import annotations
 
@@ -215,6 +216,16 @@ def read_qa_jsonl(
     return pairs
 
 
+def natural_examples(data_dir: Path) -> list[tuple[str, str]]:
+    """playground_examples.json 里人们平常的问法 [(分组, 问题)]，分组如“训练过的成语”；没有这个文件就是 []。"""
+    path = data_dir / "playground_examples.json"
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["examples"]
+        return [(row["group"], row["question"]) for row in rows]
+    except (OSError, ValueError, KeyError, TypeError):  # 示例只是方便：没有或坏了就不用
+        return []
+
+
 def main(argv=None) -> int:
     parser = ArgumentParser(description="检查一个问答 JSONL 文件：逐条警告坏行，最后一行总结。")
     parser.add_argument("path", help="JSONL 文件，每行一个 {\"question\": ..., \"answer\": ...}")
@@ -229,3 +240,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -33,7 +33,7 @@ from minigpt.cli import ArgumentParser
 from minigpt import generate
 from minigpt.checkpoint import default_checkpoint, find_checkpoints, load_for_inference  # noqa: F401（find_checkpoints 是公开名字）
 from minigpt.common import pick_device
-from minigpt.jsonl import read_qa_jsonl
+from minigpt.jsonl import natural_examples, read_qa_jsonl
 from minigpt.models import context_length
 
 N_EXAMPLES = 30  # 每个数据文件最多取多少个示例问题（下拉框太长就不好用了）
@@ -45,16 +45,6 @@ def _label(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
-
-
-def natural_examples(data_dir: Path) -> list[tuple[str, str]]:
-    """playground_examples.json 里人们平常的问法 [(分组, 问题)]，分组如“训练过的成语”；没有这个文件就是 []。"""
-    path = data_dir / "playground_examples.json"
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))["examples"]
-        return [(row["group"], row["question"]) for row in rows]
-    except (OSError, ValueError, KeyError, TypeError):  # 示例只是方便：没有或坏了就不用
-        return []
 
 
 def load_examples(data_dir: Path | str = "data", limit: int = N_EXAMPLES) -> list[tuple[str, str]]:

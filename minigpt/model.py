@@ -21,6 +21,7 @@ blocks[i].ln_1/attn(qkv_proj, out_proj, resid_dropout)/ln_2/mlp(c_fc, c_proj)，
 import functools
 import math
 import sys
+import weakref
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
@@ -339,12 +340,17 @@ def _linear(x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor] = None, 
     return F.gelu(y) if gelu else y
 
 
+# 模型 → (版本, 打包好的权重)。不挂在模型上：oneDNN 的张量不能 deepcopy 或 pickle，模型被复制、保存时不该带着它；
+# 弱引用：模型没人用了，它的这一份也跟着释放。
+_FAST_WEIGHTS: "weakref.WeakKeyDictionary[GPTLMHeadModel, tuple]" = weakref.WeakKeyDictionary()
+
+
 def _packed_weights(model: GPTLMHeadModel) -> list[torch.Tensor]:
     """每层 [W_qkv, b_qkv, W_out, W_fc, W_proj]（展平成一个列表），最后是 lm_head 的 W；都是打包好的新张量。
 
     CPU 上（PyTorch 带 oneDNN 时）：torch.ops.mkldnn._reorder_linear_weight 把 W 排成 oneDNN 矩阵乘要的内存布局，
     以后每次乘都不用再排（torch.compile 在 CPU 上冻结权重时也这样做）；其它设备：连续存放的 W.T。
-    打包一遍要复制整个模型（约 15 MB，十几毫秒），所以存在模型上重复使用；权重一旦变了（训练的一步、
+    打包一遍要复制整个模型（约 15 MB，十几毫秒），所以每个模型存一份（_FAST_WEIGHTS）重复使用；权重一旦变了（训练的一步、
     load_state_dict、.to(设备)）它们的版本号或地址就变了，下次调用自动重做。autocast（训练中评估用 bf16）时
     直接存成 autocast 的精度，免得每步都把整个 W 转换一遍。
     """
@@ -353,11 +359,11 @@ def _packed_weights(model: GPTLMHeadModel) -> list[torch.Tensor]:
     sources = [p for blk in model.transformer.blocks for p in (blk.attn.qkv_proj.weight, blk.attn.qkv_proj.bias,
                blk.attn.out_proj.weight, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight)] + [model.lm_head.weight]
     key = (dtype, [(p.data_ptr(), p._version) for p in sources])
-    cached = model.__dict__.get("_fast_weights")  # 普通属性（不是参数，不进 state_dict）
+    cached = _FAST_WEIGHTS.get(model)
     if cached is None or cached[0] != key:
         pack = _onednn_pack if device == "cpu" and _onednn_works(dtype) else (lambda w: w.t().contiguous())
         weights = [(pack(p.detach().to(dtype)) if p.dim() == 2 else p.detach().to(dtype)) for p in sources]
-        model.__dict__["_fast_weights"] = cached = (key, weights)
+        _FAST_WEIGHTS[model] = cached = (key, weights)
     return cached[1]
 
 

@@ -144,6 +144,20 @@ def test_fast_path_packs_weights_for_onednn_on_cpu(tiny):
     assert all(w.is_mkldnn for w in _packed_weights(model) if w.dim() == 2)
 
 
+def test_a_model_that_generated_fast_can_still_be_copied_and_pickled(tiny):
+    """The packed weights live outside the model: deepcopy (export does it) and torch.save must not meet them."""
+    import copy
+    import io
+
+    model = tiny(27)
+    _, ids, mask = left_padded([5, 3], seed=27)
+    kw = dict(attention_mask=mask, stop_token_ids=None)
+    first = generate(model, ids, 8, fast=True, **kw)
+    twin = copy.deepcopy(model)
+    torch.save(model, io.BytesIO())
+    assert torch.equal(generate(twin, ids, 8, fast=True, **kw), first)
+
+
 def test_fast_path_without_onednn_gives_the_plain_greedy_tokens(tiny, monkeypatch):
     """The other branch (GPU, or a PyTorch built without oneDNN): contiguous W.T and torch.addmm."""
     from minigpt.model import _packed_weights

@@ -279,7 +279,7 @@ class FastDecoder:
       - 只有一个 token 时矩阵乘退化成“向量 × 矩阵”：每个权重读进来只用一次，快慢看怎么读权重。
         PyTorch 在 CPU 上的 fp32 矩阵乘默认交给 MKL（英特尔的数学库）；在我们量过的 AMD CPU 上，这么小的
         矩阵乘用 oneDNN（PyTorch 自带的另一个库）事先排好内存布局的权重快得多（benchmarks/README.md 有实测）。
-    所以这里：权重事先打包一次（_packed_weights：CPU 上是 oneDNN 的布局，否则是连续的 W.T），存在模型上反复用；
+    所以这里：权重事先打包一次（_packed_weights：CPU 上是 oneDNN 的布局，否则是连续的 W.T），每个模型存一份、反复用；
     MLP 的 GELU 并进矩阵乘；KV 缓存一次预留到 max_len；每步是一个平铺直叙的函数，位置和掩码只维护一份、原地更新。
     用法：logits = dec.prefill(ids, mask)；之后每步 logits = dec.step(上一步的 token)；dec.keep(rows) 丢掉已结束的行。
     """

@@ -660,7 +660,7 @@ print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms")
 #
 # `minigpt/model.py` 的 `FastDecoder`（`model.fast_decoder(max_len)` 建一个）两头都省一点，算的东西完全一样：
 #
-# - 权重事先打包（CPU 上是 oneDNN 的布局，GPU 上是转置好的连续矩阵），存在模型上反复用（整个模型复制一遍，
+# - 权重事先打包（CPU 上是 oneDNN 的布局，GPU 上是转置好的连续矩阵），每个模型存一份、反复用（整个模型复制一遍，
 #   十几毫秒；权重一变——训练了一步、加载了别的权重——下次自动重做）；MLP 的 GELU 并进前一个矩阵乘，少一个算子；
 # - KV cache 按 `max_len` 一次预留好；
 # - 提示词照常走一遍普通的前向（`prefill`，把缓存填好）；之后的每一步（`step`）是一个从头到尾平铺直叙的函数，

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 import sys
 import threading

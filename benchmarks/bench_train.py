@@ -10,8 +10,11 @@ What each contender does per optimizer step (batch of --batch-size QA pairs from
 
   seed          benchmarks/seed_reference.py: every pair padded to 128 tokens, explicit padding+causal mask,
                 fp32, AdamW, CrossEntropyLoss(ignore_index=<pad>): exactly the seed's chapter 7 loop body
-  ours          minigpt.train.train_step: length-bucketed batches padded to their longest row, causal SDPA
-                without a mask, bf16 autocast where this device runs it faster (--dtype), gradient clipping
+  ours          minigpt.train.train_step: length-bucketed batches padded to their longest row, causal attention
+                without a padding mask (on CPU computed by its formula when training: minigpt.model.causal_attention),
+                bf16 autocast where this device runs it faster (--dtype), gradient clipping
+  ours-sdpa     (--sdpa) the same model and step with SDPA's fused causal kernel for the training attention too:
+                how much the formula saves on this machine
   transformers  GPT2LMHeadModel of equal size (n_embd/n_head/n_layer/block/vocab; it adds biases) fed the
                 same bucketed batches through the same train_step, same dtype and optimizer as ours
                 (torch's default AdamW, as train() uses; --fused-adamw gives both AdamW(fused=True))
@@ -37,6 +40,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+import minigpt.model  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from machine import header  # noqa: E402
@@ -105,6 +110,21 @@ class HFLogits(nn.Module):
         return self.hf(input_ids=input_ids, attention_mask=attention_mask).logits
 
 
+def sdpa_attention(q, k, v, dropout_p=0.0):
+    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+
+
+def with_sdpa(step):
+    """step, run with minigpt.model.causal_attention replaced by SDPA's fused kernel (the ours-sdpa contender)."""
+    def run(batch):
+        formula, minigpt.model.causal_attention = minigpt.model.causal_attention, sdpa_attention
+        try:
+            return step(batch)
+        finally:
+            minigpt.model.causal_attention = formula
+    return run
+
+
 def gpt2_like(config):
     from transformers import GPT2Config, GPT2LMHeadModel
     from transformers.utils import logging
@@ -130,6 +150,8 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"], help="ours and transformers")
     p.add_argument("--skip", nargs="*", default=[], help="contenders to leave out: seed, ours, transformers")
+    p.add_argument("--sdpa", action="store_true", help="add ours-sdpa: our model with SDPA's fused kernel for the "
+                                                       "training attention (what the formula replaces on CPU)")
     p.add_argument("--fused-adamw", action="store_true",
                    help="ours and transformers: AdamW(fused=True) (transformers' Trainer default with torch>=2.8); "
                         "train() itself uses the plain AdamW, so the default compares what the package runs")
@@ -191,6 +213,13 @@ def main(argv=None):
             o_opt = torch.optim.AdamW(om.parameters(), lr=1e-3, fused=args.fused_adamw or None)
             contenders["ours"] = (lambda b, m=om, o=o_opt: train_step(m, o, b, pad_token_id=pad, device=device, dtype=dtype),
                                   ours_batches, om, DTYPE_NAMES[dtype])
+        if args.sdpa:
+            torch.manual_seed(0)
+            sm2 = GPTLMHeadModel(config).to(device).train()
+            s2_opt = torch.optim.AdamW(sm2.parameters(), lr=1e-3, fused=args.fused_adamw or None)
+            contenders["ours-sdpa"] = (with_sdpa(lambda b, m=sm2, o=s2_opt: train_step(m, o, b, pad_token_id=pad,
+                                                                                       device=device, dtype=dtype)),
+                                       ours_batches, sm2, DTYPE_NAMES[dtype])
         if "transformers" not in args.skip:
             torch.manual_seed(0)
             hm = HFLogits(gpt2_like(config)).to(device).train()
@@ -235,6 +264,8 @@ def main(argv=None):
             ratios.append(f"ours/seed（我们÷种子）{rates['ours'] / rates['seed']:.2f}x")
         if "ours" in rates and "transformers" in rates:
             ratios.append(f"ours/transformers（我们÷transformers）{rates['ours'] / rates['transformers']:.2f}x")
+        if "ours" in rates and "ours-sdpa" in rates:
+            ratios.append(f"ours/ours-sdpa（按公式÷融合内核）{rates['ours'] / rates['ours-sdpa']:.2f}x")
         print("   " + ", ".join(ratios) + "\n")
         results.append((preset, rates))
     return results

@@ -15,7 +15,8 @@ blocks[i].ln_1/attn(qkv_proj, out_proj, resid_dropout)/ln_2/mlp(c_fc, c_proj)，
 新增（接口与第 8 章的 Qwen3 模型相同，minigpt/generate.py 的文档字符串写明了这份“模型约定”）：
   - `forward(input_ids, attention_mask=None, *, kv_cache=None, position_ids=None) -> logits`
   - KV cache（minigpt.kv_cache.KVCache），左填充的批量生成（位置编号从 attention_mask 推出）。
-  - 掩码一律交给 F.scaled_dot_product_attention：没有填充（或只有右填充）时走 is_causal 快速路径。
+  - 掩码交给 F.scaled_dot_product_attention：没有填充（或只有右填充）时只用因果掩码（causal_attention：
+    在 CPU 上训练时按公式自己算，反向传播更快）。
   - 残差投影（attn.out_proj、mlp.c_proj）按 GPT-2 的做法把初始化标准差缩小为 0.02/sqrt(2*n_layer)。
 """
 import functools
@@ -85,6 +86,26 @@ def make_attention_mask(attention_mask: Optional[torch.Tensor], query_len: int, 
     return (causal & keep) | (k_pos == q_pos)  # (B, 1, T, S)
 
 
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float = 0.0) -> torch.Tensor:
+    """因果的缩放点积注意力 softmax(q·kᵀ/√hs + 因果掩码)·v，没有 padding 要屏蔽。q、k、v: (B, nh, T, hs)。
+
+    通常交给 F.scaled_dot_product_attention(is_causal=True)，它自己生成因果掩码、挑最快的内核。
+    只有在 CPU 上训练（要算梯度）时按公式自己算：我们的句子只有几十个 token，PyTorch 的 CPU 融合注意力内核
+    在这样的形状上反向传播很慢（2 核 AMD EPYC 上 bf16 前向+反向慢 4–6 倍，整个训练步慢约 1.2 倍；
+    benchmarks/README.md）。只做前向（评估、生成）时它更快或差不多，GPU 上它用 flash 内核，这两种情况都不改。
+    两种算法的结果在浮点误差内相同（tests/test_model.py）。
+    """
+    if not (torch.is_grad_enabled() and q.requires_grad and q.device.type == "cpu"):
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+    T = q.shape[-2]
+    future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)  # (T, T)：True = 右边，看不见
+    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))  # (B, nh, T, T)
+    att = att.masked_fill(future, float("-inf")).softmax(-1)
+    if dropout_p > 0:
+        att = F.dropout(att, dropout_p)
+    return att @ v  # (B, nh, T, hs)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig, layer_idx: int = 0):
         super().__init__()
@@ -114,8 +135,8 @@ class CausalSelfAttention(nn.Module):
         if attn_mask is not None:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
         elif past_len == 0:
-            # 没有缓存、没有需要屏蔽的 padding：SDPA 自己生成因果掩码，可走 flash/高效内核（修正 2 也在这里）
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+            # 没有缓存、没有需要屏蔽的 padding：只要因果掩码（修正 2 也在这里）
+            y = causal_attention(q, k, v, dropout_p)
         elif T == 1:
             # 有缓存、只来一个新 token：它本来就能看见所有过去的 token，不需要掩码
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)

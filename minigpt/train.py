@@ -107,7 +107,7 @@ def train_step(model, optimizer, batch, *, pad_token_id, device, dtype=torch.flo
     targets = batch["targets"].to(device, non_blocking=True)  # (B, T)，不需要学的位置是 <pad>
     with autocast(device, dtype):
         # 不传注意力掩码：右填充时，因果注意力本来就不会让真实 token 看到 <pad>，
-        # 所以每个有目标的位置都是准确的，SDPA 也能走它最快的因果路径。
+        # 所以每个有目标的位置都是准确的，注意力也只要因果掩码（model.py 的 causal_attention）。
         logits = model(input_ids)  # (B, T, vocab)
     loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=pad_token_id)
     optimizer.zero_grad(set_to_none=True)

@@ -132,6 +132,8 @@ assert torch.allclose(out[2], torch.tensor([4 / 3, 4 / 3]))
 # PyTorch 把这几步（打分、除以 $\sqrt{d}$、掩码、softmax、对 $V$ 加权平均）做成了一个函数
 # `F.scaled_dot_product_attention`，即“缩放点积注意力”（scaled dot-product attention，下文简称 **SDPA**）。
 # 它会按设备挑最快的实现（比如 FlashAttention 内核），`is_causal=True` 让它自己生成因果掩码。模型里用的就是它。
+# 只有一个例外：在 CPU 上训练时，包里的模型按上面的公式自己算（`minigpt/model.py` 的 `causal_attention`）。我们的句子只有
+# 几十个字，这么短的序列上 SDPA 的 CPU 融合内核反向传播反而慢（`benchmarks/README.md` 有实测）；两种算法的结果在浮点误差内相同。
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -300,7 +302,7 @@ check("5.5", my_mha)
 # - **右填充**（训练）：padding 在句尾。真实 token 只看左边，本来就看不到右边的 padding，
 #   所以训练时只要因果掩码就够了：真实位置的输出与加了 padding 掩码时**完全相同**。
 #   padding 位置自己的输出会不同，但损失函数会忽略它们（目标是 `<pad>`，`ignore_index`）。
-#   于是模型遇到右填充时走 SDPA 更快的 `is_causal` 路径。
+#   于是模型遇到右填充时只用因果掩码（`is_causal`），不必构造填充掩码。
 # - **左填充**（批量生成，第 7 章）：padding 在句首，这样每一行的最后一个位置都是真实 token。
 #   这时必须用显式掩码。
 #

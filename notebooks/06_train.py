@@ -355,8 +355,8 @@ def my_autocast(device, dtype):
 #
 # 四样东西拼成一个训练步，形状和 `minigpt/train.py` 的 `train_step` 一行对一行。
 # 批是**右填充**的（`<pad>` 都在右边），所以不传注意力掩码：因果注意力里每个真实 token 只看得见左边，
-# 本来就看不到右边的 `<pad>`，每个算损失的位置都和加了掩码时完全一样，模型于是走 SDPA（第 5 章）的
-# `is_causal` 快速路径。
+# 本来就看不到右边的 `<pad>`，每个算损失的位置都和加了掩码时完全一样，模型于是只用因果掩码（第 5 章的
+# `is_causal`），不必构造填充掩码。
 #
 # 梯度裁剪用 PyTorch 的 `clip_grad_norm_`（上面证明了它和 `my_clip_grad_norm_` 一样），
 # 损失用 `F.cross_entropy`（和 `my_masked_loss` 一样，但融合成一个算子，更快也更省内存）。

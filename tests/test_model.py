@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from minigpt.kv_cache import KVCache
-from minigpt.model import (GPT_CPU, PRESETS, GPTConfig, GPTLMHeadModel, config_for,
+import minigpt.model
+from minigpt.model import (GPT_CPU, PRESETS, GPTConfig, GPTLMHeadModel, causal_attention, config_for,
                            make_attention_mask)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,6 +200,59 @@ def test_dropout_only_in_training(tiny):
     torch.testing.assert_close(model(ids), model(ids))
     model.train()
     assert not torch.equal(model(ids), model(ids))
+
+
+def test_causal_attention_by_formula_equals_sdpa_values_and_gradients():
+    """On CPU with gradients, causal_attention computes softmax(q·kᵀ/√hs + causal mask)·v itself: same values
+    and same gradients as SDPA(is_causal=True), for a square and a long-and-thin case."""
+    for B, nh, T, hs in ((3, 4, 17, 16), (1, 2, 64, 8)):
+        torch.manual_seed(T)
+        q, k, v = (torch.randn(B, nh, T, hs, requires_grad=True) for _ in range(3))
+        grad_out = torch.randn(B, nh, T, hs)
+        ours = causal_attention(q, k, v)
+        want = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        torch.testing.assert_close(ours, want)
+        got_grads = torch.autograd.grad(ours, (q, k, v), grad_out)
+        want_grads = torch.autograd.grad(want, (q, k, v), grad_out)
+        for got, exp in zip(got_grads, want_grads):
+            torch.testing.assert_close(got, exp)
+
+
+def test_causal_attention_uses_sdpa_only_without_gradients_on_cpu(monkeypatch):
+    """The formula is for CPU training only: without gradients (evaluation, generation) SDPA does the work."""
+    calls = []
+    sdpa = F.scaled_dot_product_attention
+    monkeypatch.setattr(minigpt.model.F, "scaled_dot_product_attention",
+                        lambda *a, **kw: calls.append(kw) or sdpa(*a, **kw))
+    q = torch.randn(2, 2, 5, 4, requires_grad=True)
+    causal_attention(q, q, q)
+    assert calls == []
+    with torch.no_grad():
+        causal_attention(q, q, q)
+    assert calls == [dict(dropout_p=0.0, is_causal=True)]
+
+
+def test_training_step_gradients_equal_with_sdpa_attention(tiny, monkeypatch):
+    """A whole model's loss gradients with the CPU formula equal those with SDPA everywhere (fp32), and under bf16
+    autocast they agree to bf16 precision."""
+    model = tiny(6)
+    ids, mask = right_pad(random_rows([12, 7, 3], seed=6))
+    targets = ids.roll(-1, 1).masked_fill(~mask.bool(), 0)
+
+    def grads(autocast=False):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            logits = model(ids, mask)
+        F.cross_entropy(logits.float().reshape(-1, VOCAB), targets.reshape(-1), ignore_index=0).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    ours, ours_bf16 = grads(), grads(autocast=True)
+    monkeypatch.setattr(minigpt.model, "causal_attention", lambda q, k, v, dropout_p=0.0:
+                        F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True))
+    sdpa, sdpa_bf16 = grads(), grads(autocast=True)
+    for name in ours:
+        torch.testing.assert_close(ours[name], sdpa[name], msg=name)
+        torch.testing.assert_close(ours_bf16[name], sdpa_bf16[name], atol=2e-2, rtol=5e-2, msg=name)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -28,6 +28,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
 from minigpt.kv_cache import KVCache
+from minigpt.model import causal_attention
 from minigpt.qwen3.config import Qwen3Config
 
 
@@ -108,7 +109,10 @@ class Qwen3Attention(nn.Module):
             rep = self.n_head // self.n_kv
             k = k.repeat_interleave(rep, dim=1)  # (B, nh, T_k, d)
             v = v.repeat_interleave(rep, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)  # (B, nh, T, d)
+        if is_causal and attn_mask is None:  # 一整段、没有填充：与第 5 章的 GPT 相同（CPU 上训练时按公式算）
+            y = causal_attention(q, k, v)  # (B, nh, T, d)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
         y = y.transpose(1, 2).reshape(B, T, self.n_head * d)  # (B, T, nh·d)
         return self.o_proj(y)
 

@@ -91,7 +91,7 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_
 
     通常交给 F.scaled_dot_product_attention(is_causal=True)，它自己生成因果掩码、挑最快的内核。
     只有在 CPU 上训练（要算梯度）时按公式自己算：我们的句子只有几十个 token，PyTorch 的 CPU 融合注意力内核
-    在这样的形状上反向传播很慢（2 核 AMD EPYC 上 bf16 前向+反向慢 4–6 倍，整个训练步慢约 1.2 倍；
+    在这样的形状上反向传播很慢（2 核 AMD EPYC 上 bf16 前向+反向慢 4–6 倍，cpu 预设的训练步整步慢 1.2–1.3 倍；
     benchmarks/README.md）。只做前向（评估、生成）时它更快或差不多，GPU 上它用 flash 内核，这两种情况都不改。
     两种算法的结果在浮点误差内相同（tests/test_model.py）。
     """

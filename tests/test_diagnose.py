@@ -219,17 +219,8 @@ def run(real_data, monkeypatch, *, bug=None, lr=3e-3, steps=60, evals=4, batch_s
     if bug == "no_causal_mask":  # the attention forgets is_causal: position i sees token i+1
         import minigpt.model as model_module
 
-        sdpa = torch.nn.functional.scaled_dot_product_attention
-
-        class NoCausal:
-            def __getattr__(self, name):
-                return getattr(torch.nn.functional, name)
-
-            @staticmethod
-            def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, **kw):
-                return sdpa(q, k, v, dropout_p=dropout_p)
-
-        monkeypatch.setattr(model_module, "F", NoCausal())
+        monkeypatch.setattr(model_module, "causal_attention", lambda q, k, v, dropout_p=0.0:
+                            torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p))
     torch.manual_seed(0)
     model = GPTLMHeadModel(config_for("tiny", tokenizer.get_vocab_size()))
     # the optimizer of another model (a copy made before a refactor, say): this model's weights never move

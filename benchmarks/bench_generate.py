@@ -24,7 +24,9 @@ tokens/s (batch x new tokens / seconds, prompt processing included) and ratios o
                  (pad_to_max_length=True) and every step runs all 128 positions with the padding mask
   transformers   GPT2LMHeadModel of equal size (n_embd/n_head/n_layer/n_positions/vocab), model.generate
 
-The run starts with a header (benchmarks/machine.py): CPU model and flags, torch, threads, fp32/bf16 matmul rates.
+The run starts with a header (benchmarks/machine.py): CPU model and flags, torch, threads, fp32/bf16 matmul rates,
+and on CPU the rate at which one input row is multiplied by the model's weight matrices (GB/s of weights read: the
+batch-1 decode bound) through nn.Linear (MKL) and oneDNN, beside the rate of just reading them.
 Weights: the shipped checkpoint if present (or --checkpoint), else the "cpu" preset with random weights.
 The GPT-2 model has random weights either way (it is only a speed reference; its MLP and projections carry
 biases, a few thousand extra parameters).
@@ -43,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from machine import header  # noqa: E402
+from machine import header, one_row_rates  # noqa: E402
 from minigpt.build_vocab import count_chars, vocab_from_counter  # noqa: E402
 from minigpt.generate import generate  # noqa: E402
 from minigpt.jsonl import read_qa_jsonl  # noqa: E402
@@ -130,6 +132,12 @@ def main(argv=None):
     n_new = args.new_tokens
     print(header(device, ours.config.n_embd))
     print(f"模型：{source}，{ours.num_parameters() / 1e6:.2f}M 参数，{vars(ours.config)}")
+    if device.type == "cpu":  # 批 1 生成一个 token = 一行输入乘一遍全部权重：这台机器做这件事有多快
+        shapes = [tuple(m.weight.shape) for m in ours.modules() if isinstance(m, torch.nn.Linear)]
+        mb = sum(a * b for a, b in shapes) * 4 / 1e6
+        rates = "，".join(f"{name} {r:.0f} GB/s" for name, r in one_row_rates(shapes).items())
+        print(f"一行输入乘一遍这 {len(shapes)} 个权重矩阵（{mb:.1f} MB，fp32）读权重的速度：{rates}"
+              f"（read = 只把权重读一遍，内存能给的上限）")
     if hf is not None:
         print(f"transformers GPT2LMHeadModel：{sum(p.numel() for p in hf.parameters()) / 1e6:.2f}M 参数（随机权重，只比速度）")
     print(f"{'CPU 时间（本线程）' if args.clock == 'cpu' else '墙钟时间'}；每行恰好生成 {n_new} 个新 token，贪心，fp32；"

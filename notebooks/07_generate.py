@@ -628,11 +628,12 @@ print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms：按这个算�
 # %%
 weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]  # 每层 4 个，加上 lm_head
 mb = sum(w.numel() * w.element_size() for w in weights) / 1e6
+floor_ms = best_ms(lambda: [w.sum() for w in weights])  # 只把权重读一遍、不做乘法：内存能给的最快速度
 xs = {n: torch.randn(1, n) for n in {w.shape[1] for w in weights}}  # 一行输入
 transposed_ms = best_ms(lambda: [xs[w.shape[1]] @ w.T for w in weights])  # nn.Linear 的算法：x @ W.T
 contiguous = [w.T.contiguous() for w in weights]  # 事先转置好、连续存放的 W.T
 contiguous_ms = best_ms(lambda: [xs[w.shape[0]] @ w for w in contiguous])
-print(f"{len(weights)} 个权重矩阵，共 {mb:.1f} MB（fp32）")
+print(f"{len(weights)} 个权重矩阵，共 {mb:.1f} MB（fp32）；只把它们读一遍（w.sum()）{floor_ms:.2f} ms，{mb / floor_ms:.0f} GB/s")
 print(f"一行输入乘一遍全部权重：像 nn.Linear 那样 x @ W.T {transposed_ms:.2f} ms；乘事先转置好的 {contiguous_ms:.2f} ms")
 if torch.backends.mkldnn.is_available():  # PyTorch 自带的 oneDNN：权重事先排成它的内存布局（快速路径用这个）
     packed = [torch.ops.mkldnn._reorder_linear_weight(w.detach()) for w in weights]
@@ -654,6 +655,8 @@ print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms")
 #    oneDNN，它要求先把权重排成自己的内存布局（“打包”，一次就好）。一行输入时哪种最快，要看机器和线程数
 #    （比较上面第二行的后一个数和第三行）；一次算 16 行时，在这台 AMD 的 CPU 上 oneDNN 快得多（上面“一次 16 行”那一行）。
 #    换一台机器，这几个数可能完全不同：自己量。
+#    再和第一行比：只读不乘（`w.sum()`）快得多。一行输入的矩阵乘读同样的权重，比内存能给的慢好几倍：
+#    慢在矩阵乘库的“向量 × 矩阵”内核上，不在内存。这一段是库的事，我们的代码省不掉。
 # 2. **杂事**（开销，overhead）：每个 `nn.Module` 调用、每次 `view`/`transpose`/`chunk`/`cat` 都是一次 Python 函数调用，
 #    再加一次 PyTorch 的**算子分发**（dispatch：查这个张量在什么设备、什么类型，该调哪个内核），每个几微秒，一步有上百个；
 #    每一步还要重新推算位置编号、检查注意力掩码该不该要。
@@ -694,29 +697,31 @@ for q, _, _ in questions:
 print(f"{len(questions)} 个问题：generate(..., fast=True) 与 my_cached_greedy 逐个 token 相同")
 
 # %%
-fast_loop = lambda: generate.generate(model, speed_prompt, n_new, stop_token_ids=(), fast=True)
-fast_loop()  # 第一次：打包权重（之后复用）
-best = float("inf")
-for _ in range(repeats):
-    t0 = time.perf_counter()
-    fast_loop()
-    best = min(best, time.perf_counter() - t0)
-speed["快速路径 generate(..., fast=True)"] = n_new / best
+loops = {"普通的缓存路径": lambda: generate.generate(model, speed_prompt, n_new, stop_token_ids=()),
+         "快速路径": lambda: generate.generate(model, speed_prompt, n_new, stop_token_ids=(), fast=True)}
+loops["快速路径"]()  # 第一次：打包权重（之后复用）
+best = dict.fromkeys(loops, float("inf"))
+for _ in range(2 * repeats):  # 两条路径交替着量：机器忽快忽慢时，两者受的影响一样
+    for name, loop in loops.items():
+        t0 = time.perf_counter()
+        loop()
+        best[name] = min(best[name], time.perf_counter() - t0)
+speed["快速路径 generate(..., fast=True)"] = n_new / best["快速路径"]
 for name, tps in speed.items():
     print(f"  {tps:6.0f} token/s（×{tps / baseline:.1f}）  {name}")
-fast_ms = 1000 / speed["快速路径 generate(..., fast=True)"]
-print(f"快速路径每个字 {fast_ms:.2f} ms，比普通的缓存路径（{plain_ms:.2f} ms）快 {plain_ms / fast_ms:.1f} 倍")
+fast_ms, pair_ms = (1000 * best[name] / n_new for name in ("快速路径", "普通的缓存路径"))
+print(f"交替着量：快速路径每个字 {fast_ms:.2f} ms，普通的缓存路径 {pair_ms:.2f} ms，快 {pair_ms / fast_ms:.1f} 倍")
 read_ms = packed_ms if torch.backends.mkldnn.is_available() else contiguous_ms
-print(f"每个字省下 {plain_ms - fast_ms:.2f} ms；快速路径读一遍权重的方式要 {read_ms:.2f} ms，"
+print(f"每个字省下 {pair_ms - fast_ms:.2f} ms；快速路径读一遍权重的方式要 {read_ms:.2f} ms，"
       f"nn.Linear 的方式 {transposed_ms:.2f} ms")
-assert FAST or fast_ms < plain_ms  # 快速模式（测试）只量一次，太吵，不比
+assert FAST or fast_ms < pair_ms  # 快速模式（测试）只量一次，太吵，不比
 
 # %% [markdown]
-# 同样的算术，每个字快了不少（倍数见上面的输出）。省下的时间有两个来源：一是读权重的方式（上面最后一行的两个数之差），
-# 二是去掉的模块调用和杂事（其余的）。两者各占多少，随机器和当时的负载变化很大（这份输出是在一台 2 核的云主机上跑的，
-# 几次运行之间差得不少），在你的机器上多跑几次这几个单元格看看。剩下的时间里，一部分是把权重读一遍（省不掉），
-# 其余是每一步的杂事：`FastDecoder` 自己的几十个算子，加上 `generate` 循环本身（判断停止符、取 argmax、
-# 记下哪些行还在生成……）。
+# 同样的算术，每个字快了不少（倍数见上面的输出）。省下的时间有两个来源：一是读权重的方式（上面最后一行的两个数之差，
+# 可正可负：一行输入、单线程时 oneDNN 不一定比 MKL 快），二是去掉的模块调用和杂事（其余的）。两者各占多少，随机器和当时的负载变化很大（这份输出是在一台 2 核的云主机上跑的，
+# 几次运行之间差得不少），在你的机器上多跑几次这几个单元格看看。剩下的时间里，大头是一行输入的矩阵乘
+# （上面“乘 oneDNN 打包好的权重”那一行；它比只读一遍权重慢好几倍，那是库的内核的事），其余是每一步的杂事：
+# `FastDecoder` 自己的几十个算子，加上 `generate` 循环本身（判断停止符、取 argmax、记下哪些行还在生成……）。
 # 要再快，就得把一整步融合成少数几个内核（`torch.compile`；GPU 上还有 CUDA graph，把一整步录下来一次重放）。
 # 我们在 2 核的 AMD EPYC 上量过 `torch.compile`（`python benchmarks/bench_compile.py`）：一步编译之后，256 维的模型
 # 每步和即时执行差不多快，第一次调用却要先编译几秒，第一个字要等——对在游乐场里问几句话的场景不划算，

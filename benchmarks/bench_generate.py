@@ -24,8 +24,8 @@ tokens/s (batch x new tokens / seconds, prompt processing included) and ratios o
                  (pad_to_max_length=True) and every step runs all 128 positions with the padding mask
   transformers   GPT2LMHeadModel of equal size (n_embd/n_head/n_layer/n_positions/vocab), model.generate
 
-The run starts with a header (benchmarks/machine.py): CPU model and flags, torch, threads, fp32/bf16 matmul rates,
-and on CPU the rate at which one input row is multiplied by the model's weight matrices (GB/s of weights read: the
+The run starts with a header (benchmarks/machine.py): CPU model and flags, torch, threads, fp32/bf16 matmul rates;
+then, on CPU, the rate at which one input row is multiplied by the model's weight matrices (GB/s of weights read: the
 batch-1 decode bound) through nn.Linear (MKL) and oneDNN, beside the rate of just reading them.
 Weights: the shipped checkpoint if present (or --checkpoint), else the "cpu" preset with random weights.
 The GPT-2 model has random weights either way (it is only a speed reference; its MLP and projections carry
@@ -45,11 +45,11 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from machine import header, one_row_rates  # noqa: E402
+from machine import header  # noqa: E402
 from minigpt.build_vocab import count_chars, vocab_from_counter  # noqa: E402
 from minigpt.generate import generate  # noqa: E402
 from minigpt.jsonl import read_qa_jsonl  # noqa: E402
-from minigpt.model import GPTConfig, GPTLMHeadModel, config_for  # noqa: E402
+from minigpt.model import GPTConfig, GPTLMHeadModel, _linear, _onednn_pack, _onednn_works, config_for  # noqa: E402
 from minigpt.tokenizer import Tokenizer  # noqa: E402
 
 
@@ -75,6 +75,32 @@ def build_models(checkpoint):
     tok = Tokenizer.from_word2id(vocab_from_counter(count_chars(ROOT / "data" / "data.jsonl", warn=quiet))["word2id"])
     torch.manual_seed(0)
     return GPTLMHeadModel(config_for("cpu", tok.get_vocab_size())).eval(), tok, "cpu 预设，随机权重"
+
+
+def one_row_rates(weights, repeats=5) -> dict:
+    """GB/s of weights read when one input row is multiplied by each of these fp32 CPU matrices (out, in).
+
+    Decoding one token at batch 1 is exactly this, so it bounds batch-1 generation: "nn.Linear" is x @ W.T (MKL),
+    "oneDNN" the fast path's own packed multiply (minigpt/model.py's _linear), "read" just reads the weights
+    (w.sum()): what the memory could deliver to a perfect kernel.
+    """
+    xs = {w.shape[1]: torch.randn(1, w.shape[1]) for w in weights}
+    ways = {"nn.Linear": lambda: [torch.nn.functional.linear(xs[w.shape[1]], w) for w in weights]}
+    if _onednn_works(torch.float32):
+        packed = [(_onednn_pack(w), w.shape[1]) for w in weights]
+        ways["oneDNN"] = lambda: [_linear(xs[n], p) for p, n in packed]
+    ways["read"] = lambda: [w.sum() for w in weights]
+    gb = sum(w.numel() for w in weights) * 4 / 1e9
+    rates = {}
+    for name, fn in ways.items():
+        fn()
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+        rates[name] = gb / best
+    return rates
 
 
 def gpt2_like(config: GPTConfig):
@@ -133,10 +159,10 @@ def main(argv=None):
     print(header(device, ours.config.n_embd))
     print(f"模型：{source}，{ours.num_parameters() / 1e6:.2f}M 参数，{vars(ours.config)}")
     if device.type == "cpu":  # 批 1 生成一个 token = 一行输入乘一遍全部权重：这台机器做这件事有多快
-        shapes = [tuple(m.weight.shape) for m in ours.modules() if isinstance(m, torch.nn.Linear)]
-        mb = sum(a * b for a, b in shapes) * 4 / 1e6
-        rates = "，".join(f"{name} {r:.0f} GB/s" for name, r in one_row_rates(shapes).items())
-        print(f"一行输入乘一遍这 {len(shapes)} 个权重矩阵（{mb:.1f} MB，fp32）读权重的速度：{rates}"
+        weights = [m.weight.detach() for m in ours.modules() if isinstance(m, torch.nn.Linear)]
+        mb = sum(w.numel() for w in weights) * 4 / 1e6
+        rates = "，".join(f"{name} {r:.0f} GB/s" for name, r in one_row_rates(weights).items())
+        print(f"一行输入乘一遍这 {len(weights)} 个权重矩阵（{mb:.1f} MB，fp32）读权重的速度：{rates}"
               f"（read = 只把权重读一遍，内存能给的上限）")
     if hf is not None:
         print(f"transformers GPT2LMHeadModel：{sum(p.numel() for p in hf.parameters()) / 1e6:.2f}M 参数（随机权重，只比速度）")

@@ -58,35 +58,6 @@ def matmul_rate(device, dtype=torch.float32, m=1024, k=256, n=1024, repeats=5) -
     return 2 * m * k * n / best / 1e9
 
 
-def one_row_rates(shapes, repeats=5) -> dict:
-    """How fast one input row is multiplied by fp32 CPU matrices of these (out, in) shapes, in GB/s of weights read.
-
-    Decoding one token is exactly this (every weight read once), so on CPU it decides batch-1 generation speed:
-    "nn.Linear" is x @ W.T (MKL), "oneDNN" multiplies weights packed once (the fast path, minigpt/model.py), and
-    "read" only reads the same weights (w.sum()): what the memory could deliver to a perfect kernel.
-    """
-    weights = [torch.randn(n_out, n_in) for n_out, n_in in shapes]
-    xs = {n_in: torch.randn(1, n_in) for _, n_in in shapes}
-    ways = {"nn.Linear": lambda: [torch.nn.functional.linear(xs[w.shape[1]], w) for w in weights]}
-    try:
-        packed = [(torch.ops.mkldnn._reorder_linear_weight(w), w.shape[1]) for w in weights]
-        ways["oneDNN"] = lambda: [torch.ops.mkldnn._linear_pointwise(xs[n], p, None, "none", [], "") for p, n in packed]
-    except (RuntimeError, NotImplementedError, AttributeError):
-        pass  # a PyTorch without oneDNN
-    ways["read"] = lambda: [w.sum() for w in weights]
-    gb = sum(w.numel() for w in weights) * 4 / 1e9
-    rates = {}
-    for name, fn in ways.items():
-        fn()
-        best = float("inf")
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - t)
-        rates[name] = gb / best
-    return rates
-
-
 def describe(device="cpu", k=256) -> dict:
     """Everything the header prints, as a dict (also handy for saving next to results)."""
     device = torch.device(device)

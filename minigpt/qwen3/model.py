@@ -109,7 +109,7 @@ class Qwen3Attention(nn.Module):
             rep = self.n_head // self.n_kv
             k = k.repeat_interleave(rep, dim=1)  # (B, nh, T_k, d)
             v = v.repeat_interleave(rep, dim=1)
-        if is_causal and attn_mask is None:  # 一整段、没有填充：与第 5 章的 GPT 相同（CPU 上训练时按公式算）
+        if is_causal:  # 一整段、没有填充（这时没有 attn_mask）：与第 5 章的 GPT 相同（CPU 上训练时按公式算）
             y = causal_attention(q, k, v)  # (B, nh, T, d)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)

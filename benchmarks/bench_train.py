@@ -144,7 +144,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presets", nargs="+", default=["cpu", "seed"])
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps per timing (default 4, --quick 2)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimizer steps per timing (default: 4, --quick 2; the cpu preset 4x as many, its steps are short)")
     p.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 5, --quick 3)")
     p.add_argument("--quick", action="store_true", help="few steps and repeats: under ~5 min on 2 CPU cores")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
@@ -157,7 +158,7 @@ def main(argv=None):
                    help="ours and transformers: torch's default AdamW instead of train()'s make_optimizer "
                         "(AdamW(fused=True) on CPU and CUDA, also transformers' Trainer default with torch>=2.8)")
     args = p.parse_args(argv)
-    steps = args.steps or (2 if args.quick else 4)
+    base_steps = args.steps or (2 if args.quick else 4)
     repeats = args.repeats or (3 if args.quick else 5)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -170,7 +171,8 @@ def main(argv=None):
     seed_ds = QADataset(str(DATA), tok, 128, pad_to_max_length=True)  # the seed's items: 127 tokens each
     rng = random.Random(0)
     print(header(device))
-    print(f"数据：{DATA.relative_to(ROOT)}（{len(ours_ds):,} 个问答对），批大小 {args.batch_size}，每次计时 {steps} 步，"
+    print(f"数据：{DATA.relative_to(ROOT)}（{len(ours_ds):,} 个问答对），批大小 {args.batch_size}，每次计时 {base_steps} 步"
+          f"{'' if args.steps else '（cpu 预设一步很短：4 倍的步数）'}，"
           f"{repeats} 轮交错重复；设备 {device}")
     adamw = "AdamW（torch 默认实现）" if args.plain_adamw else "train() 的 make_optimizer（CPU 和 CUDA 上是 AdamW(fused=True)）"
     print(f"优化器：seed 用 AdamW（种子代码原样）；ours 和 transformers 都用 {adamw}，同一个 train_step、同样的批")
@@ -179,6 +181,9 @@ def main(argv=None):
     results = []
     for preset in args.presets:
         config = config_for(preset, tok.get_vocab_size())
+        # a cpu-preset step takes ~0.1 s: 4x the steps keep each timing long enough that a burst of load elsewhere
+        # on a shared machine does not decide it
+        steps = base_steps * (4 if preset == "cpu" and not args.steps else 1)
         dtype = resolve_dtype(args.dtype, device, config.n_embd)
         peak = {d: matmul_rate(config.n_embd, device, d) for d in {torch.float32, dtype}}
         # the same steps for every repeat: `steps` bucketed batches, and `steps` random batches for the seed

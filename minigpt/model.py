@@ -30,6 +30,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.*` 能找到仓库根目录
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -392,20 +393,34 @@ def _linear(x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor] = None, 
 _FAST_WEIGHTS: "weakref.WeakKeyDictionary[GPTLMHeadModel, tuple]" = weakref.WeakKeyDictionary()
 
 
+_optimizer_steps = 0  # 这个进程里所有优化器一共走了多少步（下面 _packed_weights 的缓存键的一部分）
+
+
+def _count_optimizer_step(optimizer, args, kwargs) -> None:
+    global _optimizer_steps
+    _optimizer_steps += 1
+
+
+# 融合的 AdamW（fused=True，train() 用的就是它）原地更新参数，却不增加张量的版本号 p._version；
+# 所以“任何优化器走了一步”也算权重可能变了（torch 的公开接口：对所有优化器生效的 step 后钩子）。
+register_optimizer_step_post_hook(_count_optimizer_step)
+
+
 def _packed_weights(model: GPTLMHeadModel) -> list[torch.Tensor]:
     """每层 [W_qkv, b_qkv, W_out, W_fc, W_proj]（展平成一个列表），最后是 lm_head 的 W；都是打包好的新张量。
 
     CPU 上（PyTorch 带 oneDNN 时）：torch.ops.mkldnn._reorder_linear_weight 把 W 排成 oneDNN 矩阵乘要的内存布局，
     以后每次乘都不用再排（torch.compile 在 CPU 上冻结权重时也这样做）；其它设备：连续存放的 W.T。
     打包一遍要复制整个模型（约 15 MB，十几毫秒），所以每个模型存一份（_FAST_WEIGHTS）重复使用；权重一旦变了（训练的一步、
-    load_state_dict、.to(设备)）它们的版本号或地址就变了，下次调用自动重做。autocast（训练中评估用 bf16）时
+    load_state_dict、.to(设备)）它们的版本号或地址就变了，下次调用自动重做；优化器走过一步也重做（融合的 AdamW
+    改了参数却不改版本号，见 _count_optimizer_step）。autocast（训练中评估用 bf16）时
     直接存成 autocast 的精度，免得每步都把整个 W 转换一遍。
     """
     device = model.lm_head.weight.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else model.lm_head.weight.dtype
     sources = [p for blk in model.transformer.blocks for p in (blk.attn.qkv_proj.weight, blk.attn.qkv_proj.bias,
                blk.attn.out_proj.weight, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight)] + [model.lm_head.weight]
-    key = (dtype, [(p.data_ptr(), p._version) for p in sources])
+    key = (dtype, _optimizer_steps, [(p.data_ptr(), p._version) for p in sources])
     cached = _FAST_WEIGHTS.get(model)
     if cached is None or cached[0] != key:
         pack = _onednn_pack if device == "cpu" and _onednn_works(dtype) else (lambda w: w.t().contiguous())

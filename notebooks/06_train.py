@@ -430,7 +430,9 @@ print(f"每一轮要算的 token 只剩种子代码的 {kept:.1%}（少了 {1 - 
 # 下面的 `my_train` 就是 `minigpt/train.py` 里 `training_loop` 的骨架（包里的版本还要计时、评估、保存、
 # 处理 Ctrl-C 和多进程，见第 11 节）：
 #
-# - 优化器 AdamW，`weight_decay=0.01`；
+# - 优化器 AdamW，`weight_decay=0.01`，`fused=True`（CPU 和 CUDA 上）：每个参数的整个更新在一个内核里一次算完，
+#   而不是十来个逐元素运算各把参数和动量扫一遍内存；算的是同一个公式，768×6 的模型上一次更新快 5 倍
+#   （包里是 `make_optimizer`）；
 # - 开始前 `torch.manual_seed(seed)`：初始化之外的随机性（dropout）也可复现；
 # - 每一轮 `sampler.set_epoch(epoch)` 换一个批的顺序，“轮”（epoch）就是把训练集完整地过一遍；
 # - 每一步按 `lr_at` 设学习率，再调用训练步。
@@ -439,7 +441,8 @@ print(f"每一轮要算的 token 只剩种子代码的 {kept:.1%}（少了 {1 - 
 def my_train(model, train_ds, max_steps, s, device=torch.device("cpu"), dtype=torch.float32):
     """返回每一步的训练损失。对应 minigpt/train.py 的 prepare + resume_or_start + training_loop。"""
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay,
+                                  fused=device.type in ("cpu", "cuda"))
     sampler = BucketBatchSampler(train_ds.lengths, s.batch_size, shuffle=True, seed=s.seed)
     torch.manual_seed(s.seed)
     losses, step, epoch = [], 0, 0

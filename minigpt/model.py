@@ -18,6 +18,7 @@ blocks[i].ln_1/attn(qkv_proj, out_proj, resid_dropout)/ln_2/mlp(c_fc, c_proj)，
   - 掩码交给 F.scaled_dot_product_attention：没有填充（或只有右填充）时只用因果掩码（causal_attention：
     在 CPU 上训练时按公式自己算，反向传播更快）。
   - 残差投影（attn.out_proj、mlp.c_proj）按 GPT-2 的做法把初始化标准差缩小为 0.02/sqrt(2*n_layer)。
+  - dropout 模块是 nn.Dropout 的子类 Dropout：作用相同，只是 CPU 上随机数抽得更快（dropout() 的说明）。
 """
 import functools
 import math

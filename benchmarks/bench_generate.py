@@ -8,8 +8,9 @@
 
 Every method answers the same questions (from data/data.jsonl) with the same weights and produces exactly
 --new-tokens tokens per row (stop tokens disabled), greedy, fp32. Methods run interleaved (A B C D, A B C D, ...)
-so that load changes on a shared machine hit all of them alike; we print the median and min-max of useful
-tokens/s (batch x new tokens / seconds, prompt processing included) and ratios of medians.
+so that load changes on a shared machine hit all of them alike; at batch 1 each timing answers the question --inner
+times (default 4), so that a burst of load does not fall on one short measurement. We print the median and min-max
+of useful tokens/s (batch x new tokens / seconds, prompt processing included) and ratios of medians.
 
   ours-fast      minigpt.generate.generate(..., fast=True): the same KV cache, each step through the model's
                  FastDecoder (weights packed once for oneDNN on CPU, GELU fused into its matmul, one flat
@@ -133,6 +134,8 @@ def main(argv=None):
     p.add_argument("--new-tokens", type=int, default=60)
     p.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 5, --quick 3)")
     p.add_argument("--quick", action="store_true", help="3 repeats; the seed-padded loop only at batch 1")
+    p.add_argument("--inner", type=int, default=4, help="at batch 1, answers per timing (default 4: longer timings, "
+                                                          "steadier on a shared machine)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "minigpt-idiom.pth"))
     p.add_argument("--skip", nargs="*", default=[], help="methods to leave out, e.g. transformers seed-padded")
@@ -167,7 +170,8 @@ def main(argv=None):
     if hf is not None:
         print(f"transformers GPT2LMHeadModel：{sum(p.numel() for p in hf.parameters()) / 1e6:.2f}M 参数（随机权重，只比速度）")
     print(f"{'CPU 时间（本线程）' if args.clock == 'cpu' else '墙钟时间'}；每行恰好生成 {n_new} 个新 token，贪心，fp32；"
-          f"{repeats} 轮交错重复（共享的机器上数字会随别的负载变，请看同一轮里的比值）\n")
+          f"{repeats} 轮交错重复；批 1 时每次计时把同一个问题回答 {args.inner} 遍"
+          "（共享的机器上数字会随别的负载变，请看同一轮里的比值）\n")
 
     rows = []
     for B in args.batch_sizes:
@@ -216,17 +220,21 @@ def run_batch(B, args, repeats, ours, ref, hf, tok, seed, questions, device, clo
         assert hf_generate().shape[1] == ids.shape[1] + n_new
     for fn, _ in methods.values():  # warm-up
         fn()
+    # batch 1 is fast (tens of ms per answer): each timing answers the same question `inner` times, so that one
+    # burst of load elsewhere on a shared machine does not land on a single short measurement
+    inner = args.inner if B == 1 else 1
     times = {k: [] for k in methods}
     for _ in range(repeats):
         for name, (fn, _) in methods.items():
             sync()
             t0 = clock()
-            fn()
+            for _ in range(inner):
+                fn()
             sync()
             times[name].append(clock() - t0)
     out = []
     for name, ts in times.items():
-        tps = [methods[name][1] * n_new / t for t in ts]
+        tps = [methods[name][1] * n_new * inner / t for t in ts]
         out.append((B, name, statistics.median(tps), min(tps), max(tps)))
     return out
 

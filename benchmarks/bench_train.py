@@ -4,7 +4,7 @@
     python benchmarks/bench_train.py                  # more repeats
     python benchmarks/bench_train.py --presets cpu --threads 1 --repeats 7
     python benchmarks/bench_train.py --device cuda    # on a GPU (ours uses bf16 autocast there)
-    python benchmarks/bench_train.py --quick --fused-adamw   # both ours and transformers with AdamW(fused=True)
+    python benchmarks/bench_train.py --quick --plain-adamw   # both ours and transformers with torch's default AdamW
 
 What each contender does per optimizer step (batch of --batch-size QA pairs from data/data.jsonl):
 
@@ -17,7 +17,8 @@ What each contender does per optimizer step (batch of --batch-size QA pairs from
                 how much the formula saves on this machine
   transformers  GPT2LMHeadModel of equal size (n_embd/n_head/n_layer/block/vocab; it adds biases) fed the
                 same bucketed batches through the same train_step, same dtype and optimizer as ours
-                (torch's default AdamW, as train() uses; --fused-adamw gives both AdamW(fused=True))
+                (minigpt.train.make_optimizer, as train() uses: AdamW(fused=True) on CPU and CUDA;
+                --plain-adamw gives both torch's default AdamW)
 
 Numbers: *useful* tokens per second (non-<pad> input tokens; the seed spends most of its compute on <pad>),
 the median over interleaved repeats (seed, ours, transformers, seed, ours, ...: load changes on a shared
@@ -48,7 +49,7 @@ from machine import header  # noqa: E402
 from minigpt.model import GPTLMHeadModel, config_for  # noqa: E402
 from minigpt.qa_dataset import BucketBatchSampler, QADataset, collate_batch  # noqa: E402
 from minigpt.tokenizer import Tokenizer  # noqa: E402
-from minigpt.train import resolve_dtype, train_step  # noqa: E402
+from minigpt.train import make_optimizer, resolve_dtype, train_step  # noqa: E402
 
 DATA = ROOT / "data" / "data.jsonl"
 DTYPE_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16"}
@@ -143,7 +144,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presets", nargs="+", default=["cpu", "seed"])
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps per timing (default 4, --quick 2)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimizer steps per timing (default: 4, --quick 2; the cpu preset 4x as many, its steps are short)")
     p.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 5, --quick 3)")
     p.add_argument("--quick", action="store_true", help="few steps and repeats: under ~5 min on 2 CPU cores")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
@@ -152,11 +154,11 @@ def main(argv=None):
     p.add_argument("--skip", nargs="*", default=[], help="contenders to leave out: seed, ours, transformers")
     p.add_argument("--sdpa", action="store_true", help="add ours-sdpa: our model with SDPA's fused kernel for the "
                                                        "training attention (what the formula replaces on CPU)")
-    p.add_argument("--fused-adamw", action="store_true",
-                   help="ours and transformers: AdamW(fused=True) (transformers' Trainer default with torch>=2.8); "
-                        "train() itself uses the plain AdamW, so the default compares what the package runs")
+    p.add_argument("--plain-adamw", action="store_true",
+                   help="ours and transformers: torch's default AdamW instead of train()'s make_optimizer "
+                        "(AdamW(fused=True) on CPU and CUDA, also transformers' Trainer default with torch>=2.8)")
     args = p.parse_args(argv)
-    steps = args.steps or (2 if args.quick else 4)
+    base_steps = args.steps or (2 if args.quick else 4)
     repeats = args.repeats or (3 if args.quick else 5)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -169,15 +171,19 @@ def main(argv=None):
     seed_ds = QADataset(str(DATA), tok, 128, pad_to_max_length=True)  # the seed's items: 127 tokens each
     rng = random.Random(0)
     print(header(device))
-    print(f"数据：{DATA.relative_to(ROOT)}（{len(ours_ds):,} 个问答对），批大小 {args.batch_size}，每次计时 {steps} 步，"
+    print(f"数据：{DATA.relative_to(ROOT)}（{len(ours_ds):,} 个问答对），批大小 {args.batch_size}，每次计时 {base_steps} 步"
+          f"{'' if args.steps else '（cpu 预设一步很短：4 倍的步数）'}，"
           f"{repeats} 轮交错重复；设备 {device}")
-    adamw = "AdamW(fused=True)" if args.fused_adamw else "AdamW（torch 默认实现）"
+    adamw = "AdamW（torch 默认实现）" if args.plain_adamw else "train() 的 make_optimizer（CPU 和 CUDA 上是 AdamW(fused=True)）"
     print(f"优化器：seed 用 AdamW（种子代码原样）；ours 和 transformers 都用 {adamw}，同一个 train_step、同样的批")
     print("（共享的机器上，别的进程会让数字上下浮动：请比较同一轮里的比值）\n")
 
     results = []
     for preset in args.presets:
         config = config_for(preset, tok.get_vocab_size())
+        # a cpu-preset step takes ~0.1 s: 4x the steps keep each timing long enough that a burst of load elsewhere
+        # on a shared machine does not decide it
+        steps = base_steps * (4 if preset == "cpu" and not args.steps else 1)
         dtype = resolve_dtype(args.dtype, device, config.n_embd)
         peak = {d: matmul_rate(config.n_embd, device, d) for d in {torch.float32, dtype}}
         # the same steps for every repeat: `steps` bucketed batches, and `steps` random batches for the seed
@@ -187,6 +193,11 @@ def main(argv=None):
         for _ in range(steps):
             items = [seed_ds[i] for i in rng.sample(range(len(seed_ds)), args.batch_size)]
             seed_batches.append({k: torch.stack([it[k] for it in items]) for k in items[0]})
+
+        def optimizer(model):
+            if args.plain_adamw:
+                return torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+            return make_optimizer(model, 1e-3, 0.01, device)
 
         contenders = {}
         if "seed" not in args.skip:
@@ -210,20 +221,20 @@ def main(argv=None):
         if "ours" not in args.skip:
             torch.manual_seed(0)
             om = GPTLMHeadModel(config).to(device).train()
-            o_opt = torch.optim.AdamW(om.parameters(), lr=1e-3, fused=args.fused_adamw or None)
+            o_opt = optimizer(om)
             contenders["ours"] = (lambda b, m=om, o=o_opt: train_step(m, o, b, pad_token_id=pad, device=device, dtype=dtype),
                                   ours_batches, om, DTYPE_NAMES[dtype])
         if args.sdpa:
             torch.manual_seed(0)
             sm2 = GPTLMHeadModel(config).to(device).train()
-            s2_opt = torch.optim.AdamW(sm2.parameters(), lr=1e-3, fused=args.fused_adamw or None)
+            s2_opt = optimizer(sm2)
             contenders["ours-sdpa"] = (with_sdpa(lambda b, m=sm2, o=s2_opt: train_step(m, o, b, pad_token_id=pad,
                                                                                        device=device, dtype=dtype)),
                                        ours_batches, sm2, DTYPE_NAMES[dtype])
         if "transformers" not in args.skip:
             torch.manual_seed(0)
             hm = HFLogits(gpt2_like(config)).to(device).train()
-            h_opt = torch.optim.AdamW(hm.parameters(), lr=1e-3, fused=args.fused_adamw or None)
+            h_opt = optimizer(hm)
             contenders["transformers"] = (lambda b, m=hm, o=h_opt: train_step(m, o, b, pad_token_id=pad, device=device, dtype=dtype),
                                           ours_batches, hm, DTYPE_NAMES[dtype])
 

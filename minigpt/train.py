@@ -98,6 +98,14 @@ def lr_at(step: int, s: TrainSettings, total_steps: int) -> float:
     return min_lr + 0.5 * (s.lr - min_lr) * (1 + math.cos(math.pi * progress))
 
 
+def make_optimizer(model, lr: float, weight_decay: float, device) -> torch.optim.AdamW:
+    """AdamW。CPU 和 CUDA 上用 fused=True：每个参数张量的整个更新在一个内核里一次算完，而不是十来个逐元素运算
+    各把参数和动量扫一遍内存（2 核 CPU 上 768×6 的一次更新 127 → 26 ms，benchmarks/README.md）。
+    算的是同一个公式，结果与默认实现只差浮点舍入。"""
+    fused = torch.device(device).type in ("cpu", "cuda")
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
+
+
 def train_step(model, optimizer, batch, *, pad_token_id, device, dtype=torch.float32, grad_clip=1.0):
     """在一个右填充的批上做一步优化；返回损失（不带梯度的 0 维张量）。
 
@@ -225,7 +233,7 @@ def prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype_
 
     model = base.to(procs.device)
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    optimizer = make_optimizer(model, s.lr, s.weight_decay, procs.device)
     train_model = model
     if procs.world > 1:
         ids = [procs.device.index] if procs.device.type == "cuda" else None

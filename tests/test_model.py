@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from minigpt.kv_cache import KVCache
 import minigpt.model
-from minigpt.model import (GPT_CPU, PRESETS, GPTConfig, GPTLMHeadModel, causal_attention, config_for,
+from minigpt.model import (GPT_CPU, PRESETS, GPTConfig, GPTLMHeadModel, causal_attention, config_for, dropout,
                            make_attention_mask)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,6 +201,47 @@ def test_dropout_only_in_training(tiny):
     torch.testing.assert_close(model(ids), model(ids))
     model.train()
     assert not torch.equal(model(ids), model(ids))
+
+
+def test_fast_dropout_drops_the_right_share_and_keeps_the_expectation():
+    """minigpt.model.dropout on CPU: drop share p (to 1/65536), survivors scaled so the mean is unchanged,
+    the gradient goes through the same mask, the same seed gives the same mask, and p=0 / eval are no-ops."""
+    n = 1_000_000
+    for p in (0.1, 0.5, 0.9):
+        torch.manual_seed(0)
+        x = torch.full((n,), 2.0, requires_grad=True)
+        y = dropout(x, p)
+        dropped = (y == 0).float().mean().item()
+        sigma = math.sqrt(p * (1 - p) / n)
+        assert abs(dropped - p) < 5 * sigma + 1 / 65536, (p, dropped)
+        kept = y[y != 0]
+        torch.testing.assert_close(kept, torch.full_like(kept, 2.0 * 65536 / (65536 - round(p * 65536))))
+        assert abs(y.mean().item() - 2.0) < 5 * 2.0 * math.sqrt(p / (1 - p) / n), (p, y.mean().item())
+        y.backward(torch.ones(n))
+        torch.testing.assert_close(x.grad, y.detach() / 2.0)  # d(mask * scale * x)/dx = mask * scale
+    # every 16-bit lane of the 64-bit random numbers is used: no position in a group of 4 is dropped more often
+    torch.manual_seed(1)
+    y = dropout(torch.ones(4 * 250_000), 0.5).view(-1, 4)
+    for lane in range(4):
+        assert abs((y[:, lane] == 0).float().mean().item() - 0.5) < 0.005, lane
+    x = torch.randn(3, 5, 7).transpose(0, 2)  # any shape, any strides
+    torch.manual_seed(2); a = dropout(x, 0.3)
+    torch.manual_seed(2); b = dropout(x, 0.3)
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert dropout(x, 0.0) is x and dropout(x, 0.3, training=False) is x
+    assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
+
+
+def test_model_dropout_modules_use_the_fast_dropout(tiny, monkeypatch):
+    """The model's dropout modules (and the training attention) go through minigpt.model.dropout."""
+    calls = []
+    real = minigpt.model.dropout
+    monkeypatch.setattr(minigpt.model, "dropout", lambda x, p, training=True: calls.append(p) or real(x, p, training))
+    model = tiny(dropout=0.2).train()
+    model(torch.randint(0, VOCAB, (2, 8)))
+    n_layer = model.config.n_layer
+    assert calls.count(0.2) == 1 + 3 * n_layer, calls  # embeddings + per block: attention weights, attn out, mlp out
+    assert all(isinstance(m, nn.Dropout) for m in (model.transformer.drop, model.transformer.blocks[0].mlp.dropout))
 
 
 def test_causal_attention_by_formula_equals_sdpa_values_and_gradients():

@@ -255,3 +255,39 @@ def test_greedy_answers_with_and_without_cache_agree(data, tmp_path, run):
     fast = greedy_answers(model, tok, questions, max_new_tokens=12, device=torch.device("cpu"))
     slow = greedy_answers(model, tok, questions, max_new_tokens=12, device=torch.device("cpu"), use_cache=False, batch_size=1)
     assert fast == slow and any(fast)
+
+
+def test_make_optimizer_is_fused_adamw_and_matches_the_default_one():
+    """train() builds its AdamW with make_optimizer: fused on CPU, and given the same gradients it makes the same
+    updates as torch's default AdamW (to float rounding), weight decay included."""
+    import minigpt.train as train_mod
+    from minigpt.model import GPTLMHeadModel, config_for
+
+    torch.manual_seed(0)
+    a = GPTLMHeadModel(config_for("tiny", 50))
+    b = GPTLMHeadModel(config_for("tiny", 50))
+    b.load_state_dict(a.state_dict())
+    start = [p.detach().clone() for p in a.parameters()]
+    fused = train_mod.make_optimizer(a, 1e-2, 0.01, "cpu")
+    plain = torch.optim.AdamW(b.parameters(), lr=1e-2, weight_decay=0.01)
+    assert fused.defaults["fused"] is True and not plain.defaults["fused"]
+    for _ in range(5):
+        for p, q in zip(a.parameters(), b.parameters()):
+            p.grad = torch.randn_like(p)
+            q.grad = p.grad.clone()
+        fused.step()
+        plain.step()
+    for (name, p), q, p0 in zip(a.named_parameters(), b.parameters(), start):
+        assert not torch.equal(p, p0), name
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7, msg=name)
+    assert train_mod.make_optimizer(a, 1e-3, 0.0, "meta").defaults["fused"] is False  # other devices: torch's default
+
+
+def test_train_uses_make_optimizer(data, tmp_path, run, monkeypatch):
+    import minigpt.train as train_mod
+
+    made = []
+    real = train_mod.make_optimizer
+    monkeypatch.setattr(train_mod, "make_optimizer", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    run(data, tmp_path, max_steps=2)
+    assert len(made) == 1 and made[0].defaults["fused"] is True and made[0].state  # it took the steps

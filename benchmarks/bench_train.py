@@ -172,7 +172,7 @@ def main(argv=None):
     rng = random.Random(0)
     print(header(device))
     print(f"数据：{DATA.relative_to(ROOT)}（{len(ours_ds):,} 个问答对），批大小 {args.batch_size}，每次计时 {base_steps} 步"
-          f"{'' if args.steps else '（cpu 预设一步很短：4 倍的步数）'}，"
+          f"{'' if args.steps or 'cpu' not in args.presets else '（cpu 预设一步很短：4 倍的步数）'}，"
           f"{repeats} 轮交错重复；设备 {device}")
     adamw = "AdamW（torch 默认实现）" if args.plain_adamw else "train() 的 make_optimizer（CPU 和 CUDA 上是 AdamW(fused=True)）"
     print(f"优化器：seed 用 AdamW（种子代码原样）；ours 和 transformers 都用 {adamw}，同一个 train_step、同样的批")

@@ -140,15 +140,12 @@ def test_fast_path_follows_a_fused_adamw_step(tiny):
     kw = dict(attention_mask=mask, stop_token_ids=None)
     before = generate(model, ids, 12, fast=True, **kw)  # packs (and caches) the current weights
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.5, fused=True)
-    versions = [p._version for p in model.parameters()]
     for p in model.parameters():
         p.grad = torch.randn_like(p)
     optimizer.step()
     after = generate(model, ids, 12, fast=True, **kw)
     assert torch.equal(after, generate(model, ids, 12, **kw))
     assert not torch.equal(after, before)
-    if [p._version for p in model.parameters()] != versions:
-        pytest.skip("this PyTorch's fused AdamW bumps version counters: the case this test guards cannot happen")
 
 
 def test_fast_path_packs_weights_for_onednn_on_cpu(tiny):

@@ -44,8 +44,9 @@ _PROBE_CACHE = {}
 def bf16_is_faster(device: torch.device, n_embd: int = 256) -> bool:
     """在这台设备上，模型宽度的 bf16 矩阵乘比 fp32 快吗？（实测，约 0.2 秒）
 
-    有的 CPU（AMX、AVX512-BF16）跑 bf16 快好几倍；另一些（普通 AVX-512、AVX2）只能模拟，反而慢 5 倍。
-    猜错哪边代价都大，所以量一下。
+    有的 CPU（AMX、AVX512-BF16）跑 bf16 快好几倍；另一些只能模拟，反而慢 5 倍（普通 AVX-512）到 100 多倍
+    （只有 AVX2 的 AMD EPYC：每秒约 1 GFLOP）。猜错哪边代价都大，所以量一下：先用 16 行的小矩阵乘粗看一眼，
+    慢得多就不再细量（不然在最慢的机器上光是量就要一分半钟），差不多才用 1024 行细量。
     """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -54,20 +55,25 @@ def bf16_is_faster(device: torch.device, n_embd: int = 256) -> bool:
     key = (device.type, n_embd)
     if key not in _PROBE_CACHE:
         gen = torch.Generator().manual_seed(0)  # 自己的随机数生成器：测速不能挪动训练用的随机状态
-        times = {}
-        for dtype in (torch.float32, torch.bfloat16):
-            a = torch.randn(1024, n_embd, generator=gen).to(dtype)
-            b = torch.randn(n_embd, 4 * n_embd, generator=gen).to(dtype)
-            a @ b  # 预热
-            best = float("inf")
-            for _ in range(3):
-                t = time.perf_counter()
-                for _ in range(5):
-                    a @ b
-                best = min(best, time.perf_counter() - t)
-            times[dtype] = best
-        _PROBE_CACHE[key] = times[torch.float32] / times[torch.bfloat16] > 1.2
+        t = {dtype: _matmul_seconds(16, n_embd, dtype, gen, repeats=1) for dtype in (torch.float32, torch.bfloat16)}
+        if t[torch.bfloat16] < 4 * t[torch.float32]:  # 没有慢得离谱：用训练那么大的矩阵细量
+            t = {dtype: _matmul_seconds(1024, n_embd, dtype, gen, repeats=5) for dtype in t}
+        _PROBE_CACHE[key] = t[torch.float32] / t[torch.bfloat16] > 1.2
     return _PROBE_CACHE[key]
+
+
+def _matmul_seconds(rows: int, n_embd: int, dtype: torch.dtype, gen: torch.Generator, repeats: int) -> float:
+    """(rows × C) @ (C × 4C) 在 dtype 下最快的一次要几秒（先预热一次；3 轮，每轮 repeats 次取平均）。"""
+    a = torch.randn(rows, n_embd, generator=gen).to(dtype)
+    b = torch.randn(n_embd, 4 * n_embd, generator=gen).to(dtype)
+    a @ b  # 预热
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = min(best, (time.perf_counter() - t) / repeats)
+    return best
 
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}

@@ -23,6 +23,7 @@ blocks[i].ln_1/attn(qkv_proj, out_proj, resid_dropout)/ln_2/mlp(c_fc, c_proj)，
 import functools
 import math
 import sys
+import time
 import weakref
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -327,10 +328,12 @@ class FastDecoder:
       - 每个 nn.Module 调用、每次 view/transpose/chunk 都是一次 Python 调用加一次算子分发（几微秒一个，
         一步上百个）；每步还要重新推算位置编号、检查掩码、拼接 attention_mask。
       - 只有一个 token 时矩阵乘退化成“向量 × 矩阵”：每个权重读进来只用一次，快慢看怎么读权重。
-        PyTorch 在 CPU 上的 fp32 矩阵乘默认交给 MKL（英特尔的数学库）；在我们量过的 AMD CPU 上，这么小的
-        矩阵乘用 oneDNN（PyTorch 自带的另一个库）事先排好内存布局的权重快得多（benchmarks/README.md 有实测）。
-    所以这里：权重事先打包一次（_packed_weights：CPU 上是 oneDNN 的布局，否则是连续的 W.T），每个模型存一份、反复用；
-    MLP 的 GELU 并进矩阵乘；KV 缓存一次预留到 max_len；每步是一个平铺直叙的函数，位置和掩码只维护一份、原地更新。
+        CPU 上有两种读法：连续存放的 W.T 交给 torch.addmm（MKL，英特尔的数学库），或者事先排成 oneDNN（PyTorch 自带的
+        另一个库）内存布局的权重。哪种快看机器、看一次几行：AMD EPYC Zen 4 上 16 行时 oneDNN 快 1.7–2.8 倍，
+        Zen 3 上一行时 addmm 快 1.2–1.6 倍（benchmarks/README.md）。所以不猜：第一次用时在这个模型的矩阵上各量一次
+        （_onednn_is_faster，几十毫秒，按行数、精度、线程数记住结果）。
+    所以这里：权重事先打包一次（_packed_weights），每个模型存一份、反复用；MLP 的 GELU 并进矩阵乘（oneDNN 时）；
+    KV 缓存一次预留到 max_len；每步是一个平铺直叙的函数，位置和掩码只维护一份、原地更新。
     用法：logits = dec.prefill(ids, mask)；之后每步 logits = dec.step(上一步的 token)；dec.keep(rows) 丢掉已结束的行。
     """
 
@@ -338,17 +341,21 @@ class FastDecoder:
         cfg = model.config
         self.model, self.max_len = model, max_len
         self.n_head, self.n_embd = cfg.n_head, cfg.n_embd
-        tr = model.transformer
-        w = _packed_weights(model)
+        self.cache = model.new_kv_cache(max_len)
+        self.positions = self.key_mask = None
+
+    def _pack(self, rows: int) -> None:
+        """取（或打包）这一批行数下更快的那种权重；prefill 时调用，这时才知道一次几行。"""
+        tr = self.model.transformer
+        w = _packed_weights(self.model, rows)
         norms = lambda ln: (ln.weight.detach(), ln.bias.detach())  # F.layer_norm 的参数：比调用模块少一层 Python
         self.layers = [(norms(blk.ln_1), *w[5 * i:5 * i + 5], norms(blk.ln_2)) for i, blk in enumerate(tr.blocks)]
         self.wte, self.wpe, self.ln_f, self.head = tr.wte.weight, tr.wpe.weight, norms(tr.ln_f), w[-1]
-        self.cache = model.new_kv_cache(max_len)
-        self.positions = self.key_mask = None
 
     def prefill(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """整个提示词走普通前向（一次，填好缓存）；返回最后一个位置的 logits (B, V)。左填充时给 attention_mask。"""
         B, T = input_ids.shape
+        self._pack(B)
         padded = attention_mask is not None and not bool(attention_mask.all())
         logits = self.model(input_ids, attention_mask if padded else None, kv_cache=self.cache, logits_to_keep=1)
         # 下一个 token 的位置 = 这一行真实 token 的个数（左填充的 padding 不占位置）
@@ -408,11 +415,12 @@ def _count_optimizer_step(optimizer, args, kwargs) -> None:
 register_optimizer_step_post_hook(_count_optimizer_step)
 
 
-def _packed_weights(model: GPTLMHeadModel) -> list[torch.Tensor]:
+def _packed_weights(model: GPTLMHeadModel, rows: int = 1) -> list[torch.Tensor]:
     """每层 [W_qkv, b_qkv, W_out, W_fc, W_proj]（展平成一个列表），最后是 lm_head 的 W；都是打包好的新张量。
 
-    CPU 上（PyTorch 带 oneDNN 时）：torch.ops.mkldnn._reorder_linear_weight 把 W 排成 oneDNN 矩阵乘要的内存布局，
-    以后每次乘都不用再排（torch.compile 在 CPU 上冻结权重时也这样做）；其它设备：连续存放的 W.T。
+    rows：一次乘几行（生成时的批大小）。CPU 上，在这台机器、这个行数下 oneDNN 更快（_onednn_is_faster 实测）时，
+    torch.ops.mkldnn._reorder_linear_weight 把 W 排成 oneDNN 矩阵乘要的内存布局，以后每次乘都不用再排
+    （torch.compile 在 CPU 上冻结权重时也这样做）；否则（以及别的设备）是连续存放的 W.T，交给 torch.addmm。
     打包一遍要复制整个模型（约 15 MB，十几毫秒），所以每个模型存一份（_FAST_WEIGHTS）重复使用；权重一旦变了（训练的一步、
     load_state_dict、.to(设备)）它们的版本号或地址就变了，下次调用自动重做；优化器走过一步也重做（融合的 AdamW
     改了参数却不改版本号，见 _count_optimizer_step）。autocast（训练中评估用 bf16）时
@@ -420,19 +428,55 @@ def _packed_weights(model: GPTLMHeadModel) -> list[torch.Tensor]:
     """
     device = model.lm_head.weight.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else model.lm_head.weight.dtype
-    sources = [p for blk in model.transformer.blocks for p in (blk.attn.qkv_proj.weight, blk.attn.qkv_proj.bias,
-               blk.attn.out_proj.weight, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight)] + [model.lm_head.weight]
-    key = (dtype, _optimizer_steps, [(p.data_ptr(), p._version) for p in sources])
+    sources = _fast_sources(model)
+    onednn = device == "cpu" and _onednn_is_faster([p for p in sources if p.dim() == 2], dtype, rows)
+    key = (dtype, onednn, _optimizer_steps, [(p.data_ptr(), p._version) for p in sources])
     cached = _FAST_WEIGHTS.get(model)
     if cached is None or cached[0] != key:
-        pack = _onednn_pack if device == "cpu" and _onednn_works(dtype) else (lambda w: w.t().contiguous())
+        pack = _onednn_pack if onednn else (lambda w: w.t().contiguous())
         weights = [(pack(p.detach().to(dtype)) if p.dim() == 2 else p.detach().to(dtype)) for p in sources]
         _FAST_WEIGHTS[model] = cached = (key, weights)
     return cached[1]
 
 
+def _fast_sources(model: GPTLMHeadModel) -> list[torch.Tensor]:
+    """快速路径要打包的参数，顺序同 _packed_weights 的返回值。"""
+    return [p for blk in model.transformer.blocks for p in (blk.attn.qkv_proj.weight, blk.attn.qkv_proj.bias,
+            blk.attn.out_proj.weight, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight)] + [model.lm_head.weight]
+
+
 def _onednn_pack(w: torch.Tensor) -> torch.Tensor:
     return torch.ops.mkldnn._reorder_linear_weight(w.contiguous())
+
+
+_ONEDNN_FASTER: dict[tuple, bool] = {}  # (矩阵形状, 精度, 行数档, 线程数) → oneDNN 是否更快
+
+
+def _onednn_is_faster(matrices: list[torch.Tensor], dtype: torch.dtype, rows: int) -> bool:
+    """这台 CPU 上，rows 行的输入乘这些矩阵，oneDNN 打包的权重比 W.T + addmm 快吗？（实测一次，记住结果）
+
+    行数按 2 的幂分档（1、2、4、…、64 及以上），每档量一次：两种读法交错各做 5 遍，比最快的一遍。
+    在 3.9M 参数的模型上约 0.03 秒（一行）到 0.3 秒（64 行），每个进程每档只量一次。
+    """
+    if not _onednn_works(dtype):
+        return False
+    bucket = min(1 << (rows - 1).bit_length(), 64)
+    key = (tuple(w.shape for w in matrices), dtype, bucket, torch.get_num_threads())
+    if key not in _ONEDNN_FASTER:
+        gen = torch.Generator().manual_seed(0)  # 自己的随机数生成器：测速不能挪动生成用的随机状态
+        ws = [w.detach().to(dtype) for w in matrices]
+        xs = [torch.randn(bucket, w.shape[1], generator=gen).to(dtype) for w in ws]
+        ways = {True: [_onednn_pack(w) for w in ws], False: [w.t().contiguous() for w in ws]}
+        best = dict.fromkeys(ways, float("inf"))
+        with torch.no_grad():
+            for _ in range(5):
+                for way, packed in ways.items():
+                    t = time.perf_counter()
+                    for x, w in zip(xs, packed):
+                        _linear(x, w)
+                    best[way] = min(best[way], time.perf_counter() - t)
+        _ONEDNN_FASTER[key] = best[True] < best[False]
+    return _ONEDNN_FASTER[key]
 
 
 @functools.cache

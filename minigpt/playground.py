@@ -201,7 +201,11 @@ class Playground:
             torch.set_num_threads(self.threads)
         try:
             with torch.no_grad():  # 预热一次：第一次前向有一次性的初始化开销，不该算进首字延迟
-                model(torch.zeros(1, 1, dtype=torch.long, device=self.device))
+                ids = torch.zeros(1, 1, dtype=torch.long, device=self.device)
+                if hasattr(model, "fast_decoder"):  # 快速路径也先打包好权重（并量好一行时用哪种矩阵乘）
+                    model.fast_decoder(2).prefill(ids)
+                else:
+                    model(ids)
         finally:
             torch.set_num_threads(saved_threads)
         return model

@@ -635,7 +635,7 @@ contiguous = [w.T.contiguous() for w in weights]  # 事先转置好、连续存�
 contiguous_ms = best_ms(lambda: [xs[w.shape[0]] @ w for w in contiguous])
 print(f"{len(weights)} 个权重矩阵，共 {mb:.1f} MB（fp32）；只把它们读一遍（w.sum()）{floor_ms:.2f} ms，{mb / floor_ms:.0f} GB/s")
 print(f"一行输入乘一遍全部权重：像 nn.Linear 那样 x @ W.T {transposed_ms:.2f} ms；乘事先转置好的 {contiguous_ms:.2f} ms")
-if torch.backends.mkldnn.is_available():  # PyTorch 自带的 oneDNN：权重事先排成它的内存布局（快速路径用这个）
+if torch.backends.mkldnn.is_available():  # PyTorch 自带的 oneDNN：权重事先排成它的内存布局
     packed = [torch.ops.mkldnn._reorder_linear_weight(w.detach()) for w in weights]
     onednn = lambda x, p: torch.ops.mkldnn._linear_pointwise(x, p, None, "none", [], "")  # x @ W.T
     packed_ms = best_ms(lambda: [onednn(xs[p.shape[1]], p) for p in packed])
@@ -653,18 +653,22 @@ print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms")
 #    读的方式也有讲究。`nn.Linear` 算的是 `x @ W.T`，只有一行输入时，按转置的方式读 $W$ 通常比读一块连续存好的 $W^\top$ 慢。
 #    PyTorch 在 CPU 上的 fp32 矩阵乘默认交给英特尔的 MKL 库，它在英特尔的 CPU 上调得最好；PyTorch 还自带另一个库
 #    oneDNN，它要求先把权重排成自己的内存布局（“打包”，一次就好）。一行输入时哪种最快，要看机器和线程数
-#    （比较上面第二行的后一个数和第三行）；一次算 16 行时，在这台 AMD 的 CPU 上 oneDNN 快得多（上面“一次 16 行”那一行）。
-#    换一台机器，这几个数可能完全不同：自己量。
-#    再和第一行比：只读不乘（`w.sum()`）快得多。一行输入的矩阵乘读同样的权重，比内存能给的慢好几倍：
-#    慢在矩阵乘库的“向量 × 矩阵”内核上，不在内存。这一段是库的事，我们的代码省不掉。
+#    （比较上面第二行的后一个数和第三行），一次算 16 行时又可能是另一种（上面“一次 16 行”那一行）。我们在两种 AMD EPYC
+#    上量过：较新的 Zen 4 上 16 行时 oneDNN 快 1.7–2.8 倍；只有 AVX2 的 Zen 3 上一行时反而是事先转置好的快 1.2–1.6 倍。
+#    换一台机器，这几个数可能完全不同：不要猜，量。快速路径就是这么做的（下面）。
+#    再和第一行比：只读不乘（`w.sum()`）是内存能给的最快速度，一行输入的矩阵乘读的是同样的权重。差几倍也看机器：
+#    在 AMD EPYC Zen 4 上，矩阵乘读权重只有只读的 1/5–1/2 快（慢在矩阵乘库的“向量 × 矩阵”内核上，不在内存）；
+#    这份输出来自一台只有 AVX2 的 Zen 3，两者接近。哪种情况，这一段都是库和内存的事，我们的代码省不掉。
 # 2. **杂事**（开销，overhead）：每个 `nn.Module` 调用、每次 `view`/`transpose`/`chunk`/`cat` 都是一次 Python 函数调用，
 #    再加一次 PyTorch 的**算子分发**（dispatch：查这个张量在什么设备、什么类型，该调哪个内核），每个几微秒，一步有上百个；
 #    每一步还要重新推算位置编号、检查注意力掩码该不该要。
 #
 # `minigpt/model.py` 的 `FastDecoder`（`model.fast_decoder(max_len)` 建一个）两头都省一点，算的东西完全一样：
 #
-# - 权重事先打包（CPU 上是 oneDNN 的布局，GPU 上是转置好的连续矩阵），每个模型存一份、反复用（整个模型复制一遍，
-#   十几毫秒；权重一变——训练了一步、加载了别的权重——下次自动重做）；MLP 的 GELU 并进前一个矩阵乘，少一个算子；
+# - 权重事先打包，每个模型存一份、反复用（整个模型复制一遍，十几毫秒；权重一变——训练了一步、加载了别的权重——
+#   下次自动重做）。CPU 上打包成哪种，它第一次用时自己量：用这个模型的矩阵，把“事先转置好 + addmm”和“oneDNN 的布局”
+#   各乘几遍，哪种快用哪种（`_onednn_is_faster`，几十毫秒，按一次几行分档记住结果）；GPU 上是转置好的连续矩阵。
+#   MLP 的 GELU 并进前一个矩阵乘，少一个算子（oneDNN 时）；
 # - KV cache 按 `max_len` 一次预留好；
 # - 提示词照常走一遍普通的前向（`prefill`，把缓存填好）；之后的每一步（`step`）是一个从头到尾平铺直叙的函数，
 #   没有模块调用，位置编号和掩码只维护一份、原地更新。
@@ -711,16 +715,18 @@ for name, tps in speed.items():
     print(f"  {tps:6.0f} token/s（×{tps / baseline:.1f}）  {name}")
 fast_ms, pair_ms = (1000 * best[name] / n_new for name in ("快速路径", "普通的缓存路径"))
 print(f"交替着量：快速路径每个字 {fast_ms:.2f} ms，普通的缓存路径 {pair_ms:.2f} ms，快 {pair_ms / fast_ms:.1f} 倍")
-read_ms = packed_ms if torch.backends.mkldnn.is_available() else contiguous_ms
-print(f"每个字省下 {pair_ms - fast_ms:.2f} ms；快速路径读一遍权重的方式要 {read_ms:.2f} ms，"
-      f"nn.Linear 的方式 {transposed_ms:.2f} ms")
+matrices = [w for w in model_module._fast_sources(model) if w.dim() == 2]
+chose_onednn = model_module._onednn_is_faster(matrices, torch.float32, 1)  # 快速路径一行时的选择（已经量过，记住了）
+read_ms = packed_ms if chose_onednn else contiguous_ms
+print(f"每个字省下 {pair_ms - fast_ms:.2f} ms；快速路径在这台机器上选了{'oneDNN 的布局' if chose_onednn else '事先转置好 + addmm'}，"
+      f"读一遍权重要 {read_ms:.2f} ms，nn.Linear 的方式 {transposed_ms:.2f} ms")
 assert FAST or fast_ms < pair_ms  # 快速模式（测试）只量一次，太吵，不比
 
 # %% [markdown]
 # 同样的算术，每个字快了不少（倍数见上面的输出）。省下的时间有两个来源：一是读权重的方式（上面最后一行的两个数之差，
-# 可正可负：一行输入、单线程时 oneDNN 不一定比 MKL 快），二是去掉的模块调用和杂事（其余的）。两者各占多少，随机器和当时的负载变化很大（这份输出是在一台 2 核的云主机上跑的，
-# 几次运行之间差得不少），在你的机器上多跑几次这几个单元格看看。剩下的时间里，大头是一行输入的矩阵乘
-# （上面“乘 oneDNN 打包好的权重”那一行；它比只读一遍权重慢好几倍，那是库的内核的事），其余是每一步的杂事：
+# 可正可负：它选的是自己量出来更快的那种，和上面单独量的结果不一定一致），二是去掉的模块调用和杂事（其余的）。两者各占多少，随机器和当时的负载变化很大（这份输出是在一台 2 核的云主机上跑的，
+# 几次运行之间差得不少），在你的机器上多跑几次这几个单元格看看。剩下的时间里，一大块是一行输入的矩阵乘
+# （上面最后一行的前一个数：库和内存的事），其余是每一步的杂事：
 # `FastDecoder` 自己的几十个算子，加上 `generate` 循环本身（判断停止符、取 argmax、记下哪些行还在生成……）。
 # 要再快，就得把一整步融合成少数几个内核（`torch.compile`；GPU 上还有 CUDA graph，把一整步录下来一次重放）。
 # 我们在 2 核的 AMD EPYC 上量过 `torch.compile`（`python benchmarks/bench_compile.py`）：一步编译之后，256 维的模型

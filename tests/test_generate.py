@@ -148,16 +148,48 @@ def test_fast_path_follows_a_fused_adamw_step(tiny):
     assert not torch.equal(after, before)
 
 
-def test_fast_path_packs_weights_for_onednn_on_cpu(tiny):
-    """On CPU the fast path multiplies by oneDNN-packed weights (the speed-up on AMD CPUs); elsewhere by W.T."""
-    from minigpt.model import _packed_weights
+@pytest.mark.parametrize("onednn_faster", [True, False])
+def test_fast_path_packs_the_weights_the_probe_found_faster(tiny, monkeypatch, onednn_faster):
+    """On CPU the fast path multiplies by oneDNN-packed weights where they measured faster for this batch size,
+    else by W.T with addmm; both give the plain path's greedy tokens."""
+    import minigpt.model
+    from minigpt.model import _onednn_works, _packed_weights
 
+    if onednn_faster and not _onednn_works(torch.float32):
+        pytest.skip("this PyTorch has no usable oneDNN")
+    asked = []
+    monkeypatch.setattr(minigpt.model, "_onednn_is_faster", lambda ms, dtype, rows: asked.append(rows) or onednn_faster)
+    model = tiny(24, n_embd=64, n_head=4)
+    assert all(w.is_mkldnn is onednn_faster for w in _packed_weights(model) if w.dim() == 2)
+    _, ids, mask = left_padded([7, 3, 5], seed=24)
+    kw = dict(attention_mask=mask, stop_token_ids=(2, 3, 4, 5))
+    assert torch.equal(generate(model, ids, 25, fast=True, **kw), generate(model, ids, 25, **kw))
+    assert asked[-1] == 3  # the decoder asked for its batch size
+
+
+def test_onednn_probe_picks_the_way_that_measured_faster(monkeypatch):
+    """_onednn_is_faster times both ways on the model's own matrices and keeps the faster, per row bucket."""
+    import time as time_module
+
+    import minigpt.model
     from minigpt.model import _onednn_works
 
     if not _onednn_works(torch.float32):
         pytest.skip("this PyTorch has no usable oneDNN")
-    model = tiny(24)
-    assert all(w.is_mkldnn for w in _packed_weights(model) if w.dim() == 2)
+    real_linear = minigpt.model._linear
+    for slow_onednn in (True, False):
+        def slowed(x, w, b=None, gelu=False):
+            if w.is_mkldnn is slow_onednn:
+                time_module.sleep(0.002)
+            return real_linear(x, w, b, gelu)
+
+        monkeypatch.setattr(minigpt.model, "_linear", slowed)
+        monkeypatch.setattr(minigpt.model, "_ONEDNN_FASTER", {})
+        ws = [torch.randn(48, 16), torch.randn(16, 48)]
+        assert minigpt.model._onednn_is_faster(ws, torch.float32, 1) is (not slow_onednn)
+        assert minigpt.model._onednn_is_faster(ws, torch.float32, 3) is (not slow_onednn)
+        assert minigpt.model._onednn_is_faster(ws, torch.float32, 500) is (not slow_onednn)
+        assert sorted(k[2] for k in minigpt.model._ONEDNN_FASTER) == [1, 4, 64]  # rows 1, 3 -> 4, 500 -> 64
 
 
 def test_a_model_that_generated_fast_can_still_be_copied_and_pickled(tiny):

@@ -291,3 +291,36 @@ def test_train_uses_make_optimizer(data, tmp_path, run, monkeypatch):
     monkeypatch.setattr(train_mod, "make_optimizer", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
     run(data, tmp_path, max_steps=2)
     assert len(made) == 1 and made[0].defaults["fused"] is True and made[0].state  # it took the steps
+
+
+@pytest.mark.parametrize("seconds, expected, fine_probe", [
+    # (fp32, bf16) seconds of one product, first at 16 rows, then (if asked for) at 1024 rows
+    ({16: (1.0, 56.0), 1024: None}, False, False),        # emulated bf16 (AVX2-only AMD EPYC): stop after the glance
+    ({16: (1.0, 0.6), 1024: (1.0, 0.4)}, True, True),      # bf16 instructions: 2.5x faster at training size
+    ({16: (1.0, 0.9), 1024: (1.0, 1.5)}, False, True),     # close at 16 rows, slower at training size
+    ({16: (1.0, 3.0), 1024: (1.0, 0.5)}, True, True),      # slower on small products, faster on large ones
+])
+def test_bf16_probe_glances_before_it_measures(monkeypatch, seconds, expected, fine_probe):
+    """bf16_is_faster decides at the training size, but where bf16 is far slower (~1 GFLOP/s on an AVX2-only
+    CPU: 94 s to probe a 768-wide model the old way) a 16-row glance settles it without the 1024-row products."""
+    from minigpt import common
+
+    asked = []
+
+    def fake(rows, n_embd, dtype, gen, repeats):
+        asked.append(rows)
+        assert seconds[rows] is not None, "the 1024-row products should have been skipped"
+        return seconds[rows][dtype == torch.bfloat16]
+
+    monkeypatch.setattr(common, "_matmul_seconds", fake)
+    monkeypatch.setattr(common, "_PROBE_CACHE", {})
+    assert common.bf16_is_faster(torch.device("cpu"), 256) is expected
+    assert (1024 in asked) is fine_probe
+    assert common.bf16_is_faster(torch.device("cpu"), 256) is expected and len(asked) == (4 if fine_probe else 2)  # cached
+
+
+def test_bf16_probe_measures_real_products():
+    from minigpt import common
+
+    gen = torch.Generator().manual_seed(0)
+    assert 0 < common._matmul_seconds(16, 32, torch.float32, gen, repeats=1) < 1

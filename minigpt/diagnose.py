@@ -36,7 +36,8 @@
   0.1·L0 以下（真实数据上正常训练要好几个 epoch 才背得下来）。有验证损失、而且验证损失也学到了东西时，
   训练损失很快接近 0 是小数据集上的过拟合，归到 overfitting。
 * overfitting：至少 3 次验证；最低点不是最后一次，最后一次比最低点高出 max(3%, 0.02)；同时训练损失（平滑后）
-  从验证最低的那一步到最后还降了 max(0.25σ, 0.01·L0) 以上。
+  从验证最低的那一步到最后还降了 max(0.25σ, 0.01·L0) 以上。判为 lr_too_high 时不报（验证损失回升是不稳定造成的；
+  stuck_at_ln_v、instant_zero 也一样）。
 * 少于 10 个点时，除了 NaN 什么也不判断（太短，看不出趋势）。
 """
 from __future__ import annotations
@@ -224,8 +225,8 @@ def diagnose_loss(train_losses, val_losses=None, vocab_size=None) -> list[Findin
     if instant and not too_high:
         findings.append(Finding("instant_zero", _instant_message(instant)))
 
-    # ---- 过拟合：训练在降，验证先降后升
-    if not instant and len(val.values) >= MIN_EVALS:
+    # ---- 过拟合：训练在降，验证先降后升（学习率太大时验证损失回升是不稳定造成的，不另报过拟合）
+    if not instant and not too_high and len(val.values) >= MIN_EVALS:
         over = _overfitting(train, smooth, sigma, val, L0)
         if over:
             findings.append(Finding("overfitting", over))

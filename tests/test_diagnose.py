@@ -107,6 +107,12 @@ def test_synthetic_lr_too_high():
     for i in range(150, 1000, 70):
         spiky[i] += 4.0
     assert kinds(diagnose_loss(spiky, vocab_size=V)) == ["lr_too_high"]
+    # with validation rising too: the instability explains it, so no separate over-fitting finding (its advice,
+    # stop earlier or add data, would send the learner the wrong way); seen on a real run with lr=0.5
+    spiky = healthy_curve(1000, sigma=0.1)
+    for i in range(150, 1000, 70):
+        spiky[i] += 4.0
+    assert kinds(diagnose_loss(spiky, [6.0, 4.0, 3.0, 2.5, 2.3, 2.25, 2.3, 2.4, 2.5, 2.6], vocab_size=V)) == ["lr_too_high"]
     # a few spikes are not enough
     spiky = healthy_curve(1000, sigma=0.1)
     for i in (300, 500, 700):

@@ -42,7 +42,7 @@ _PROBE_CACHE = {}
 
 
 def bf16_is_faster(device: torch.device, n_embd: int = 256) -> bool:
-    """在这台设备上，模型宽度的 bf16 矩阵乘比 fp32 快吗？（实测，约 0.2 秒）
+    """在这台设备上，模型宽度的 bf16 矩阵乘比 fp32 快吗？（实测，0.05–0.5 秒）
 
     有的 CPU（AMX、AVX512-BF16）跑 bf16 快好几倍；另一些只能模拟，反而慢 5 倍（普通 AVX-512）到 100 多倍
     （只有 AVX2 的 AMD EPYC：每秒约 1 GFLOP）。猜错哪边代价都大，所以量一下：先用 16 行的小矩阵乘粗看一眼，

@@ -16,7 +16,8 @@ Both models load the same random weights from one save_pretrained folder, in the
 transformers uses its default attention (SDPA), like ours. One prompt of --prompt-len tokens, exactly
 --new-tokens new tokens (no stop token), greedy; "cache" = KV cache on, "no cache" = the full sequence is
 recomputed for every new token (our `generate(use_cache=False)`, transformers `generate(use_cache=False)`).
-Methods run interleaved, repeat after repeat, so that load changes on a shared machine hit all alike.
+The run starts with the machine header (benchmarks/machine.py: CPU model and flags, torch, threads, fp32/bf16
+matmul rates). Methods run interleaved, repeat after repeat, so that load changes on a shared machine hit all alike.
 We print the median and min-max of new tokens per second, and ratios of medians (ours / transformers).
 
 Memory: the rise of the process's peak resident set size (VmHWM) during one generate call, over its RSS just
@@ -46,6 +47,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from minigpt.generate import generate  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from machine import header  # noqa: E402
 from minigpt.qwen3 import QWEN3_0_6B, Qwen3ForCausalLM, course_config  # noqa: E402
 
 
@@ -140,7 +144,7 @@ def measure_memory(spec: dict):
     try:
         return json.loads(r.stdout.strip().splitlines()[-1])["mb"]
     except (IndexError, ValueError, KeyError):
-        print(f"memory child failed: {r.stderr[-500:]}", file=sys.stderr)
+        print(f"测内存的子进程失败：{r.stderr[-500:]}", file=sys.stderr)
         return None
 
 
@@ -160,9 +164,9 @@ def run(args):
         "0.6b": replace(QWEN3_0_6B, num_hidden_layers=args.layers, max_position_embeddings=4096),
     }
     device = torch.device(args.device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} threads"
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {where}, "
-          f"prompt {args.prompt_len} tokens, {args.new_tokens} new tokens, {args.repeats} repeats, batch 1")
+    print(header(device))
+    print(f"transformers {transformers.__version__}；提示词 {args.prompt_len} 个 token，每次生成 {args.new_tokens} 个新 token，"
+          f"{args.repeats} 轮交错重复，批 1，贪心")
     rows = []
     for shape in args.shapes:
         cfg = shapes[shape]
@@ -201,18 +205,18 @@ def run(args):
 
 
 def print_table(rows, args):
-    print(f"\n{'shape':8} {'dtype':9} {'cache':6} {'who':13} {'tok/s median':>12} {'(min-max)':>17} "
-          f"{'peak mem +MB':>12} {'ours/hf':>8}  same greedy ids")
+    print(f"\n{'形状':6} {'精度':7} {'缓存':4} {'谁':12} {'token/s 中位数':>11} {'（最小-最大）':>13} "
+          f"{'峰值内存 +MB':>9} {'ours÷hf':>8}  贪心结果相同")
     for r in rows:
         peer = next((p for p in rows if p["shape"] == r["shape"] and p["dtype"] == r["dtype"]
                      and p["cache"] == r["cache"] and p["who"] == "transformers"), None)
         ratio = f"{r['median'] / peer['median']:.2f}x" if r["who"] == "ours" and peer else ""
         mem = "n/a" if r["mem"] is None else f"{r['mem']:.0f}"
-        print(f"{r['shape']:8} {r['dtype']:9} {'yes' if r['cache'] else 'no':6} {r['who']:13} "
+        print(f"{r['shape']:8} {r['dtype']:9} {'有' if r['cache'] else '无':5} {r['who']:13} "
               f"{r['median']:12.1f} {r['lo']:8.1f}-{r['hi']:<8.1f} {mem:>12} {ratio:>8}  "
               f"{r['same'] if r['who'] == 'ours' else ''}")
     if "0.6b" in args.shapes:
-        print(f"\n0.6b = Qwen3-0.6B width with {args.layers} of 28 layers (see the module docstring).")
+        print(f"\n0.6b = Qwen3-0.6B 的宽度，28 层里只取 {args.layers} 层（见本文件开头的说明）。")
 
 
 def main(argv=None):

@@ -2,9 +2,9 @@
 
     from minigpt.tokenizer import Tokenizer
     tok = Tokenizer("./data/vocab.json")           # build_vocab.py（第 1 章）写的词表
-    ids, mask = tok.encode("你好，最近怎么样？", "我很好，谢谢！", max_length=32)
-    tok.decode(ids)                                 # '你好，最近怎么样？<sep>我很好，谢谢<unk><sep>'
-                                                    # （默认数据里没有“！”，它变成了 <unk>）
+    ids, mask = tok.encode("你好，最近怎么样？", "我很好，谢谢啦！", max_length=32)
+    tok.decode(ids)                                 # '你好，最近怎么样？<sep>我很好，谢谢<unk>！<sep>'
+                                                    # （默认数据里没有“啦”，它变成了 <unk>；<pad> 不显示）
 
     python ./minigpt/tokenizer.py                   # 种子代码的演示，用 ./data/vocab.json
 

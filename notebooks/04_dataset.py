@@ -110,6 +110,10 @@ for kwargs in settings:
     print(f"{len(checked)} 个样本逐个张量相同：{kwargs}")
 
 # %% [markdown]
+# 最后一种设置读入的少了 3 行（输出里的“跳过 3 行”）：训练集里有 3 个问题长达 31–34 个字，截到 32 个 token 后
+# 问题加 `<sep>` 就占满了，一个答案字也不剩；只算答案时它们没有可学的目标，`QADataset` 跳过它们并发出警告
+# （这里用 `warn=lambda m: None` 把警告关掉了）。
+#
 # 从这里起用包里的 `QADataset`。它还和种子的原始代码（`tests/fixtures/seed_ch1_4.py`）给出**逐个张量相同**的样本
 # （同样每隔 10 个取一个来比）。
 # 种子代码里有个拼写错误 `self.tokeniner`——它自己前后一致，所以能跑，但你写 `dataset.tokenizer` 时就会碰壁：

@@ -729,8 +729,9 @@ assert FAST or fast_ms < pair_ms  # 快速模式（测试）只量一次，太�
 # （上面最后一行“读一遍权重要”的那个数：库和内存的事），其余是每一步的杂事：
 # `FastDecoder` 自己的几十个算子，加上 `generate` 循环本身（判断停止符、取 argmax、记下哪些行还在生成……）。
 # 要再快，就得把一整步融合成少数几个内核（`torch.compile`；GPU 上还有 CUDA graph，把一整步录下来一次重放）。
-# 我们在 2 核的 AMD EPYC 上量过 `torch.compile`（`python benchmarks/bench_compile.py`）：一步编译之后，256 维的模型
-# 每步和即时执行差不多快，第一次调用却要先编译几秒，第一个字要等——对在游乐场里问几句话的场景不划算，
+# 我们在两种 2 核的 AMD EPYC 上量过 `torch.compile`（`python benchmarks/bench_compile.py`）：一步编译之后，
+# 256 维的模型每步是即时执行的 0.91–1.01 倍（不比它快），第一次调用却要先编译：Zen 4 上 4 秒左右（磁盘上已有
+# 编译缓存时不到 1 秒），Zen 3 上 18 秒。第一个字要等编译，换来的却不是速度——对在游乐场里问几句话的场景不划算，
 # 所以课程停在这里。
 # `benchmarks/bench_generate.py` 在同一台机器上把这几种循环和 transformers 的 `generate` 放在一起比。
 

@@ -47,10 +47,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from minigpt.generate import generate  # noqa: E402
+from minigpt.qwen3 import QWEN3_0_6B, Qwen3ForCausalLM, course_config  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from machine import header  # noqa: E402
-from minigpt.qwen3 import QWEN3_0_6B, Qwen3ForCausalLM, course_config  # noqa: E402
 
 
 def _status_kb(field: str):

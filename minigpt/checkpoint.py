@@ -21,7 +21,7 @@
 所以保存时崩溃或按了 Ctrl-C，旧的检查点完好无损，也不会留下写了一半的文件。
 
 用哪个模型（default_checkpoint）：你自己训练的模型优先——命令行 train.py 写的 output/，
-第 6 章 notebook 写的 output/ch06/（各取 last_model.pth，没有就取 best_model.pth（为什么：trained_checkpoints）），有几个就用最新的；
+第 6 章 notebook 写的 output/ch06/（各取 last_model.pth，没有才取 best_model.pth，原因见 trained_checkpoints），有几个就用最新的；
 都没有时用仓库自带的 checkpoints/minigpt-idiom.pth。它会打印用的是哪个、为什么。
 加载来回答问题（load_for_inference）：模型 + 它训练时的分词器；任何问题都是一个 CheckpointError，
 消息是一行“错误：文件: 哪里不对”，再说怎么办。

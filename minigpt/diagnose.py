@@ -332,11 +332,13 @@ def _overfitting(train: Curve, smooth, sigma, val: Curve, L0) -> str | None:
         return None
     start = "从一开始就没有下降" if low == 0 else f"在第 {val.steps[low]} 步最低（{v_min:.3f}）"
     return (f"训练损失还在降（{t_then:.2f} → {t_now:.2f}），验证损失却{start}，之后升到 {v_last:.3f}。"
-            "这是过拟合：模型开始背训练集里的答案，对没见过的问题反而更“自信地答错”。"
-            "它说明的是：验证损失最低的那一步（train() 存为 best_model.pth）泛化得最好，再练下去只是在背题。"
-            "它不说明代码有 bug、也不说明训练白费了：训练集上的精确匹配还会继续涨，验证集上的精确匹配也不一定下降"
-            "（损失还惩罚“答错时有多自信”）。可以做的：用 best_model.pth；减少步数；更多的数据；加 dropout 或 weight decay；"
-            "换小一点的模型。" + ("验证损失从第一次评估起就没降过，也检查一下验证集是不是和训练集用同样的词表、同样的方式处理。" if low == 0 else ""))
+            "这是过拟合：模型开始背训练集里的答案，对没见过的问题答错时越来越“自信”。"
+            "它不说明代码有 bug，也不说明该停在验证损失最低的那一步（train() 存为 best_model.pth）："
+            "验证损失量的是“给验证集参考答案的概率”，不是答对了多少。按成语划分时验证集全是没见过的成语，"
+            "验证损失回升，多半是模型给没见过的成语编答案时越来越笃定；训练集上的精确匹配还在涨，"
+            "验证集上的精确匹配也不一定下降（第 6 章量过：最后的权重在学过的和没见过的成语上都答对得更多）。"
+            "可以做的：在同一批题上量一量 best_model.pth 和 last_model.pth 的精确匹配再选（对话默认用 last_model.pth）；"
+            "想让没见过的问题答得更好：更多的数据，加 dropout 或 weight decay，换小一点的模型。" + ("验证损失从第一次评估起就没降过，也检查一下验证集是不是和训练集用同样的词表、同样的方式处理。" if low == 0 else ""))
 
 
 def _healthy_message(train: Curve, smooth, val: Curve, L0, ref, ln_v) -> str:

@@ -87,6 +87,10 @@ def test_synthetic_overfitting():
     found = diagnose_loss(train, val, vocab_size=V)
     assert kinds(found) == ["overfitting"]
     assert "best_model.pth" in found[0].message and "不说明" in found[0].message
+    # chapter 6 measures last_model.pth answering better than best_model.pth (grouped split): the advice must
+    # not tell the learner to switch to best_model.pth, and must point at measuring exact match on both
+    advice = found[0].message.split("可以做的：", 1)[1]
+    assert "用 best_model.pth" not in advice and "last_model.pth" in advice and "精确匹配" in advice
     # a small wiggle in validation loss (1%) is not over-fitting
     assert kinds(diagnose_loss(train, [6.0, 4.0, 3.0, 2.5, 2.3, 2.25, 2.27], vocab_size=V)) == ["healthy"]
     # validation rising while training does not fall either: not the over-fitting picture

@@ -819,6 +819,9 @@ from minigpt.diagnose import print_diagnosis
 findings = print_diagnosis(history, vocab_size=V)
 
 # %% [markdown]
+# 它认出了第 7 节看到的过拟合，但没有叫你换成 `best_model.pth`：按成语划分时，验证损失回升说的是模型给没见过的成语
+# 编答案时越来越笃定，而不是答对的题变少了。哪一个检查点答得更好，要在同样的题上量精确匹配（第 11 节量给你看）。
+#
 # 再看一个埋了 bug 的训练：目标**没有错开一位**（`targets = input_ids`）。模型只要把输入原样抄出来，
 # 损失掉得飞快：tiny 模型 150 步就从 7.5 掉到 0.85 左右，而上面正常的训练（cpu 预设）到第 2,400 步才降到 1 左右。
 # 看起来“训练得太好了”，其实什么也没学会：生成时下一个字根本不在输入里。诊断在它掉到 $\ln V$ 的 10% 以下时报警
@@ -984,7 +987,7 @@ for step, (x, y) in enumerate(zip(straight, resumed), 1):
 # python ./minigpt/train.py --max-steps 4000         # 固定步数（本章上面的设置）
 # python ./minigpt/train.py --preset seed --lr 3e-4  # 种子代码的 768×6（适合 GPU）；实测 1e-3 对它太大，3e-4 只是起点
 # python ./minigpt/train.py --arch qwen3             # 第 8 章的 Qwen3 结构，同样的训练循环
-# torchrun --nproc_per_node=2 ./minigpt/train.py     # 多进程数据并行（CPU 用 gloo，GPU 用 NCCL）
+# torchrun --nproc_per_node=2 ./minigpt/train.py     # 多进程数据并行：每个进程一份模型、各算一部分批，再平均梯度
 # tensorboard --logdir runs                          # 看 TensorBoard 曲线
 # python -m minigpt.plots output/metrics.jsonl --out curves.png
 # python -m minigpt.diagnose output/metrics.jsonl --vocab data/vocab.json   # 我的 loss 正常吗？
@@ -1001,6 +1004,8 @@ for step, (x, y) in enumerate(zip(straight, resumed), 1):
 #   精确匹配差多少？验证损失呢？
 #
 # `benchmarks/README.md` 的“默认值是怎么选的”一节有我们在这份数据上量出的结果（4,000 步），可以对答案。
+# 那里的默认一行和本章第 8 节的数差几个百分点（精度和机器不同，评估时抽到的题也有随机性）：差这么多是正常的，
+# 比的是几种设置之间谁高谁低。
 # 不同的 `--output-dir` 不会覆盖本章的 `output/ch06/`。
 
 # %% [markdown]

@@ -1,0 +1,125 @@
+"""第 11 章：DPO（直接偏好优化）——不训练奖励模型，直接从“这个回答比那个好”的成对数据学。
+
+    from minigpt.dpo import read_pairs, dpo_batch_loss
+    pairs = read_pairs("output/ch11/pairs.jsonl")      # 每行 {"question", "chosen", "rejected"}
+    reference = copy.deepcopy(model).eval()             # 参考模型：训练开始时的模型，冻住
+    loss, margin = dpo_batch_loss(model, reference, tokenizer, pairs[:16], beta=0.1)
+
+一个回答的对数概率 log π(y|x) 是回答里每个 token（答案的字和最后的 <sep>）的对数概率之和；提示词的 token 不算。
+提示词的编码和训练、生成时相同（问题 <sep>，Tokenizer.encode），模型照常前向（minigpt/model.py）。
+
+DPO 的损失（Rafailov et al., 2023），对一对 (x, 好的回答 y_w, 差的回答 y_l)：
+
+    L = -log σ( β · [ (log π(y_w|x) - log π_ref(y_w|x)) - (log π(y_l|x) - log π_ref(y_l|x)) ] )
+
+β·(log π - log π_ref) 叫“隐式奖励”：策略比参考模型更喜欢这个回答多少。损失让好回答的隐式奖励高过差回答的。
+β 越大，越不许策略离参考模型远。
+
+为什么一开始损失正好是 ln 2 ≈ 0.693：训练开始时策略就是参考模型，两个括号都是 0，σ(0) = 1/2，
+-log(1/2) = ln 2。损失一直停在 0.693 说明策略根本没动：学习率是 0、参数被冻住、优化器拿的是别的参数，
+或者策略和参考其实是同一个模型对象（它们一起变，差永远是 0）。另外 dropout 要关掉（model.eval() 或 dropout=0），
+否则同一个模型两次前向也不相等。
+"""
+import json
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from minigpt.jsonl import DataError, read_text, split_lines
+from minigpt.qa_dataset import collate_batch
+
+PAIR_FIELDS = ("question", "chosen", "rejected")
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    question: str
+    chosen: str  # 更好的回答
+    rejected: str  # 更差的回答
+    line: int  # 在文件里的行号（从 1 开始）
+
+
+# ---------------------------------------------------------------- 回答的对数概率
+def answer_batch(tokenizer, questions, answers) -> dict:
+    """一批“问题 <sep> 回答 <sep>”，右填充。targets 里只有回答的 token（其余是 <pad>，不算）；
+    answer_mask (B, T) 标出这些位置。和 QADataset(answer_only_loss=True) 的样本一样。"""
+    pad = tokenizer.pad_token_id
+    items = []
+    for q, a in zip(questions, answers, strict=True):
+        tokens, _ = tokenizer.encode(q, a, pad_to_max_length=False)  # q1 … qn <sep> a1 … am <sep>
+        n = len(q)  # 字符级分词：问题有 n 个 token；targets[i] = tokens[i+1]，i ≥ n 时预测的是回答
+        targets = [pad] * n + tokens[n + 1:]
+        items.append({"input_ids": torch.tensor(tokens[:-1]), "attention_mask": torch.ones(len(tokens) - 1, dtype=torch.long),
+                      "targets": torch.tensor(targets)})
+    batch = collate_batch(items, pad)
+    batch["answer_mask"] = batch["targets"] != pad  # (B, T)
+    return batch
+
+
+def token_logprobs(model, batch: dict) -> torch.Tensor:
+    """每个位置上目标 token 的对数概率 (B, T)；不是回答的位置是 0。"""
+    logits = model(batch["input_ids"], batch["attention_mask"])  # (B, T, V)；右填充，因果注意力看不到 padding
+    logp = logits.float().log_softmax(-1).gather(-1, batch["targets"][..., None]).squeeze(-1)  # (B, T)
+    return logp * batch["answer_mask"]
+
+
+def sequence_logprobs(model, batch: dict) -> torch.Tensor:
+    """log π(回答 | 问题)：回答每个 token 的对数概率之和 (B,)。"""
+    return token_logprobs(model, batch).sum(-1)
+
+
+# ---------------------------------------------------------------- 损失
+def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: float = 0.1):
+    """(平均损失, 每对的 β·[...]（隐式奖励之差，(B,)，不带梯度）)。参数都是 (B,) 的序列对数概率。"""
+    logits = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))  # (B,)
+    return -F.logsigmoid(logits).mean(), logits.detach()
+
+
+def dpo_batch_loss(policy, reference, tokenizer, pairs, beta: float = 0.1):
+    """一批偏好对的 DPO 损失：好、差回答拼成一批过一次策略，参考模型不算梯度。返回同 dpo_loss。"""
+    questions = [p.question for p in pairs] * 2
+    batch = answer_batch(tokenizer, questions, [p.chosen for p in pairs] + [p.rejected for p in pairs])
+    policy_lp = sequence_logprobs(policy, batch)  # (2B,)：前一半好的，后一半差的
+    with torch.no_grad():
+        ref_lp = sequence_logprobs(reference, batch)
+    n = len(pairs)
+    return dpo_loss(policy_lp[:n], policy_lp[n:], ref_lp[:n], ref_lp[n:], beta)
+
+
+# ---------------------------------------------------------------- 偏好对文件
+def _parse_pair(line: str):
+    """一行 → (question, chosen, rejected)，或者它无效的原因（一个 str）。"""
+    try:
+        item = json.loads(line)
+    except ValueError as e:
+        return f"不是合法的 JSON（{e}）"
+    if not isinstance(item, dict):
+        return "应该是一个 JSON 对象"
+    for name in PAIR_FIELDS:
+        value = item.get(name)
+        if not isinstance(value, str) or not value.strip():
+            return f"字段“{name}”缺失、不是字符串或是空的"
+    if item["chosen"] == item["rejected"]:
+        return "“chosen”和“rejected”一样，没有偏好可学"
+    return tuple(item[name] for name in PAIR_FIELDS)
+
+
+def read_pairs(path, *, warn=print) -> list[PreferencePair]:
+    """读偏好对 JSONL（每行 {"question", "chosen", "rejected"}），规矩和 minigpt.jsonl.read_qa_jsonl 一样：
+    坏行警告“文件:行号: 原因”并跳过，空行静默忽略，最后一行总结；一行有效的都没有时抛出 DataError。"""
+    pairs, skipped = [], 0
+    for line_no, line in enumerate(split_lines(read_text(path)), 1):
+        if not line.strip():
+            continue
+        parsed = _parse_pair(line.strip())
+        if isinstance(parsed, str):
+            skipped += 1
+            warn(f"警告：{path}:{line_no}: {parsed}，已跳过这一行")
+        else:
+            pairs.append(PreferencePair(*parsed, line_no))
+    if not pairs:
+        raise DataError(f"{path}: 没有一行有效的偏好对（跳过了 {skipped} 行）；"
+                        "每行应是一个带“question”“chosen”“rejected”三个字符串字段的 JSON 对象")
+    warn(f"{path}: 保留 {len(pairs)} 个偏好对，跳过 {skipped} 行")
+    return pairs

@@ -4,6 +4,9 @@
 这里的命令和文件格式都和它兼容，它的错误在各章里逐条修正。
 
 每一章对应一个模块：build_vocab → tokenizer → split_data → qa_dataset → model → train → generate → qwen3。
+第二部分（真正的大模型是怎么做出来的）：
+    corpus.py      第 10 章：成语词典写成的预训练语料（固定格式、知识增强两种写法）
+    pretrain.py    第 10 章：把文档打包成等长的块，每个位置都算损失的预训练
 它们周围是几个各管一件事的小模块：
     common.py      设备、快速模式、中文字体、计算精度（bf16）、多进程
     jsonl.py       问答 JSONL 的唯一读取器、原子写入
@@ -11,6 +14,7 @@
     checkpoint.py  检查点的保存和读取、默认用哪个模型、加载来回答问题
     evaluate.py    验证损失、精确匹配、报告
     runlog.py      指标日志（metrics.jsonl、TensorBoard）
+    fast_decode.py 第 7 章进阶：生成的快速路径（打包好的权重；PyTorch 的内部算子只在这里用）
     plots.py、playground.py、export.py、__main__.py（python -m minigpt：整条流水线）
 """
 

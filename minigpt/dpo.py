@@ -44,16 +44,23 @@ class PreferencePair:
 def answer_batch(tokenizer, questions, answers) -> dict:
     """一批“问题 <sep> 回答 <sep>”，右填充。targets 里只有回答的 token（其余是 <pad>，不算）；
     answer_mask (B, T) 标出这些位置。和 QADataset(answer_only_loss=True) 的样本一样。"""
-    pad = tokenizer.pad_token_id
+    prompts = [tokenizer.encode(q, None, pad_to_max_length=False)[0] for q in questions]  # q1 … qn <sep>
+    replies = [tokenizer.encode_text(a) + [tokenizer.sep_token_id] for a in answers]  # a1 … am <sep>
+    return ids_batch(prompts, replies, tokenizer.pad_token_id)
+
+
+def ids_batch(prompts: list[list[int]], replies: list[list[int]], pad: int) -> dict:
+    """answer_batch 的 token 版：提示词和回答已经是编号（比如生成出来的回答，GRPO 用）。"""
     items = []
-    for q, a in zip(questions, answers, strict=True):
-        tokens, _ = tokenizer.encode(q, a, pad_to_max_length=False)  # q1 … qn <sep> a1 … am <sep>
-        n = len(q)  # 字符级分词：问题有 n 个 token；targets[i] = tokens[i+1]，i ≥ n 时预测的是回答
-        targets = [pad] * n + tokens[n + 1:]
+    for p, a in zip(prompts, replies, strict=True):
+        tokens = p + a
+        # targets[i] = tokens[i+1]：前 len(p)-1 个位置预测的是提示词自己，不算
         items.append({"input_ids": torch.tensor(tokens[:-1]), "attention_mask": torch.ones(len(tokens) - 1, dtype=torch.long),
-                      "targets": torch.tensor(targets)})
+                      "targets": torch.tensor([pad] * (len(p) - 1) + a)})
     batch = collate_batch(items, pad)
-    batch["answer_mask"] = batch["targets"] != pad  # (B, T)
+    batch["answer_mask"] = torch.zeros(batch["targets"].shape, dtype=torch.bool)  # (B, T)
+    for row, (p, a) in enumerate(zip(prompts, replies)):
+        batch["answer_mask"][row, len(p) - 1:len(p) - 1 + len(a)] = True  # 按位置标，回答里就算抽到 <pad> 也算数
     return batch
 
 

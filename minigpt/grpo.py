@@ -1,0 +1,103 @@
+"""第 11 章：GRPO——用词典核对的奖励做强化学习（DeepSeekMath 的 Group Relative Policy Optimization）。
+
+    from minigpt.grpo import grpo_step
+    reference = copy.deepcopy(model).eval()                  # KL 惩罚的参照：训练开始时的模型
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    stats = grpo_step(model, reference, optimizer, tokenizer, ["画蛇添足", "一丝一毫"], group_size=8)
+
+一步：每个提示词（“X接龙”）用课程的批量解码器（minigpt.generate.generate）抽 G 个回答（一组），
+词典给每个回答打分（minigpt/reward.py：对的接龙 1，否则 0），然后：
+
+1. 组内相对优势：A_i = (r_i - mean(r)) / (std(r) + 1e-4)，均值和标准差只在同一组（同一个提示词）里算。
+   不需要价值网络：同一道题的 G 个回答互为基线。标准差用无偏估计（除以 G-1），与 TRL 相同。
+   一组全对或全错时 A 全是 0——这一组什么也学不到；只有一个回答（G=1）时也是 0（没有可比的）。
+2. 每个回答的每个 token t，比值 ρ = π(y_t|…) / π_old(y_t|…)（π_old：抽样时的策略），损失
+       ℓ_t = -min(ρ·A, clip(ρ, 1-ε, 1+ε)·A) + β·KL_t
+   KL_t 用 k3 估计（Schulman 2020，DeepSeekMath 与 TRL 同样）：令 d = log π_ref - log π，KL_t = e^d - d - 1，
+   它总是 ≥ 0，期望是 KL(π ‖ π_ref)。
+3. 一个回答的损失 = 它的 token 损失的平均；总损失 = 所有回答的平均（TRL 的 loss_type="grpo"）。
+
+每批样本只更新 iterations 次（默认 1：这时 π_old 就是 π，ρ = 1，clip 不起作用，和 TRL 的默认一样）。
+"""
+import torch
+
+from minigpt.dpo import ids_batch, token_logprobs
+from minigpt.generate import generate
+from minigpt.reward import chain_reward
+
+CHAIN_PROMPT = "{}接龙"  # 出题的问法：人们平常这样问（checkpoints/README.md 的“平常的问法”里有它）
+
+
+def group_advantages(rewards: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """rewards (P, G)：P 个提示词，每个 G 个回答的奖励 → 组内归一化的优势 (P, G)。"""
+    centered = rewards - rewards.mean(dim=1, keepdim=True)
+    if rewards.shape[1] == 1:
+        return centered  # 全是 0；无偏的标准差在 G=1 时没有定义
+    return centered / (rewards.std(dim=1, keepdim=True) + eps)
+
+
+def grpo_loss(logp, old_logp, ref_logp, advantages, mask, *, clip_eps: float = 0.2, beta: float = 0.04):
+    """(损失, {"kl": 平均每 token 的 k3 KL, "clipped": 被截断的 token 比例})。
+
+    logp、old_logp、ref_logp、mask: (N, T)，N 个回答每个位置的对数概率（策略、抽样时的策略、参考模型）；
+    advantages: (N,)；mask 标出回答的 token。
+    """
+    mask = mask.float()
+    ratio = torch.exp(logp - old_logp)  # (N, T)
+    A = advantages[:, None]  # (N, 1)
+    surrogate = torch.min(ratio * A, ratio.clamp(1 - clip_eps, 1 + clip_eps) * A)
+    d = ref_logp - logp
+    kl = torch.exp(d) - d - 1  # k3，逐 token，≥ 0
+    per_token = -surrogate + beta * kl
+    per_answer = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (N,)
+    n_tokens = mask.sum().clamp(min=1)
+    clipped = ((ratio - ratio.clamp(1 - clip_eps, 1 + clip_eps)).abs() > 0).float()
+    stats = {"kl": ((kl * mask).sum() / n_tokens).item(), "clipped": ((clipped * mask).sum() / n_tokens).item()}
+    return per_answer.mean(), stats
+
+
+@torch.no_grad()
+def sample_groups(model, tokenizer, questions, group_size: int, *, max_new_tokens: int = 8, temperature: float = 1.0,
+                  seed=None, fast: bool = True) -> tuple[list[list[int]], list[list[int]]]:
+    """每个问题抽 group_size 个回答 → (提示词编号, 回答编号)，各 len(questions)·group_size 行，一组挨着一组。
+
+    同一个问题的 G 份提示词一样长，一起生成不用填充。回答编号包括停止符 <sep>（生成到 max_new_tokens
+    还没停就没有）。fast：快速路径（LoRA 没合并的模型要 fast=False，见 minigpt/lora.py）。
+    """
+    prompts, replies = [], []
+    for i, q in enumerate(questions):
+        prompt = tokenizer.encode(q, None, pad_to_max_length=False)[0]
+        ids = torch.tensor([prompt] * group_size)  # (G, T)
+        out = generate(model, ids, max_new_tokens, do_sample=True, temperature=temperature,
+                       seed=None if seed is None else seed + i, stop_token_ids=(tokenizer.sep_token_id,),
+                       pad_token_id=tokenizer.pad_token_id, fast=fast)[:, len(prompt):].tolist()
+        for row in out:
+            end = row.index(tokenizer.sep_token_id) + 1 if tokenizer.sep_token_id in row else len(row)
+            prompts.append(prompt)
+            replies.append(row[:end])
+    return prompts, replies
+
+
+def grpo_step(policy, reference, optimizer, tokenizer, idioms, *, group_size: int = 8, max_new_tokens: int = 8,
+              temperature: float = 1.0, clip_eps: float = 0.2, beta: float = 0.04, iterations: int = 1,
+              seed=None, fast: bool = True) -> dict:
+    """一步 GRPO：抽样、打分、算优势，再在这批样本上更新 iterations 次。返回这一步的统计。"""
+    questions = [CHAIN_PROMPT.format(w) for w in idioms]
+    prompts, replies = sample_groups(policy, tokenizer, questions, group_size, max_new_tokens=max_new_tokens,
+                                     temperature=temperature, seed=seed, fast=fast)
+    sep = tokenizer.sep_token_id
+    texts = [tokenizer.decode([t for t in r if t != sep]) for r in replies]
+    rewards = torch.tensor([chain_reward(w, t) for w, t in zip((w for w in idioms for _ in range(group_size)), texts)])
+    advantages = group_advantages(rewards.view(len(idioms), group_size)).flatten()  # (N,)
+    batch = ids_batch(prompts, replies, tokenizer.pad_token_id)
+    with torch.no_grad():
+        old_logp = token_logprobs(policy, batch)
+        ref_logp = token_logprobs(reference, batch)
+    for _ in range(iterations):
+        loss, stats = grpo_loss(token_logprobs(policy, batch), old_logp, ref_logp, advantages, batch["answer_mask"],
+                                clip_eps=clip_eps, beta=beta)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return {"loss": loss.item(), "reward": rewards.mean().item(), "length": sum(map(len, texts)) / len(texts),
+            **stats, "answers": texts}

@@ -4,20 +4,23 @@
     python -m minigpt --max-minutes 3   # 训练时间短一些（CPU 上默认 15 分钟）
     python -m minigpt --help
 
-它运行的代码和种子代码的三条命令（build_vocab.py、split_data.py --train_ratio 0.8、train.py）相同，
+它运行的代码和种子代码的三条命令（build_vocab.py、split_data.py --train_ratio 0.8、train.py）相同
+（词表和切分用 split_data.prepare_data，训练直接调用 train.train），
 然后加载 output/last_model.pth（训练结束时的权重），回答几道训练题和验证题：哪些是背下来的，哪些是编的，一看便知；
 最后用人们平常的说法（data/playground_examples.json，不是训练数据的原句）问几个训练过的成语。
 """
 import sys
 from pathlib import Path
 
-from minigpt.cli import ArgumentParser
-from minigpt import train as train_module
-from minigpt.checkpoint import load_for_inference
+from minigpt.cli import ArgumentParser, UserError, report
+from minigpt.checkpoint import LAST, load_for_inference
 from minigpt.common import pick_device
 from minigpt.generate import answers
-from minigpt.jsonl import DataError, natural_examples, read_qa_jsonl
+from minigpt.jsonl import natural_examples, read_qa_jsonl
 from minigpt.split_data import prepare_data
+from minigpt.train import TrainSettings, cpu_budget, new_model, train
+
+__all__ = ["main"]
 
 
 def main(argv=None) -> int:
@@ -31,29 +34,20 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     print("== 1–2. 词表和训练/验证切分（种子代码的 build_vocab.py 和 split_data.py）")
+    device = pick_device(args.device)
     try:
         paths = prepare_data(args.data, train_ratio=0.8, seed=42)
-    except DataError as e:
-        print(f"错误：{e}", file=sys.stderr)
-        return 1
-
-    print("\n== 3. 训练（种子代码的 train.py）")
-    train_args = ["--train", str(paths["train"]), "--val", str(paths["val"]), "--vocab", str(paths["vocab"]),
-                  "--output-dir", args.output_dir, "--device", args.device]
-    if args.max_minutes is not None:
-        train_args += ["--max-minutes", str(args.max_minutes)]
-    if args.max_steps is not None:
-        train_args += ["--max-steps", str(args.max_steps)]
-    code = train_module.main(train_args)
-    if code != 0:
-        return code
-
-    print("\n== 4. 回答问题（第 7 章）")
-    try:
-        model, tokenizer = load_for_inference(f"{args.output_dir}/last_model.pth", pick_device(args.device))
-    except DataError as e:  # 消息已经是“错误：文件: 哪里不对”
-        print(e, file=sys.stderr)
-        return 1
+        print("\n== 3. 训练（种子代码的 train.py）")
+        model, tokenizer = new_model(paths["vocab"], device=device)
+        settings = cpu_budget(TrainSettings(max_minutes=args.max_minutes, max_steps=args.max_steps), device)
+        history = train(model, tokenizer, paths["train"], paths["val"], settings=settings, output_dir=args.output_dir,
+                        device=device)
+        if history.interrupted:
+            return 130
+        print("\n== 4. 回答问题（第 7 章）")
+        model, tokenizer = load_for_inference(Path(args.output_dir) / LAST, device)
+    except UserError as e:
+        return report(e)
     for split in ("train", "val"):
         pairs = read_qa_jsonl(paths[split], warn=lambda message: None, summary=False)[: args.questions]  # 切分时已打乱
         replies = answers(model, tokenizer, [pair.question for pair in pairs])

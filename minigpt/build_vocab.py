@@ -20,17 +20,20 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python ./minigpt/build_vocab.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigpt.cli import ArgumentParser
-from minigpt.jsonl import DataError, atomic_write_text, read_qa_jsonl
+from minigpt.cli import ArgumentParser, DataError, UserError, report
+from minigpt.jsonl import atomic_write_text, read_qa_jsonl
 from minigpt import tokenizer
+
+__all__ = ["SPECIAL_TOKENS", "count_chars", "vocab_from_counter", "vocab_json", "write_vocab", "build_vocab", "main"]
 
 SPECIAL_TOKENS = list(tokenizer.SPECIAL_TOKENS)  # 列表：打印出来和种子代码一样
 
 
-def count_chars(data_path, *, warn=print) -> Counter:
-    """JSONL 文件的问题和答案里，每个字符出现多少次。"""
+def count_chars(data, *, warn=print) -> Counter:
+    """问题和答案里每个字符出现多少次。data：JSONL 文件的路径，或者已经读出的问答对（QAPair 的列表）。"""
+    pairs = data if isinstance(data, list) else read_qa_jsonl(data, warn=warn)
     counter = Counter()
-    for pair in read_qa_jsonl(data_path, warn=warn):
+    for pair in pairs:
         counter.update(pair.question)
         counter.update(pair.answer)
     return counter
@@ -52,31 +55,39 @@ def vocab_json(vocab: dict) -> str:
     return json.dumps(vocab, ensure_ascii=False, indent=4)
 
 
-def build_vocab(data_path: str, output_path: str, *, warn=print) -> dict:
-    """数 data_path 里的字符，把 vocab.json 写到 output_path，返回词表 dict。"""
-    output = Path(output_path)
-    if output.is_dir():
+def _check_output(output_path) -> None:
+    if Path(output_path).is_dir():
         raise DataError(f"{output_path}: 是一个文件夹；请给一个文件名，比如 {Path(output_path) / 'vocab.json'}")
-    counter = count_chars(data_path, warn=warn)
-    vocab = vocab_from_counter(counter)
-    text = vocab_json(vocab)
 
+
+def write_vocab(vocab: dict, output_path, *, say=print) -> None:
+    """把词表写到 output_path（原子写入）；覆盖已有的文件时用 say 说一声，编号变了没有。"""
+    _check_output(output_path)
+    output = Path(output_path)
     if output.exists():
         try:
             old = json.loads(output.read_text(encoding="utf-8"))["word2id"]
         except (OSError, ValueError, KeyError, TypeError):
             old = None
         if old == vocab["word2id"]:
-            print(f"注意：{output_path} 已经存在，编号相同；原样重写")
+            say(f"注意：{output_path} 已经存在，编号相同；原样重写")
         else:
             size = f"（原来 {len(old)} 个 token）" if isinstance(old, dict) else ""
-            print(f"注意：覆盖已有的 {output_path}{size}：编号变了，用旧词表训练的模型和它对不上"
-                  "（重新训练，或者把旧文件和它的模型放在一起保留）")
+            say(f"注意：覆盖已有的 {output_path}{size}：编号变了，用旧词表训练的模型和它对不上"
+                "（重新训练，或者把旧文件和它的模型放在一起保留）")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DataError(f"{output.parent}: 建不了这个文件夹（{e.strerror or e}）") from None
-    atomic_write_text(output, text)  # 崩溃也不会留下写了一半的 vocab.json
+    atomic_write_text(output, vocab_json(vocab))  # 崩溃也不会留下写了一半的 vocab.json
+
+
+def build_vocab(data_path: str, output_path: str, *, warn=print) -> dict:
+    """数 data_path 里的字符，把 vocab.json 写到 output_path，返回词表 dict。"""
+    _check_output(output_path)  # 先检查，免得读完数据才发现写不了
+    counter = count_chars(data_path, warn=warn)
+    vocab = vocab_from_counter(counter)
+    write_vocab(vocab, output_path)
 
     chars = sorted(counter.keys())
     print(f"✅ 词表已建好，保存到 {output_path}")
@@ -93,9 +104,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         build_vocab(args.data, args.output)
-    except DataError as e:
-        print(f"错误：{e}", file=sys.stderr)
-        return 1
+    except UserError as e:
+        return report(e)
     return 0
 
 

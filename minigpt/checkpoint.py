@@ -24,7 +24,7 @@
 第 6 章 notebook 写的 output/ch06/（各取 last_model.pth，没有才取 best_model.pth，原因见 trained_checkpoints），有几个就用最新的；
 都没有时用仓库自带的 checkpoints/minigpt-idiom.pth。它会打印用的是哪个、为什么。
 加载来回答问题（load_for_inference）：模型 + 它训练时的分词器；任何问题都是一个 CheckpointError，
-消息是一行“错误：文件: 哪里不对”，再说怎么办。
+消息是一行“文件: 哪里不对；怎么办”（命令行用 minigpt.cli.report 打印成“错误：……”）。
 """
 import random
 import sys
@@ -36,10 +36,16 @@ if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.
 
 import torch
 
-from minigpt.cli import ArgumentParser
-from minigpt.common import REPO_ROOT, unwrap  # noqa: F401  （unwrap 也是本模块的公开名字）
-from minigpt.jsonl import DataError, atomic_write
-from minigpt.models import build_model, config_dict  # noqa: F401  （build_model 同上）
+from minigpt.cli import ArgumentParser, CheckpointError, UserError, report
+from minigpt.common import REPO_ROOT, unwrap
+from minigpt.jsonl import atomic_write
+from minigpt.models import build_model, config_dict
+from minigpt.tokenizer import Tokenizer
+
+__all__ = ["CheckpointError", "FORMAT", "VERSION", "LAST", "BEST", "SHIPPED_CHECKPOINT", "TRAINED_DIRS", "rng_state",
+           "set_rng_state", "atomic_save", "make_checkpoint", "save_checkpoint", "release", "read_checkpoint",
+           "load_checkpoint", "load_tokenizer", "load_for_inference", "check_vocab", "trained_checkpoints",
+           "default_checkpoint", "find_checkpoints", "main"]
 
 FORMAT = "minigpt-checkpoint"
 VERSION = 1
@@ -50,10 +56,6 @@ SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "minigpt-idiom.pth"
 # 学习者训练出的模型可能在的文件夹（相对当前目录或仓库根目录）→ 它从哪里来
 TRAINED_DIRS = {Path("output"): "命令行 python ./minigpt/train.py", Path("output") / "ch06": "第 6 章 notebook"}
 RETRAIN = "重新训练一个：python ./minigpt/train.py"
-
-
-class CheckpointError(DataError):
-    """检查点不存在、读不了、不是我们的，或者和正在用的词表对不上。"""
 
 
 # ---------------------------------------------------------------- 随机数状态，存成普通数据
@@ -158,16 +160,16 @@ def _torch_load(path, map_location):
             what = "里面有 minigpt 检查点不会有的 Python 对象，为了安全不加载（不是 minigpt/train.py 保存的）"
         else:
             what = "不是可读的 minigpt 检查点（文件不完整、已损坏，或者不是 minigpt/train.py 保存的）"
-        raise CheckpointError(f"错误：{path}: {what}；{RETRAIN}") from None
+        raise CheckpointError(f"{path}: {what}；{RETRAIN}") from None
 
 
 def read_checkpoint(path, map_location="cpu") -> dict:
     """读出并检查一个检查点 dict；任何问题都是一个说清楚原因的 CheckpointError。"""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"错误：{path}: 找不到检查点；{RETRAIN}，或者用仓库自带的 {_show(SHIPPED_CHECKPOINT)}")
+        raise CheckpointError(f"{path}: 找不到检查点；{RETRAIN}，或者用仓库自带的 {_show(SHIPPED_CHECKPOINT)}")
     if path.is_dir():
-        raise CheckpointError(f"错误：{path}: 是一个文件夹，需要的是一个 .pth 检查点文件")
+        raise CheckpointError(f"{path}: 是一个文件夹，需要的是一个 .pth 检查点文件")
     ckpt = _torch_load(path, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         hint = ""
@@ -175,12 +177,12 @@ def read_checkpoint(path, map_location="cpu") -> dict:
             hint = f"：看起来是种子代码保存的检查点（只有权重，没有配置和词表）；{RETRAIN}"
         elif isinstance(ckpt, dict) and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
             hint = "：看起来是一个单独的 state_dict，请用 model.load_state_dict(...) 加载"
-        raise CheckpointError(f"错误：{path}: 不是 minigpt 检查点{hint}")
+        raise CheckpointError(f"{path}: 不是 minigpt 检查点{hint}")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
-        raise CheckpointError(f"错误：{path}: 检查点缺少 {', '.join(missing)}")
+        raise CheckpointError(f"{path}: 检查点缺少 {', '.join(missing)}")
     if ckpt["version"] > VERSION:
-        raise CheckpointError(f"错误：{path}: 检查点版本 {ckpt['version']} 比这份代码（{VERSION}）新，请更新 minigpt")
+        raise CheckpointError(f"{path}: 检查点版本 {ckpt['version']} 比这份代码（{VERSION}）新，请更新 minigpt")
     return ckpt
 
 
@@ -193,12 +195,12 @@ def load_checkpoint(path, map_location="cpu"):
     try:
         model = build_model(ckpt["arch"], ckpt["config"])
         model.load_state_dict(ckpt["model"])  # 发布文件的 bf16 权重在这里转成 fp32
-    except DataError as e:  # 未知的架构
-        raise CheckpointError(f"错误：{path}: {str(e).removeprefix('错误：')}") from None
+    except UserError as e:  # 未知的架构
+        raise CheckpointError(f"{path}: {e}") from None
     except (TypeError, ValueError, RuntimeError) as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
         detail = next((line for line in lines if "mismatch" in line or "key" in line), lines[0])  # 第一处具体的不一致
-        raise CheckpointError(f"错误：{path}: 权重和存下的配置对不上（{detail[:200]}）；{RETRAIN}") from None
+        raise CheckpointError(f"{path}: 权重和存下的配置对不上（{detail[:200]}）；{RETRAIN}") from None
     model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu").eval()
     metadata = {k: ckpt[k] for k in ("arch", "config", "word2id", "vocab_hash", "step")}
     metadata["metrics"] = ckpt.get("metrics") or {}
@@ -208,21 +210,19 @@ def load_checkpoint(path, map_location="cpu"):
 
 def load_tokenizer(metadata):
     """模型训练时用的分词器，由检查点里存的词表重建。"""
-    from minigpt.tokenizer import Tokenizer
-
     return Tokenizer.from_word2id(metadata["word2id"])
 
 
 def load_for_inference(path, device="cpu"):
     """`(model, tokenizer)`：拿来回答问题的模型（在 device 上，eval 模式）和它训练时的分词器。
 
-    命令行、游乐场、导出都用它；出了任何问题都是一个 CheckpointError，消息是“错误：文件: 哪里不对；怎么办”。
+    命令行、游乐场、导出都用它；出了任何问题都是一个 CheckpointError，消息是“文件: 哪里不对；怎么办”。
     """
     model, metadata = load_checkpoint(path, map_location=device)
     try:
         tokenizer = load_tokenizer(metadata)
-    except DataError as e:
-        raise CheckpointError(f"错误：{path}: 存下的词表有问题（{e}）；{RETRAIN}") from None
+    except UserError as e:
+        raise CheckpointError(f"{path}: 存下的词表有问题（{e}）；{RETRAIN}") from None
     return model.to(device).eval(), tokenizer
 
 
@@ -231,7 +231,7 @@ def check_vocab(ckpt_or_metadata, tokenizer, path) -> None:
     if ckpt_or_metadata["vocab_hash"] != tokenizer.vocab_hash:
         n_old, n_new = len(ckpt_or_metadata["word2id"]), tokenizer.get_vocab_size()
         raise CheckpointError(
-            f"错误：{path}: 训练时用的词表（{n_old} 个 token，哈希 {ckpt_or_metadata['vocab_hash'][:12]}）"
+            f"{path}: 训练时用的词表（{n_old} 个 token，哈希 {ckpt_or_metadata['vocab_hash'][:12]}）"
             f"和现在用的（{n_new} 个 token，哈希 {tokenizer.vocab_hash[:12]}）不同。请用检查点里存的词表"
             "（minigpt.checkpoint.load_tokenizer(metadata)），或者从头开始：--no-resume 或换一个 --output-dir。"
         )
@@ -300,9 +300,8 @@ def main(argv=None):
             print(f"已写出 {dst}（{dst.stat().st_size / 1e6:.1f} MB）")
             return 0
         ckpt = read_checkpoint(args.path)
-    except CheckpointError as e:
-        print(str(e), file=sys.stderr)
-        return 1
+    except UserError as e:
+        return report(e)
     n = sum(v.numel() for v in ckpt["model"].values())
     print(f"架构：{ckpt['arch']}  步数：{ckpt['step']}  参数量（共用的权重算两次）：{n:,}")
     print(f"配置：{ckpt['config']}")

@@ -49,7 +49,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from minigpt.cli import ArgumentParser
+from minigpt.cli import ArgumentParser, report
+
+__all__ = ["KINDS", "Finding", "Curve", "load_curves", "rolling_median", "smooth_and_noise", "diagnose_loss",
+           "print_diagnosis", "main"]
 
 KINDS = ("healthy", "nan", "stuck_at_ln_v", "instant_zero", "overfitting", "lr_too_high")
 
@@ -381,9 +384,8 @@ def main(argv=None) -> int:
         if args.vocab:
             vocab_size = len(json.loads(Path(args.vocab).read_text(encoding="utf-8"))["word2id"])
         print_diagnosis(args.metrics, vocab_size=vocab_size)
-    except (OSError, ValueError, KeyError) as e:
-        print(f"错误：{e}", file=sys.stderr)
-        return 1
+    except (OSError, ValueError, KeyError) as e:  # UserError 也是 ValueError
+        return report(e)
     return 0
 
 

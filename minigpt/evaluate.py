@@ -1,7 +1,7 @@
 """第 6 章的评估：验证损失、贪心回答的精确匹配（按题型分开）、逐字准确率，以及把它们排成一张小表。
 
     from minigpt.evaluate import EvalSet, evaluate, format_report
-    evalset = EvalSet.fixed(val_ds, train_pairs, val_pairs, n=100, n_val_loss=1000, seed=42)
+    evalset = EvalSet.fixed(train_ds, val_ds, n=100, n_val_loss=1000, seed=42)   # 题取自两个 QADataset 的 .pairs
     row, em_train, em_val = evaluate(model, tokenizer, evalset, step=100, device=device)
     print(format_report(row))
 
@@ -19,6 +19,9 @@ import torch.nn.functional as F
 from minigpt.common import autocast, unwrap
 from minigpt.generate import greedy_answers
 from minigpt.qa_dataset import QADataset, collate_batch
+
+__all__ = ["char_accuracy", "exact_match_report", "validation_loss", "sample", "taught_heldout", "EvalSet", "evaluate",
+           "format_report"]
 
 
 def char_accuracy(pred: str, ref: str) -> float:
@@ -89,8 +92,8 @@ def taught_heldout(heldout_pairs: list, train_pairs: list) -> list:
     训练集里教过的成语，换一种训练中从没出现过的问法再问：答对说明模型认出了成语和题型，
     而不是背下了问题字符串。没有 "idiom" 字段的数据无从判断，返回空列表。
     """
-    taught = {p.get("idiom") for p in train_pairs} - {None}
-    return [p for p in heldout_pairs if p.get("idiom") in taught]
+    taught = {p.idiom for p in train_pairs} - {None}
+    return [p for p in heldout_pairs if p.idiom in taught]
 
 
 @dataclass
@@ -108,10 +111,11 @@ class EvalSet:
     heldout_sample: list = field(default_factory=list)  # 训练中每次评估答的留出问法题
 
     @classmethod
-    def fixed(cls, val_ds, train_pairs, val_pairs, *, n, n_val_loss, seed, heldout_pairs=()) -> "EvalSet":
+    def fixed(cls, train_ds, val_ds, *, n, n_val_loss, seed, heldout_pairs=()) -> "EvalSet":
+        """题取自两个数据集已经读好的问答对（QADataset.pairs），抽样的随机种子固定。"""
         heldout_pairs = list(heldout_pairs)
-        return cls(val_ds, train_pairs, val_pairs, sample(list(range(len(val_ds))), n_val_loss, seed + 1),
-                   sample(train_pairs, n, seed + 2), sample(val_pairs, n, seed + 3), seed,
+        return cls(val_ds, train_ds.pairs, val_ds.pairs, sample(list(range(len(val_ds))), n_val_loss, seed + 1),
+                   sample(train_ds.pairs, n, seed + 2), sample(val_ds.pairs, n, seed + 3), seed,
                    heldout_pairs, sample(heldout_pairs, n, seed + 4))
 
 

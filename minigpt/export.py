@@ -27,11 +27,12 @@ if __package__ in (None, ""):
 
 import torch
 
-from minigpt.cli import ArgumentParser
+from minigpt.cli import ArgumentParser, CheckpointError, ConfigError, report
 from minigpt.checkpoint import default_checkpoint, load_checkpoint
-from minigpt.jsonl import DataError
 from minigpt.models import arch_of, context_length
 from minigpt.tokenizer import SPECIAL_TOKENS as SPECIALS
+
+__all__ = ["gpt_to_gpt2_state_dict", "gpt2_config", "char_tokenizer", "write_tokenizer", "export_model", "main"]
 
 
 def gpt_to_gpt2_state_dict(model) -> dict[str, torch.Tensor]:
@@ -82,7 +83,7 @@ def char_tokenizer(word2id: dict[str, int]):
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
     missing = [s for s in SPECIALS if s not in word2id]
     if missing:
-        raise ValueError(f"词表缺少特殊 token {missing}（build_vocab 写出的词表总有 <pad> <unk> <sep>）")
+        raise ConfigError(f"词表缺少特殊 token {missing}（build_vocab 写出的词表总有 <pad> <unk> <sep>）")
     tk = Tokenizer(models.WordLevel(vocab=dict(word2id), unk_token="<unk>"))
     tk.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # 每个字符（含空白）单独成段
     tk.decoder = decoders.Fuse()  # WordLevel 默认用空格连接 token；字符级要无缝拼接
@@ -130,9 +131,9 @@ def export_model(model, word2id: dict[str, int], out_dir, *, dtype: torch.dtype 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if len(word2id) != model.config.vocab_size:
-        raise ValueError(f"词表有 {len(word2id)} 个 token，模型的 vocab_size 是 {model.config.vocab_size}")
+        raise ConfigError(f"词表有 {len(word2id)} 个 token，模型的 vocab_size 是 {model.config.vocab_size}")
     if sorted(word2id.values()) != list(range(len(word2id))):
-        raise ValueError("词表的编号必须是 0..N-1 各出现一次")
+        raise ConfigError("词表的编号必须是 0..N-1 各出现一次")
     arch = arch_of(model)
     model = copy.deepcopy(model).to("cpu", dtype)  # 副本：不改调用者的模型（课程模型只有几 MB）
     dtype_name = str(next(model.parameters()).dtype).removeprefix("torch.")
@@ -163,13 +164,10 @@ def main(argv=None) -> int:
     try:
         model, meta = load_checkpoint(args.checkpoint or default_checkpoint())
         out = export_model(model, meta["word2id"], args.out, dtype=getattr(torch, args.dtype))
-    except DataError as e:  # CheckpointError 也是 DataError，消息已是“错误：文件: 哪里不对”
-        msg = str(e)
-        print(msg if msg.startswith("错误：") else f"错误：{msg}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as e:
-        print(f"错误：{args.out}: {e}", file=sys.stderr)
-        return 1
+    except CheckpointError as e:  # 消息已写明是哪个检查点
+        return report(e)
+    except (ValueError, OSError) as e:  # 词表和模型对不上（ConfigError），或者输出文件夹写不了
+        return report(f"{args.out}: {e}")
     print(f"已导出 {meta['arch']} 模型（第 {meta['step']} 步）到 {out}")
     return 0
 

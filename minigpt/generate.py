@@ -21,7 +21,7 @@ import torch
 if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.*` 能找到仓库根目录
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigpt.cli import ArgumentParser
+from minigpt.cli import ERROR, ArgumentParser, UserError, report
 from minigpt.checkpoint import SHIPPED_CHECKPOINT, default_checkpoint, load_for_inference  # noqa: F401（公开名字）
 from minigpt.common import autocast, pick_device, unwrap
 from minigpt.models import context_length
@@ -316,9 +316,8 @@ def main(argv=None) -> int:
     path = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
     try:
         model, tokenizer = load_for_inference(path, device)
-    except ValueError as e:  # CheckpointError：一行“错误：文件: 哪里不对；怎么办”
-        print(e, file=sys.stderr)
-        return 1
+    except UserError as e:  # CheckpointError：一行“错误：文件: 哪里不对；怎么办”
+        return report(e)
     sampling = dict(do_sample=args.sample, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                     repetition_penalty=args.repetition_penalty, seed=args.seed)
 
@@ -333,7 +332,7 @@ def main(argv=None) -> int:
                     break
                 print(tokenizer.decode([token]), end="", flush=True)
         except ValueError as e:
-            print(f"\n错误：{e}", file=sys.stderr, end="")
+            print(f"\n{ERROR}{e}", file=sys.stderr, end="")
         print(flush=True)
 
     if args.question is not None:

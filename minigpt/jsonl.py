@@ -1,12 +1,12 @@
 """问答 JSONL 文件的唯一读取器（build_vocab、split_data、QADataset、训练和游乐场都用它），以及唯一的原子写入。
 
     from minigpt.jsonl import read_qa_jsonl, DataError
-    pairs = read_qa_jsonl("./data/data.jsonl")      # list[QAPair(question, answer, line, raw)]
+    pairs = read_qa_jsonl("./data/data.jsonl")      # list[QAPair(question, answer, line, raw)]，另有 .type、.idiom
 
     python -m minigpt.jsonl ./data/data.jsonl        # 检查一个文件：逐条警告 + 一行总结
 
 有效的一行是一个 JSON 对象，带非空的字符串字段“question”和“answer”；别的字段（比如“type”，题型）
-不影响读取，需要时从 QAPair.type 取。文本原样保留：emoji 等基本多文种平面以外的字符和别的字一样，
+不影响读取：每行只解析一次，QAPair.type、QAPair.idiom 和 QAPair.get(字段) 直接取解析好的值。文本原样保留：emoji 等基本多文种平面以外的字符和别的字一样，
 文本里的“<sep>”就是五个普通字符（分词器从不把文本变成特殊 token）。
 
 坏输入怎么处理：
@@ -14,8 +14,8 @@
 - 空行或只有空白的行静默忽略，只在总结里计数（JSONL 末尾有个空行很常见，每个都警告只是噪音）；
 - 其它坏行（不是合法 JSON、不是 JSON 对象、question/answer 缺失、为 null、不是字符串或为空、
   含有像“\\ud800”这样无法写回 UTF-8 的不成对代理字符）跳过，并给一条警告“文件:行号: 原因”；
-- 文件不存在、是文件夹、不是 UTF-8、或者一行有效的都没有：抛出 DataError（一个 ValueError），
-  消息只有一行、说清楚原因；命令行工具把它打印成“错误：……”并以状态 1 退出。
+- 文件不存在、是文件夹、不是 UTF-8、或者一行有效的都没有：抛出 DataError（minigpt.cli 的 UserError 之一），
+  消息只有一行、说清楚原因；命令行工具用 minigpt.cli.report 把它打印成“错误：……”并以状态 1 退出。
 
 写文件一律用 atomic_write：先写同一文件夹里的临时文件，再改名覆盖，崩溃或 Ctrl-C 都不会留下写了一半的文件。
 另有 natural_examples：data/playground_examples.json 里人们平常的问法（游乐场和 python -m minigpt 用）。
@@ -26,20 +26,19 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 if __package__ in (None, ""):  # 当脚本运行：`python ./minigpt/jsonl.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigpt.cli import ArgumentParser  # noqa: E402
+from minigpt.cli import ArgumentParser, DataError, UserError, report  # noqa: E402
+
+__all__ = ["DataError", "QAPair", "ReadStats", "read_text", "atomic_write", "atomic_write_text", "split_lines",
+           "parse_qa_line", "read_qa_jsonl", "natural_examples", "REQUIRED_FIELDS"]
 
 REQUIRED_FIELDS = ("question", "answer")
-
-
-class DataError(ValueError):
-    """输入数据有问题；消息写明文件（和行号），并说清楚哪里不对。"""
 
 
 @dataclass(frozen=True)
@@ -48,15 +47,25 @@ class QAPair:
     answer: str
     line: int  # 在文件里的行号（从 1 开始），给消息用
     raw: str  # 这一行的原文（去掉首尾空白和 BOM）：split_data 原样写回
+    record: dict = field(default=None, compare=False, repr=False)  # 解析好的整行；读文件时传入，手写时由 raw 解析一次
+
+    def __post_init__(self):
+        if self.record is None:
+            object.__setattr__(self, "record", json.loads(self.raw))
 
     @property
     def type(self) -> str:
         """这一行可选的“type”字段（题型，按题型报告时用）；没有就是 "qa"。"""
-        return str(json.loads(self.raw).get("type") or "qa")
+        return str(self.record.get("type") or "qa")
+
+    @property
+    def idiom(self):
+        """这一行问的是哪个成语（课程数据的“idiom”字段）；没有就是 None。"""
+        return self.record.get("idiom")
 
     def get(self, name: str):
-        """Any extra field of the line (e.g. "idiom"), None if absent."""
-        return json.loads(self.raw).get(name)
+        """这一行的任意字段（比如 "idiom"）；没有就是 None。"""
+        return self.record.get(name)
 
 
 @dataclass
@@ -145,8 +154,8 @@ def _unpaired_surrogate(s: str) -> str | None:
     return None
 
 
-def parse_qa_line(line: str) -> tuple[str, str] | str:
-    """有效的行（已去掉首尾空白）→ (question, answer)；否则返回它无效的原因（一个 str）。"""
+def parse_qa_line(line: str) -> dict | str:
+    """有效的行（已去掉首尾空白）→ 解析出的 JSON 对象（question、answer 已检查过）；否则返回它无效的原因（一个 str）。"""
     try:
         item = json.loads(line)
     except json.JSONDecodeError as e:
@@ -157,22 +166,20 @@ def parse_qa_line(line: str) -> tuple[str, str] | str:
         return f"不是合法的 JSON（{e}）"
     if not isinstance(item, dict):
         return f"应该是一个 JSON 对象，实际是{_json_type(item)}"
-    values = []
-    for field in REQUIRED_FIELDS:
-        if field not in item:
-            return f"缺少字段“{field}”"
-        value = item[field]
+    for name in REQUIRED_FIELDS:
+        if name not in item:
+            return f"缺少字段“{name}”"
+        value = item[name]
         if value is None:
-            return f"字段“{field}”是 null"
+            return f"字段“{name}”是 null"
         if not isinstance(value, str):
-            return f"字段“{field}”必须是字符串，实际是{_json_type(value)}"
+            return f"字段“{name}”必须是字符串，实际是{_json_type(value)}"
         if not value.strip():
-            return f"字段“{field}”是空的"
+            return f"字段“{name}”是空的"
         bad = _unpaired_surrogate(value)
         if bad:
-            return f"字段“{field}”含有不成对的代理字符 {bad}（不是真正的字符）"
-        values.append(value)
-    return values[0], values[1]
+            return f"字段“{name}”含有不成对的代理字符 {bad}（不是真正的字符）"
+    return item
 
 
 def _json_type(value) -> str:
@@ -204,7 +211,7 @@ def read_qa_jsonl(
             stats.skipped += 1
             warn(f"警告：{path}:{line_no}: {parsed}，已跳过这一行")
             continue
-        pairs.append(QAPair(parsed[0], parsed[1], line_no, line))
+        pairs.append(QAPair(parsed["question"], parsed["answer"], line_no, line, parsed))
     stats.kept = len(pairs)
     if not pairs:
         if stats.skipped:
@@ -232,9 +239,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         read_qa_jsonl(args.path)
-    except DataError as e:
-        print(f"错误：{e}", file=sys.stderr)
-        return 1
+    except UserError as e:
+        return report(e)
     return 0
 
 

@@ -22,13 +22,16 @@ if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.
 
 import torch
 
+from minigpt.cli import ConfigError
 from minigpt.common import unwrap
-from minigpt.jsonl import DataError
 from minigpt.model import PRESETS as GPT_PRESETS
 from minigpt.model import GPTConfig, GPTLMHeadModel
 from minigpt.qwen3.config import PRESETS as QWEN3_PRESETS
 from minigpt.qwen3.config import Qwen3Config
 from minigpt.qwen3.model import Qwen3ForCausalLM
+
+__all__ = ["ARCHS", "PRESETS", "preset_name", "preset_config", "build_model_for", "build_model", "arch_of",
+           "context_length", "width_of", "config_dict"]
 
 ARCHS = {"gpt": (GPTConfig, GPTLMHeadModel), "qwen3": (Qwen3Config, Qwen3ForCausalLM)}
 PRESETS = {**GPT_PRESETS, **QWEN3_PRESETS}  # 名字 → 配置；两边的名字不重叠（tests/test_structure.py 检查）
@@ -41,19 +44,20 @@ def preset_name(arch: str, preset: str) -> str:
     return preset
 
 
-def config_for(arch: str, preset: str, vocab_size: int):
-    """预设的一份副本，填入真实的 vocab_size（预设本身不变）。"""
+def preset_config(arch: str, preset: str, vocab_size: int):
+    """命令行的 (--arch, --preset) 对应的预设的一份副本，填入真实的 vocab_size（预设本身不变）。
+    （第 5 章的 minigpt.model.config_for(preset, vocab_size) 只管 GPT 的预设。）"""
     name = preset_name(arch, preset)
     config = PRESETS.get(name)
     if config is None or not isinstance(config, ARCHS[arch][0]):
         choices = [n for n, c in PRESETS.items() if isinstance(c, ARCHS[arch][0])]
-        raise DataError(f"错误：没有名为“{preset}”的 {arch} 预设，可选：{', '.join(choices)}")
+        raise ConfigError(f"没有名为“{preset}”的 {arch} 预设，可选：{', '.join(choices)}")
     return replace(config, vocab_size=vocab_size)
 
 
 def build_model_for(arch: str, preset: str, vocab_size: int, seed: int = 42):
     """一个新初始化的模型：先 torch.manual_seed(seed)，同一预设同一种子的初始权重每次都一样。"""
-    config = config_for(arch, preset, vocab_size)
+    config = preset_config(arch, preset, vocab_size)
     torch.manual_seed(seed)
     return ARCHS[arch][1](config)
 
@@ -61,7 +65,7 @@ def build_model_for(arch: str, preset: str, vocab_size: int, seed: int = 42):
 def build_model(arch: str, config: dict):
     """按检查点里存的架构名和配置（dict）重建一个未训练的模型。"""
     if arch not in ARCHS:
-        raise DataError(f"错误：检查点里的架构“{arch}”未知（应为 gpt 或 qwen3）")
+        raise ConfigError(f"检查点里的架构“{arch}”未知（应为 gpt 或 qwen3）")
     config_cls, model_cls = ARCHS[arch]
     return model_cls(config_cls(**config))
 

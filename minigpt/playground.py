@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.
 import ipywidgets as widgets
 import torch
 
-from minigpt.cli import ArgumentParser
+from minigpt.cli import ArgumentParser, UserError, report
 from minigpt import generate
 from minigpt.checkpoint import default_checkpoint, find_checkpoints, load_for_inference  # noqa: F401（find_checkpoints 是公开名字）
 from minigpt.common import pick_device
@@ -228,8 +228,8 @@ class Playground:
             try:
                 model, tokenizer = load_for_inference(key, "cpu")
                 self._models[key] = (self._prepare(model), tokenizer)
-            except ValueError as e:  # CheckpointError：坏文件或找不到。在界面上说清楚，别抛一屏 traceback
-                reason = str(e).removeprefix("错误：")
+            except UserError as e:  # CheckpointError：坏文件或找不到。在界面上说清楚，别抛一屏 traceback
+                reason = str(e)
                 self._set_message(f"加载 {html.escape(self.checkpoint_picker.label)} 失败：{html.escape(reason)}", "error")
                 self.generate_button.disabled = True
                 return
@@ -394,8 +394,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     pg = Playground(checkpoint=args.checkpoint, examples=[], checkpoints=[], device=args.device, background=False)
     if pg.generate_button.disabled:  # 模型没加载上
-        print(f"错误：{html.unescape(re.sub('<[^>]+>', '', pg.message.value))}", file=sys.stderr)
-        return 1
+        return report(html.unescape(re.sub('<[^>]+>', '', pg.message.value)))
     pg.question.value = args.question
     pg.generate_button.click()
     note = html.unescape(re.sub("<br>", "\n", re.sub("<(?!br>)[^>]+>", "", pg.message.value)))

@@ -19,9 +19,11 @@ if __package__ in (None, ""):
 
 import matplotlib.pyplot as plt
 
-from minigpt.cli import ArgumentParser
+from minigpt.cli import ArgumentParser, report
 from minigpt.common import use_chinese_font
 from minigpt.runlog import read_metrics  # noqa: F401  （也是本模块的公开名字）
+
+__all__ = ["plot_metrics", "LivePlot", "read_metrics", "main"]
 
 
 def plot_metrics(path_or_rows, title="训练"):
@@ -84,8 +86,7 @@ def main(argv=None):
     p.add_argument("--out", help="存成这个图片文件，而不是弹出窗口")
     args = p.parse_args(argv)
     if not Path(args.metrics).is_file():
-        print(f"错误：{args.metrics}: 找不到；先训练：python ./minigpt/train.py", file=sys.stderr)
-        return 1
+        return report(f"{args.metrics}: 找不到；先训练：python ./minigpt/train.py")
     fig = plot_metrics(args.metrics)
     if args.out:
         fig.savefig(args.out, dpi=120)

@@ -29,8 +29,12 @@ from torch.utils.data import Dataset, Sampler
 if __package__ in (None, ""):  # 以 `python ./minigpt/qa_dataset.py` 运行时
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigpt.jsonl import DataError, ReadStats, read_qa_jsonl
+from minigpt.cli import DataError, UserError, report
+from minigpt.jsonl import QAPair, ReadStats, read_qa_jsonl
 from minigpt.tokenizer import Tokenizer
+
+__all__ = ["QADataset", "collate_batch", "BucketBatchSampler", "padded_tokens", "padding_fraction", "padding_report",
+           "SEED_PADDED_LENGTH"]
 
 
 class QADataset(Dataset):
@@ -40,7 +44,8 @@ class QADataset(Dataset):
         因为输入和目标是同一条序列错开一位。
     pad_to_max_length：True（种子代码）把每个样本填充到 max_length - 1；False 不填充。
     answer_only_loss：问题位置的目标也设成 <pad>（损失忽略它们）。
-    属性：data（(问题, 答案) 的列表，和种子代码一样）、lengths（每个样本不填充时的长度 = 真实输入 token 数）、
+    属性：data（(问题, 答案) 的列表，和种子代码一样）、pairs（同样的问答对，读文件时的 QAPair：带行号、题型 type
+    和成语 idiom；评估从这里取题，不再读一遍文件）、lengths（每个样本不填充时的长度 = 真实输入 token 数）、
     num_truncated、num_unknown（变成 <unk> 的字符数）。
     """
 
@@ -66,6 +71,7 @@ class QADataset(Dataset):
         pairs = read_qa_jsonl(data_path, warn=warn, summary=False, stats=stats)
 
         self.data: list[tuple[str, str]] = []
+        self.pairs: list[QAPair] = []
         self.line_numbers: list[int] = []
         self._tokens: list[list[int]] = []  # 不填充，截到 max_length
         self._n_question: list[int] = []  # 保留下来的问题字符数：targets[:n] 属于问题
@@ -87,6 +93,7 @@ class QADataset(Dataset):
                      "没有答案 token 可学（answer_only_loss），已跳过这一行")
                 continue
             self.data.append((pair.question, pair.answer))
+            self.pairs.append(pair)
             self.line_numbers.append(pair.line)
             self._tokens.append(tokens)
             self._n_question.append(n_question)
@@ -228,9 +235,8 @@ if __name__ == "__main__":
     try:
         tokenizer = Tokenizer("./data/vocab.json")
         dataset = QADataset("./data/train.jsonl", tokenizer, max_length=128)
-    except DataError as e:
-        print(f"错误：{e}（先运行 build_vocab.py 和 split_data.py，见 README）", file=sys.stderr)
-        sys.exit(1)
+    except UserError as e:
+        sys.exit(report(f"{e}（先运行 build_vocab.py 和 split_data.py，见 README）"))
 
     print(f"数据集大小：{len(dataset)}")
 

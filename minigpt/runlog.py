@@ -11,6 +11,8 @@
 import json
 from pathlib import Path
 
+__all__ = ["METRICS", "read_metrics", "RunLog"]
+
 METRICS = "metrics.jsonl"
 
 

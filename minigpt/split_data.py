@@ -20,18 +20,19 @@ train_ratio 必须严格在 0 和 1 之间，并且两边都至少分到一条�
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import random
 import sys
-from collections import Counter
 from pathlib import Path
 
 if __package__ in (None, ""):  # 以 `python ./minigpt/split_data.py` 运行时
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigpt.cli import ArgumentParser
-from minigpt.jsonl import DataError, atomic_write_text, read_qa_jsonl
+from minigpt.build_vocab import count_chars, vocab_from_counter, vocab_json, write_vocab
+from minigpt.cli import ArgumentParser, ConfigError, DataError, UserError, report
+from minigpt.jsonl import atomic_write_text, read_qa_jsonl
+
+__all__ = ["GROUP_FIELD", "shuffle_and_cut", "group_key", "grouped_shuffle_and_cut", "check_ratio", "split_paths",
+           "cut", "split_jsonl_data", "prepare_data", "main"]
 
 GROUP_FIELD = "idiom"  # 课程数据里每条记录所属的成语；prepare_data() 按它分组
 
@@ -71,18 +72,41 @@ def grouped_shuffle_and_cut(pairs: list, train_ratio: float, seed: int, field: s
     return train, val, n_train, len(keys) - n_train
 
 
-def _check_ratio(train_ratio) -> None:
+def check_ratio(train_ratio) -> None:
+    """train_ratio 必须严格在 0 和 1 之间；否则是一个 ConfigError。"""
     if not (isinstance(train_ratio, (int, float)) and 0 < train_ratio < 1):
-        raise DataError(f"train_ratio 必须在 0 和 1 之间（不含两端），现在是 {train_ratio}")
+        raise ConfigError(f"train_ratio 必须在 0 和 1 之间（不含两端），现在是 {train_ratio}")
 
 
-def _cut(pairs: list, train_ratio: float, seed: int, group_by: str | None):
-    """(训练行, 验证行, 说明)：按行（种子代码）或按 group_by 字段分组。"""
+def split_paths(input_path) -> tuple[Path, Path]:
+    """划分结果写在哪里：输入文件旁边的 train.jsonl 和 val.jsonl（不许覆盖输入文件本身）。"""
+    input_path = Path(input_path)
+    paths = input_path.parent / "train.jsonl", input_path.parent / "val.jsonl"
+    for out in paths:
+        if input_path.exists() and out.exists() and out.resolve() == input_path.resolve():
+            raise DataError(f"{input_path}: 划分结果会覆盖输入文件本身；请先给它改个名字（例如 data.jsonl）")
+    return paths
+
+
+def cut(pairs: list, input_path, train_ratio: float, seed: int, group_by: str | None):
+    """(训练行, 验证行, 说明)：按行（种子代码）或按 group_by 字段分组；两边都至少要有一条，否则是 DataError。"""
     if group_by is None:
         train, val = shuffle_and_cut([p.raw for p in pairs], train_ratio, seed)
-        return train, val, ""
-    train, val, n_train, n_val = grouped_shuffle_and_cut(pairs, train_ratio, seed, group_by)
-    return train, val, f"按 {group_by} 分组：训练 {n_train} 组，验证 {n_val} 组"
+        groups = ""
+    else:
+        train, val, n_train, n_val = grouped_shuffle_and_cut(pairs, train_ratio, seed, group_by)
+        groups = f"按 {group_by} 分组：训练 {n_train} 组，验证 {n_val} 组"
+    if not train or not val:
+        raise DataError(
+            f"{input_path}: {len(pairs)} 条有效问答" + (f"（{groups}）" if groups else "")
+            + f"，train_ratio={train_ratio} 时训练集 {len(train)} 条、验证集 {len(val)} 条；"
+            "两边都至少需要一条（请增加数据或修改 --train_ratio）"
+        )
+    return train, val, groups
+
+
+def _jsonl_text(lines: list) -> str:
+    return "\n".join(lines) + "\n"  # 与种子代码相同的文件格式
 
 
 def split_jsonl_data(input_path: str, train_ratio: float = 0.9, seed: int = 42, *, group_by: str | None = None,
@@ -91,29 +115,15 @@ def split_jsonl_data(input_path: str, train_ratio: float = 0.9, seed: int = 42, 
 
     group_by=None 是种子代码的按行划分；group_by="idiom" 让同一个成语的行留在同一边。
     """
-    _check_ratio(train_ratio)
-    input_path = Path(input_path)
-    output_dir = input_path.parent
-    train_path = output_dir / "train.jsonl"
-    val_path = output_dir / "val.jsonl"
-    for out in (train_path, val_path):
-        if input_path.exists() and out.exists() and out.resolve() == input_path.resolve():
-            raise DataError(f"{input_path}: 划分结果会覆盖输入文件本身；请先给它改个名字（例如 data.jsonl）")
-
+    check_ratio(train_ratio)
+    train_path, val_path = split_paths(input_path)
     pairs = read_qa_jsonl(input_path, warn=warn)
-    train_data, val_data, groups = _cut(pairs, train_ratio, seed, group_by)
-    if not train_data or not val_data:
-        raise DataError(
-            f"{input_path}: {len(pairs)} 条有效问答" + (f"（{groups}）" if groups else "")
-            + f"，train_ratio={train_ratio} 时训练集 {len(train_data)} 条、验证集 {len(val_data)} 条；"
-            "两边都至少需要一条（请增加数据或修改 --train_ratio）"
-        )
-
+    train_data, val_data, groups = cut(pairs, input_path, train_ratio, seed, group_by)
     for out in (train_path, val_path):
         if out.exists():
             print(f"注意：覆盖已有的 {out}")
-    atomic_write_text(train_path, "\n".join(train_data) + "\n")  # 与种子代码相同的文件格式
-    atomic_write_text(val_path, "\n".join(val_data) + "\n")
+    atomic_write_text(train_path, _jsonl_text(train_data))
+    atomic_write_text(val_path, _jsonl_text(val_data))
 
     print("✅ 划分完成！")
     print(f"   总数：{len(pairs)}")
@@ -131,38 +141,31 @@ def prepare_data(data_path="./data/data.jsonl", train_ratio: float = 0.8, seed: 
     或划分文件与“当前数据按 train_ratio、seed、group_by 划分的结果”不同；0.8 和 42 是种子 README 的命令），
     其余不动，并打印一行说明做了什么。默认按成语分组（group_by="idiom"），验证集是没见过的成语；
     group_by=None 是种子代码的按行划分。vocab_path 默认是数据旁边的 vocab.json。
-    返回 {"vocab": Path, "train": Path, "val": Path}。
+    返回 {"vocab": Path, "train": Path, "val": Path}。data_path 只读一次：词表和划分都由这一次读出的问答对算出。
     """
-    from minigpt.build_vocab import build_vocab, vocab_from_counter, vocab_json
-
     quiet = warn if warn is not None else (lambda msg: None)
     data_path = Path(data_path)
     vocab_path = Path(vocab_path) if vocab_path is not None else data_path.parent / "vocab.json"
-    train_path, val_path = data_path.parent / "train.jsonl", data_path.parent / "val.jsonl"
+    check_ratio(train_ratio)
+    train_path, val_path = split_paths(data_path)
     pairs = read_qa_jsonl(data_path, warn=quiet)
     made = []
 
-    counter = Counter()
-    for pair in pairs:
-        counter.update(pair.question)
-        counter.update(pair.answer)
-    expected_vocab = vocab_json(vocab_from_counter(counter))
-    if not vocab_path.exists() or vocab_path.read_text(encoding="utf-8") != expected_vocab:
+    vocab = vocab_from_counter(count_chars(pairs))
+    if not vocab_path.exists() or vocab_path.read_text(encoding="utf-8") != vocab_json(vocab):
         made.append(f"{'重建了' if vocab_path.exists() else '生成了'} {vocab_path}")
-        with contextlib.redirect_stdout(io.StringIO()):
-            build_vocab(data_path, vocab_path, warn=quiet)
+        write_vocab(vocab, vocab_path, say=quiet)
 
-    _check_ratio(train_ratio)
-    train_data, val_data, groups = _cut(pairs, train_ratio, seed, group_by)
-    expected = ("\n".join(train_data) + "\n", "\n".join(val_data) + "\n")
+    train_data, val_data, groups = cut(pairs, data_path, train_ratio, seed, group_by)
+    expected = (_jsonl_text(train_data), _jsonl_text(val_data))
     current = tuple(p.read_text(encoding="utf-8") if p.is_file() else None for p in (train_path, val_path))
     if current != expected:
         made.append(f"{'重新划分' if any(current) else '划分'}为 {train_path} / {val_path}")
-        with contextlib.redirect_stdout(io.StringIO()):
-            split_jsonl_data(data_path, train_ratio, seed, group_by=group_by, warn=quiet)
+        atomic_write_text(train_path, expected[0])
+        atomic_write_text(val_path, expected[1])
 
     status = "；".join(made) if made else "都是最新的"
-    print(f"数据就绪（{status}）：{vocab_path}（{len(counter) + 3} 个 token），"
+    print(f"数据就绪（{status}）：{vocab_path}（{len(vocab['word2id'])} 个 token），"
           f"{train_path}（{len(train_data)} 条），{val_path}（{len(val_data)} 条）" + (f"，{groups}" if groups else ""))
     return {"vocab": vocab_path, "train": train_path, "val": val_path}
 
@@ -178,9 +181,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         split_jsonl_data(args.input, args.train_ratio, args.seed, group_by=args.group_by)
-    except DataError as e:
-        print(f"错误：{e}", file=sys.stderr)
-        return 1
+    except UserError as e:
+        return report(e)
     return 0
 
 

@@ -25,7 +25,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # 以 `python ./minigpt/tokenizer.py` 运行时
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from minigpt.jsonl import DataError, atomic_write_text, read_text
+from minigpt.cli import DataError, UserError, report
+from minigpt.jsonl import atomic_write_text, read_text
+
+__all__ = ["SPECIAL_TOKENS", "Tokenizer"]
 
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<sep>")  # build_vocab 写的每个词表里编号都是 0、1、2（全课程只此一份）
 
@@ -146,9 +149,8 @@ class Tokenizer:
 if __name__ == "__main__":
     try:
         tokenizer = Tokenizer("./data/vocab.json")
-    except DataError as e:
-        print(f"错误：{e}（先建词表：python ./minigpt/build_vocab.py --data ./data/data.jsonl --output ./data/vocab.json）", file=sys.stderr)
-        sys.exit(1)
+    except UserError as e:
+        sys.exit(report(f"{e}（先建词表：python ./minigpt/build_vocab.py --data ./data/data.jsonl --output ./data/vocab.json）"))
     question = "你好，最近怎么样？"
     answer = "我很好，谢谢！"
     input_ids, attn_mask = tokenizer.encode(question, answer, max_length=32)

@@ -25,6 +25,7 @@ plan_budget（按时间预算定步数）、evaluate_and_save（评估并保存�
 
     history = train(model, tokenizer, "data/train.jsonl", "data/val.jsonl", max_steps=20)
     assert history[-1] < history[0]          # 每一步的训练损失组成的列表
+    history = train(..., settings=TrainSettings(lr=3e-4), max_steps=20)   # 一组设置，再改几项
     model, metadata = load_checkpoint("output/best_model.pth")
     tokenizer = load_tokenizer(metadata)
 """
@@ -33,7 +34,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.*` 能找到仓库根目录
@@ -44,46 +45,67 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-# 下面有些名字不在本文件里用，而是本模块对外的接口（notebook、测试、基准从 minigpt.train 导入它们）
-from minigpt.cli import ArgumentParser
-from minigpt.checkpoint import BEST, LAST, CheckpointError, check_vocab, load_checkpoint, load_tokenizer  # noqa: F401
-from minigpt.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
-from minigpt.common import autocast, bf16_is_faster, end_processes, init_processes, pick_device, print0  # noqa: F401
-from minigpt.common import resolve_dtype, unwrap
-from minigpt.evaluate import EvalSet, char_accuracy, evaluate, format_report, taught_heldout  # noqa: F401
-from minigpt.generate import greedy_answers  # noqa: F401
-from minigpt.jsonl import DataError, read_qa_jsonl
+from minigpt.cli import ArgumentParser, CheckpointError, DataError, UserError, add_settings, report, setting
+from minigpt.cli import settings_from
+from minigpt.checkpoint import BEST, LAST, check_vocab, read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from minigpt.common import autocast, end_processes, init_processes, pick_device, print0, resolve_dtype, unwrap
+from minigpt.evaluate import EvalSet, evaluate, format_report, taught_heldout
+from minigpt.jsonl import read_qa_jsonl
 from minigpt.models import arch_of, build_model_for, context_length, width_of
 from minigpt.qa_dataset import SEED_PADDED_LENGTH, BucketBatchSampler, QADataset, collate_batch, padding_report
 from minigpt.runlog import METRICS, RunLog
+from minigpt.tokenizer import Tokenizer
+# 下面这些名字本文件不用：notebook、测试和基准习惯从 minigpt.train 导入它们，这里转一下
+from minigpt.checkpoint import load_checkpoint, load_tokenizer  # noqa: F401
+from minigpt.common import bf16_is_faster  # noqa: F401
+from minigpt.evaluate import char_accuracy  # noqa: F401
+from minigpt.generate import greedy_answers  # noqa: F401
+
+__all__ = ["TrainSettings", "History", "train", "train_step", "make_optimizer", "lr_at", "new_model", "cpu_budget",
+           "build_parser", "main", "LAST", "BEST", "METRICS", "load_checkpoint", "load_tokenizer", "char_accuracy",
+           "greedy_answers", "autocast", "bf16_is_faster", "resolve_dtype"]
 
 WARMUP_STEPS_UNTIMED = 10  # 前 10 步不算进时长估计（每种新的批长度都要建新的内核和缓冲区，CPU 上实测慢约一倍）
+TIMED_STEPS = 10  # 然后量这么多步来估计每步多久
+TIMED_SECONDS = 10.0  # 单进程时最多量这么多秒（慢的机器上 10 步可能要好几分钟）
+EVALS_PER_RUN = 10  # 没给 --eval-every 时一次训练评估约这么多次……
+MIN_EVAL_EVERY = 50  # ……但最多每 50 步一次
+CPU_MINUTES = 15.0  # CPU 上没给步数、轮数或时间时的时间预算
 
 
 # ====================================================================== 设置
 @dataclass
 class TrainSettings:
-    """除了模型以外决定一次训练的一切；存进检查点和指标日志。"""
+    """除了模型以外决定一次训练的一切；存进检查点和指标日志。命令行选项由这些字段生成（cli.add_settings）。"""
 
-    batch_size: int = 32  # 每步的问答对数；种子代码也是 32，CPU 上测过更大的批次每秒学到的并不更多
-    lr: float = 1e-3  # 峰值学习率：小模型上 1e-3 比种子代码的 1e-4 学得快得多（在本数据上重测过）
-    min_lr_ratio: float = 0.1  # 余弦退火的终点 = lr × 0.1，最后阶段仍在慢慢学
-    warmup_steps: int = 100  # 线性预热：开头梯度很乱，先用小步长
-    weight_decay: float = 0.01  # AdamW 的默认值（种子代码未改）
-    grad_clip: float = 1.0  # 梯度裁剪：偶尔的大梯度不会把训练打乱
-    max_length: int = 128  # 每个问答对最多 128 个 token，和种子代码一样
-    answer_only_loss: bool = False  # True：只对答案部分计算损失（问题位置的目标记为 <pad>）
-    seed: int = 42  # 随机种子：初始化之外的一切随机性（dropout、数据顺序、评估样本）
-    epochs: float | None = None  # 训练多少轮；None 且没有别的上限时用种子代码的 15 轮
-    max_steps: int | None = None  # 最多多少步（优先于 epochs）
-    max_minutes: float | None = None  # 时间预算（分钟）：先测速，再按预算定步数
-    eval_every: int | None = None  # 每多少步评估一次；None：约 10 次/整个训练
-    heldout_path: str | None = None  # 留出的问法（换个问法问训练过的成语）；None：训练文件旁边的 heldout_phrasings.jsonl（有就用），""：不评估
-    eval_samples: int = 100  # 训练中评估：训练集、验证集各抽这么多题做精确匹配
-    final_eval_samples: int = 500  # 结束时的报告：各抽这么多题
-    val_loss_samples: int | None = 1000  # 验证损失用的固定子集大小；None：整个验证集
-    save_every: int | None = None  # 每多少步保存一次 last；None：每次评估时 + 至少每 2 分钟
-    log_every: int = 10  # 每多少步写一行 metrics.jsonl / TensorBoard
+    # 每步的问答对数；种子代码也是 32，CPU 上测过更大的批次每秒学到的并不更多
+    batch_size: int = setting(32, "每步多少个问答对")
+    # 小模型上 1e-3 比种子代码的 1e-4 学得快得多（在本数据上重测过）
+    lr: float = setting(1e-3, "峰值学习率（先预热，再余弦退火）")
+    min_lr_ratio: float = setting(0.1, "余弦退火的终点 = lr × 这个比例")  # 最后阶段仍在慢慢学
+    warmup_steps: int = setting(100, "学习率线性预热的步数")  # 开头梯度很乱，先用小步长
+    weight_decay: float = setting(0.01, "AdamW 的权重衰减")  # AdamW 的默认值（种子代码未改）
+    grad_clip: float = setting(1.0, "梯度裁剪的范数上限（0：不裁剪）")  # 偶尔的大梯度不会把训练打乱
+    max_length: int = setting(128, "每个问答对最多多少个 token，更长的截断")  # 和种子代码一样
+    # 问题位置的目标记为 <pad>，损失只算答案
+    answer_only_loss: bool = setting(False, "只学答案的 token，不学问题")
+    # 初始化之外的一切随机性（dropout、数据顺序、评估样本）；命令行的模型初始化也用它
+    seed: int = setting(42, "随机种子")
+    # None 且没有别的上限时用种子代码的 15 轮
+    epochs: float | None = setting(None, "把训练数据过几遍（种子代码：15）")
+    max_steps: int | None = setting(None, "做这么多步优化后停止（优先于 --epochs）")
+    # 先测速，再按预算定步数
+    max_minutes: float | None = setting(None, "时间预算（分钟）；CPU 上没给 --max-steps/--epochs 时默认 15")
+    eval_every: int | None = setting(None, "每 N 步评估一次（默认：一次训练约 10 次）")
+    # 换个问法问训练过的成语
+    heldout_path: str | None = setting(None, "留出的问法（JSONL，带 idiom 字段）：用训练中没见过的问法问训练过的成语；"
+                                       "默认用训练文件旁边的 heldout_phrasings.jsonl（有就用），'' 表示不评估",
+                                       flag="--heldout", metavar="PATH")
+    eval_samples: int = setting(100, "每次评估答多少道训练题和验证题")  # 精确匹配
+    final_eval_samples: int = setting(500, "最终报告里每边多少道题")
+    val_loss_samples: int | None = setting(1000, "验证损失在验证集的多少道题（固定的子集）上算")
+    save_every: int | None = setting(None, "每 N 步保存 output-dir/last_model.pth（默认：每次评估时和每 2 分钟）")
+    log_every: int = setting(10, "每 N 步写一行 metrics.jsonl / TensorBoard")
 
 
 def lr_at(step: int, s: TrainSettings, total_steps: int) -> float:
@@ -134,7 +156,6 @@ class History(list):
         self.evals = []
         self.final = None
         self.interrupted = False
-        self.output_dir = None
 
 
 # ====================================================================== 一次训练的各个部分
@@ -188,7 +209,7 @@ class LoopState:
 
 @dataclass
 class StepTimer:
-    """为估计时长测几步：跳过前 WARMUP_STEPS_UNTIMED 步，再量 10 步（单进程时最多量 10 秒）。"""
+    """为估计时长测几步：跳过前 WARMUP_STEPS_UNTIMED 步，再量 TIMED_STEPS 步（单进程时最多量 TIMED_SECONDS 秒）。"""
 
     seconds: float = 0.0
     padded: int = 0  # 量过的步一共算了多少 token（含填充）
@@ -202,7 +223,7 @@ class StepTimer:
         self.seconds += dt
         self.padded += padded
         self.steps += 1
-        self.done = self.steps >= 10 or (world == 1 and self.seconds > 10)
+        self.done = self.steps >= TIMED_STEPS or (world == 1 and self.seconds > TIMED_SECONDS)
         return self.done
 
 
@@ -213,15 +234,13 @@ def prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype_
     max_length = min(s.max_length, context_length(base))
     train_ds = QADataset(train_path, tokenizer, max_length, pad_to_max_length=False, answer_only_loss=s.answer_only_loss)
     val_ds = QADataset(val_path, tokenizer, max_length, pad_to_max_length=False, answer_only_loss=s.answer_only_loss)
-    quiet = dict(warn=lambda message: None, summary=False)  # QADataset 已经报告过坏行
-    train_pairs = read_qa_jsonl(train_path, **quiet)
-    heldout = heldout_pairs(s.heldout_path, train_path, train_pairs, say)
-    evalset = EvalSet.fixed(val_ds, train_pairs, read_qa_jsonl(val_path, **quiet),
-                            n=s.eval_samples, n_val_loss=s.val_loss_samples, seed=s.seed, heldout_pairs=heldout)
+    heldout = heldout_pairs(s.heldout_path, train_path, train_ds.pairs, say)
+    evalset = EvalSet.fixed(train_ds, val_ds, n=s.eval_samples, n_val_loss=s.val_loss_samples, seed=s.seed,
+                            heldout_pairs=heldout)
     sampler = BucketBatchSampler(train_ds.lengths, s.batch_size, shuffle=True, seed=s.seed, drop_last=False)
     batches_per_epoch = len(sampler) // procs.world  # 每个进程取同一顺序里的每第 world 批
     if batches_per_epoch == 0:
-        raise DataError(f"错误：{train_path}: {len(train_ds)} 个问答对太少，不够 {procs.world} 个进程 × 每批 {s.batch_size} 个")
+        raise DataError(f"{train_path}: {len(train_ds)} 个问答对太少，不够 {procs.world} 个进程 × 每批 {s.batch_size} 个")
     sampler.set_epoch(0)
     pad_stats = padding_report(train_ds.lengths, list(sampler))
     say(f"数据：训练 {len(train_ds):,} 对，验证 {len(val_ds):,} 对，每轮 {batches_per_epoch:,} 批"
@@ -287,14 +306,15 @@ def resume_or_start(run: Run, resume: bool, history: History) -> LoopState:
             run.say(f"注意：之前那次训练的 {best_path} 会被这次的最佳模型覆盖")
         torch.manual_seed(s.seed + run.rank)  # 每个进程的 dropout 不同，同一种子可复现
         random.seed(s.seed)
-        return _set_eval_schedule(s, st)
+        set_cadence(st, s)
+        return st
     ckpt = read_checkpoint(last_path)
     check_vocab(ckpt, run.tokenizer, last_path)
     if ckpt["arch"] != run.arch or ckpt["config"] != asdict(run.model.config):
-        raise CheckpointError(f"错误：{last_path}: 里面是另一个模型（{ckpt['arch']} {ckpt['config']}）；"
+        raise CheckpointError(f"{last_path}: 里面是另一个模型（{ckpt['arch']} {ckpt['config']}）；"
                               "用 --no-resume 从头开始，或换一个 --output-dir")
     if ckpt.get("train_state") is None:
-        raise CheckpointError(f"错误：{last_path}: 没有可以续训的训练状态；用 --no-resume 从头开始")
+        raise CheckpointError(f"{last_path}: 没有可以续训的训练状态；用 --no-resume 从头开始")
     ts = ckpt["train_state"]
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ts["optimizer"])
@@ -311,14 +331,18 @@ def resume_or_start(run: Run, resume: bool, history: History) -> LoopState:
     rngs = ts["rng"]
     set_rng_state(rngs[run.rank] if isinstance(rngs, list) and run.rank < len(rngs) else rngs[0])
     run.say(f"从 {last_path} 续训：第 {st.step} 步（第 {st.epoch + 1} 轮，第 {st.position} 批）；--no-resume 从头开始")
-    return _set_eval_schedule(s, st)
-
-
-def _set_eval_schedule(s: TrainSettings, st: LoopState) -> LoopState:
-    """多久评估、保存一次：没指定时一次训练约 10 次（按时间预算时，测速后还会再定一次）。"""
-    st.eval_every = s.eval_every if s.eval_every is not None else max(50, st.schedule_steps() // 10)
-    st.save_every = s.save_every or st.eval_every
+    set_cadence(st, s)
     return st
+
+
+def set_cadence(st: LoopState, s: TrainSettings, at_least: int = 0) -> None:
+    """多久评估、保存一次。没给 eval_every 时一次训练约 EVALS_PER_RUN 次（最多每 MIN_EVAL_EVERY 步一次，
+    也不比 at_least 更勤）；按时间预算时，测速定下步数后再定一次。没给 save_every 时跟着评估保存。"""
+    if s.eval_every is not None:
+        st.eval_every = s.eval_every
+    else:
+        st.eval_every = max(MIN_EVAL_EVERY, st.schedule_steps() // EVALS_PER_RUN, at_least)
+    st.save_every = s.save_every or st.eval_every
 
 
 def epoch_order(run: Run, epoch: int) -> list[list[int]]:
@@ -349,9 +373,7 @@ def plan_budget(run: Run, st: LoopState, timer: StepTimer, bar) -> None:
     st.total_steps = bar.total = total
     run.say(f"测速（{kind}）：每步 {per_step * 1000:.0f} ms → {s.max_minutes:g} 分钟约 {total:,} 步"
             f"（{total / run.batches_per_epoch:.1f} 轮）")
-    if s.eval_every is None:
-        st.eval_every = max(50, total // 10)
-        st.save_every = s.save_every or st.eval_every
+    set_cadence(st, s)
 
 
 def out_of_time(run: Run, st: LoopState) -> bool:
@@ -401,9 +423,8 @@ def evaluate_and_save(run: Run, st: LoopState, history: History, log: RunLog, fi
     history.evals.append(row)
     log.write(row)
     if not final and run.s.eval_every is None and run.world == 1 and st.time_per_step:
-        # 评估不超过约 10% 的时间：慢的 CPU 上评估可能比训练还费时
-        st.eval_every = max(st.eval_every, math.ceil(row["eval_seconds"] / (0.1 * st.time_per_step) / 10) * 10)
-        st.save_every = run.s.save_every or st.eval_every
+        # 评估不超过约 10% 的时间：慢的 CPU 上评估可能比训练还费时（步数取整到 10 的倍数）
+        set_cadence(st, run.s, at_least=max(st.eval_every, math.ceil(row["eval_seconds"] / (0.1 * st.time_per_step) / 10) * 10))
     if row["val_loss"] < st.best_val:
         st.best_val = row["val_loss"]
         save_checkpoint(run.output_dir / BEST, run.model, run.arch, run.tokenizer, st.step, metrics=row)
@@ -497,22 +518,21 @@ def training_loop(run: Run, st: LoopState, history: History, log: RunLog | None,
             break
 
 
-def train(model, tokenizer, train_path, val_path, *, max_steps=None, max_minutes=None, epochs=None, batch_size=32,
-          lr=1e-3, output_dir="output", device=None, dtype="auto", compile=False, resume=True,
-          tensorboard_dir="runs/minigpt", callback=None, progress=True, verbose=True, **settings):
+def train(model, tokenizer, train_path, val_path, *, settings: TrainSettings | None = None, output_dir="output",
+          device=None, dtype="auto", compile=False, resume=True, tensorboard_dir="runs/minigpt", callback=None,
+          progress=True, verbose=True, **overrides):
     """在 train_path 上训练 model，在 val_path 上评估，保存 output_dir/{last,best}_model.pth。
 
     返回 History：每一步的训练损失（续训时包含之前的步）。`callback(step, loss, history)` 每步之后调用
     （实时画图、测试）；在里面抛出 KeyboardInterrupt 就像按了 Ctrl-C（已保存，同样的调用会接着训练）。
-    其它关键字参数是 TrainSettings 的字段（warmup_steps、eval_every、answer_only_loss、seed……）。
+    settings 是一组 TrainSettings（默认值见那里）；其它关键字参数改其中的字段（max_steps、lr、eval_every……）。
     """
-    s = TrainSettings(batch_size=batch_size, lr=lr, epochs=epochs, max_steps=max_steps, max_minutes=max_minutes, **settings)
+    s = replace(settings or TrainSettings(), **overrides)
     procs = init_processes(pick_device("auto") if device is None else torch.device(device))
     say = (lambda *a, **k: print0(procs.rank, *a, **k)) if verbose else (lambda *a, **k: None)
     try:
         run = prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype, compile, say)
         history = History()
-        history.output_dir = run.output_dir
         st = resume_or_start(run, resume, history)
         log = RunLog(run.output_dir / METRICS, tensorboard_dir, keep_until_step=st.step or None) if run.rank == 0 else None
         bar = tqdm(total=st.schedule_steps(), initial=st.step, desc="训练", unit="步",
@@ -543,30 +563,16 @@ def build_parser():
     p.add_argument("--arch", choices=["gpt", "qwen3"], default="gpt", help="模型架构")
     p.add_argument("--preset", default="cpu", help="模型大小，见 python -m minigpt.models（gpt：seed 是种子代码的 768×6 层；"
                    "qwen3：同名的 qwen3-seed、qwen3-cpu、qwen3-tiny）")
-    p.add_argument("--max-steps", type=int, default=None, help="做这么多步优化后停止")
-    p.add_argument("--max-minutes", type=float, default=None, help="时间预算（分钟）；CPU 上没给 --max-steps/--epochs 时默认 15")
-    p.add_argument("--epochs", type=float, default=None, help="把训练数据过几遍（种子代码：15）")
-    p.add_argument("--batch-size", type=int, default=TrainSettings.batch_size, help="每步多少个问答对")
-    p.add_argument("--lr", type=float, default=TrainSettings.lr, help="峰值学习率（先预热，再余弦退火）")
-    p.add_argument("--warmup-steps", type=int, default=TrainSettings.warmup_steps, help="学习率线性预热的步数")
     p.add_argument("--device", default="auto", help="auto：依次选 cuda → mps → cpu")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"], help="auto：实测 bf16 更快时用 bf16 autocast")
     p.add_argument("--threads", type=int, default=None, help="torch 用几个 CPU 线程（默认由 torch 决定；机器很忙时 1 反而快）")
     p.add_argument("--compile", action="store_true", help="用 torch.compile 编译模型（GPU 上有用；这台 CPU 上没用）")
-    p.add_argument("--seed", type=int, default=TrainSettings.seed, help="随机种子")
     p.add_argument("--resume", dest="resume", action="store_true", default=True,
                    help="output-dir/last_model.pth 存在就接着训练（默认就是这样）")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="从头开始（覆盖 --output-dir 里的检查点）")
-    p.add_argument("--answer-only-loss", action="store_true", help="只学答案的 token，不学问题")
-    p.add_argument("--eval-every", type=int, default=None, help="每 N 步评估一次（默认：一次训练约 10 次）")
-    p.add_argument("--save-every", type=int, default=None, help="每 N 步保存 output-dir/last_model.pth（默认：每次评估时和每 2 分钟）")
-    p.add_argument("--eval-samples", type=int, default=TrainSettings.eval_samples, help="每次评估答多少道训练题和验证题")
-    p.add_argument("--final-eval-samples", type=int, default=TrainSettings.final_eval_samples, help="最终报告里每边多少道题")
-    p.add_argument("--heldout", default=None, metavar="PATH",
-                   help="留出的问法（JSONL，带 idiom 字段）：用训练中没见过的问法问训练过的成语；"
-                        "默认用训练文件旁边的 heldout_phrasings.jsonl（有就用），'' 表示不评估")
     p.add_argument("--tensorboard-dir", default="runs/minigpt", help="TensorBoard 日志文件夹（'' 表示不写）")
     p.add_argument("--no-progress", action="store_true", help="不显示 tqdm 进度条（只打印日志）")
+    add_settings(p, TrainSettings)  # --batch-size、--lr、--max-steps……：每个 TrainSettings 字段一个
     return p
 
 
@@ -578,40 +584,41 @@ MISSING_HINTS = {
 }
 
 
+def new_model(vocab_path, arch="gpt", preset="cpu", seed=42, device="cpu"):
+    """(新初始化的模型, 分词器)：词表来自 vocab_path；打印设备、架构、预设和参数量（命令行和 python -m minigpt 用）。"""
+    tokenizer = Tokenizer(vocab_path)
+    model = build_model_for(arch, preset, tokenizer.get_vocab_size(), seed=seed)
+    rank = int(os.environ.get("RANK", "0"))
+    print0(rank, f"设备：{device}  架构：{arch}  预设：{preset}  参数量：{sum(p.numel() for p in model.parameters()):,}")
+    return model, tokenizer
+
+
+def cpu_budget(s: TrainSettings, device) -> TrainSettings:
+    """在 CPU 上没给步数、轮数或时间时，训练 CPU_MINUTES 分钟（种子代码的 15 轮在 CPU 上要好几个小时）。"""
+    if s.max_minutes is None and s.max_steps is None and s.epochs is None and torch.device(device).type == "cpu":
+        print0(int(os.environ.get("RANK", "0")),
+               f"在 CPU 上默认训练 {CPU_MINUTES:g} 分钟后停止（用 --max-minutes、--max-steps 或 --epochs 改）")
+        return replace(s, max_minutes=CPU_MINUTES)
+    return s
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     for name in ("vocab", "train", "val"):
         path = Path(getattr(args, name))
         if not path.is_file():
-            print(f"错误：{path}: 找不到；{MISSING_HINTS[name]}", file=sys.stderr)
-            return 1
+            return report(DataError(f"{path}: 找不到；{MISSING_HINTS[name]}"))
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        from minigpt.tokenizer import Tokenizer
-
-        tokenizer = Tokenizer(args.vocab)
         device = pick_device(args.device)
-        model = build_model_for(args.arch, args.preset, tokenizer.get_vocab_size(), seed=args.seed)
-        rank = int(os.environ.get("RANK", "0"))
-        print0(rank, f"设备：{device}  架构：{args.arch}  预设：{args.preset}  参数量：{sum(p.numel() for p in model.parameters()):,}")
-        max_minutes = args.max_minutes
-        if max_minutes is None and args.max_steps is None and args.epochs is None and device.type == "cpu":
-            max_minutes = 15.0
-            print0(rank, "在 CPU 上默认训练 15 分钟后停止（用 --max-minutes、--max-steps 或 --epochs 改）")
-        history = train(
-            model, tokenizer, args.train, args.val,
-            max_steps=args.max_steps, max_minutes=max_minutes, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            output_dir=args.output_dir, device=device, dtype=args.dtype, compile=args.compile, resume=args.resume,
-            tensorboard_dir=args.tensorboard_dir or None, progress=not args.no_progress,
-            warmup_steps=args.warmup_steps, seed=args.seed, answer_only_loss=args.answer_only_loss,
-            eval_every=args.eval_every, save_every=args.save_every,
-            eval_samples=args.eval_samples, final_eval_samples=args.final_eval_samples, heldout_path=args.heldout,
-        )
-    except DataError as e:  # CheckpointError 也是 DataError；消息都是“错误：文件: 哪里不对”
-        message = str(e)
-        print(message if message.startswith("错误：") else f"错误：{message}", file=sys.stderr)
-        return 1
+        settings = settings_from(args, TrainSettings)
+        model, tokenizer = new_model(args.vocab, args.arch, args.preset, settings.seed, device)
+        history = train(model, tokenizer, args.train, args.val, settings=cpu_budget(settings, device),
+                        output_dir=args.output_dir, device=device, dtype=args.dtype, compile=args.compile,
+                        resume=args.resume, tensorboard_dir=args.tensorboard_dir or None, progress=not args.no_progress)
+    except UserError as e:
+        return report(e)
     return 130 if history.interrupted else 0
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from minigpt.build_vocab import build_vocab
+from minigpt.cli import ConfigError
 from minigpt.jsonl import DataError
 from minigpt.qa_dataset import BucketBatchSampler, QADataset, collate_batch, padding_fraction
 from minigpt.split_data import shuffle_and_cut, split_jsonl_data
@@ -74,7 +75,7 @@ def test_shuffle_and_cut_is_the_seeds_global_shuffle():
 
 @pytest.mark.parametrize("ratio", [0, 1, 1.5, -0.1, float("nan")])
 def test_split_rejects_ratios_outside_0_1(data, ratio):
-    with pytest.raises(DataError, match="train_ratio 必须在 0 和 1 之间"):
+    with pytest.raises(ConfigError, match="train_ratio 必须在 0 和 1 之间"):  # a setting, not the data, is wrong
         split_jsonl_data(data, ratio, **QUIET)
     assert not (data.parent / "train.jsonl").exists()
 
@@ -292,6 +293,43 @@ def test_prepare_data_builds_only_what_is_missing_or_stale(data, capsys):
     prepare_data(data)
     assert capsys.readouterr().out.startswith(f"数据就绪（重建了 {paths['vocab']}；重新划分")
     assert "龘" in Tokenizer(paths["vocab"]).word2id
+
+
+def test_prepare_data_reads_the_data_once_and_writes_what_the_two_commands_write(data, tmp_path, monkeypatch):
+    import builtins
+    import io
+    import os
+
+    from minigpt.split_data import prepare_data
+
+    opened, real_open = [], io.open
+
+    def counting_open(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)):
+            opened.append(Path(file).resolve())
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", counting_open)  # pathlib's read_bytes/read_text go through io.open
+    monkeypatch.setattr(builtins, "open", counting_open)
+    paths = prepare_data(data)
+    monkeypatch.undo()
+    assert opened.count(data.resolve()) == 1, opened
+    # one read, one count, one cut: the same bytes as build_vocab.py and split_data.py --group-by idiom write
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    shutil.copy(data, seed / "data.jsonl")
+    build_vocab(seed / "data.jsonl", seed / "vocab.json", warn=lambda m: None)
+    split_jsonl_data(seed / "data.jsonl", 0.8, 42, group_by="idiom", **QUIET)
+    for name in ("vocab", "train", "val"):
+        assert paths[name].read_bytes() == (seed / paths[name].name).read_bytes(), name
+
+
+def test_prepare_data_rejects_a_bad_ratio_before_writing(data):
+    from minigpt.split_data import prepare_data
+
+    with pytest.raises(ConfigError, match="train_ratio"):
+        prepare_data(data, train_ratio=1.0)
+    assert not (data.parent / "vocab.json").exists() and not (data.parent / "train.jsonl").exists()
 
 
 # ---- split grouped by idiom ----------------------------------------------------------------------

@@ -40,3 +40,53 @@ def test_bad_arguments_are_reported_in_chinese():
     assert r.returncode == 2 and "错误：参数 --max-steps 的值 'abc' 不是有效的 int" in r.stderr
     r = run("./minigpt/train.py", "--no-such-flag")
     assert r.returncode == 2 and "错误：不认识的参数：--no-such-flag" in r.stderr
+
+
+# `python ./minigpt/train.py --help` before its flags were generated from TrainSettings: every one must stay
+TRAIN_FLAGS_BEFORE = {
+    "-h", "--help", "--train", "--val", "--vocab", "--output-dir", "--arch", "--preset", "--max-steps", "--max-minutes",
+    "--epochs", "--batch-size", "--lr", "--warmup-steps", "--device", "--dtype", "--threads", "--compile", "--seed",
+    "--resume", "--no-resume", "--answer-only-loss", "--eval-every", "--save-every", "--eval-samples",
+    "--final-eval-samples", "--heldout", "--tensorboard-dir", "--no-progress",
+}
+
+
+def test_train_keeps_every_flag_and_has_one_per_setting():
+    import re
+    from dataclasses import fields
+
+    from minigpt.train import TrainSettings
+
+    text = run("./minigpt/train.py", "--help").stdout
+    flags = set(re.findall(r"(?<![\w-])(-h|--[a-z][a-z-]*)", text))
+    assert TRAIN_FLAGS_BEFORE <= flags, TRAIN_FLAGS_BEFORE - flags
+    for f in fields(TrainSettings):  # each setting reaches the command line, with its Chinese help
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        assert flag in flags and f.metadata["help"].split("（")[0][:8] in " ".join(text.split()), f.name
+
+
+def test_add_settings_handles_switches_optionals_and_choices():
+    from dataclasses import dataclass
+
+    from minigpt.cli import ArgumentParser, add_settings, setting, settings_from
+
+    @dataclass
+    class Demo:
+        steps: int | None = setting(None, "步数")
+        rate: float = setting(0.5, "比例")
+        fast: bool = setting(False, "快一点")
+        shuffle: bool = setting(True, "打乱")
+        mode: str = setting("a", "模式", choices=["a", "b"])
+        path: str | None = setting(None, "文件", flag="--file", metavar="PATH")
+
+    parser = ArgumentParser()
+    add_settings(parser, Demo)
+    assert settings_from(parser.parse_args([]), Demo) == Demo()
+    got = settings_from(parser.parse_args(["--steps", "3", "--rate", "1e-3", "--fast", "--no-shuffle", "--mode", "b",
+                                           "--file", "x.jsonl"]), Demo)
+    assert got == Demo(steps=3, rate=1e-3, fast=True, shuffle=False, mode="b", path="x.jsonl")
+    text = " ".join(parser.format_help().split())
+    assert "比例（默认：0.5）" in text and "--file PATH" in text and "步数（默认" not in text and "快一点（默认" not in text
+    assert "打乱（默认" not in text and not [w for w in ENGLISH if w in text]  # a switch states no True/False
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--mode", "c"])

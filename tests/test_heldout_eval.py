@@ -61,9 +61,10 @@ def test_evaluate_reports_heldout_exact_match_per_type(folder, monkeypatch, tiny
     # a stand-in for the model: right on every question except the held-out meaning of 戊己庚辛
     monkeypatch.setattr(ev, "greedy_answers", lambda model, tokenizer, questions, **kw:
                         ["错" if q == "戊己庚辛讲的是什么" else truth[q] for q in questions])
-    val_ds = QADataset(folder / "val.jsonl", tok, 64, pad_to_max_length=False, warn=lambda m: None)
-    evalset = EvalSet.fixed(val_ds, train, read_qa_jsonl(folder / "val.jsonl", **QUIET), n=10, n_val_loss=10, seed=0,
-                            heldout_pairs=held)
+    train_ds, val_ds = (QADataset(folder / f"{f}.jsonl", tok, 64, pad_to_max_length=False, warn=lambda m: None)
+                        for f in ("train", "val"))
+    assert train_ds.pairs == train and [p.type for p in val_ds.pairs] == ["meaning", "pinyin"]  # the pairs, read once
+    evalset = EvalSet.fixed(train_ds, val_ds, n=10, n_val_loss=10, seed=0, heldout_pairs=held)
     row, _, _ = evaluate(tiny_gpt(tok.get_vocab_size()), tok, evalset, step=1, device=torch.device("cpu"), final_n=10)
     assert row["exact_match"] == {"train": 1.0, "val": 1.0, "heldout": 0.75}
     assert row["by_type"]["heldout"]["meaning"]["exact_match"] == 0.5
@@ -74,7 +75,7 @@ def test_evaluate_reports_heldout_exact_match_per_type(folder, monkeypatch, tiny
     meaning_line = next(line for line in report.splitlines() if line.strip().startswith("meaning"))
     assert meaning_line.split()[1:4] == ["100.0%", "50.0%", "100.0%"]   # train, asked differently, val
 
-    without = EvalSet.fixed(val_ds, train, read_qa_jsonl(folder / "val.jsonl", **QUIET), n=10, n_val_loss=10, seed=0)
+    without = EvalSet.fixed(train_ds, val_ds, n=10, n_val_loss=10, seed=0)
     row, _, _ = evaluate(tiny_gpt(tok.get_vocab_size()), tok, without, step=1, device=torch.device("cpu"), final_n=10)
     assert "heldout" not in row["exact_match"] and "换问法" not in format_report(row)
 

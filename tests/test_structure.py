@@ -4,6 +4,8 @@ import ast
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "minigpt"
 MAX_FUNCTION_LINES = 100
@@ -99,7 +101,7 @@ def test_one_preset_table_without_clashing_names():
     assert not set(GPT_PRESETS) & set(QWEN3_PRESETS)
     assert models.PRESETS == {**GPT_PRESETS, **QWEN3_PRESETS}
     # the command line's names keep meaning what they meant: `--preset cpu` is the course GPT, `--arch qwen3` prefixes
-    assert models.config_for("gpt", "cpu", 57) == GPT_PRESETS["cpu"].__class__(**{**vars(GPT_PRESETS["cpu"]), "vocab_size": 57})
+    assert models.preset_config("gpt", "cpu", 57) == GPT_PRESETS["cpu"].__class__(**{**vars(GPT_PRESETS["cpu"]), "vocab_size": 57})
     assert models.preset_name("qwen3", "cpu") == "qwen3-cpu" and models.preset_name("qwen3", "qwen3-0.6b") == "qwen3-0.6b"
 
 
@@ -121,3 +123,46 @@ def test_every_data_file_in_the_package_is_installed():
     data = [p.removeprefix("minigpt/") for p in tracked if not p.endswith(".py")]
     assert data, "the quizzes (minigpt/exercises/quizzes.json) should be found here"
     assert [p for p in data if not any(fnmatch.fnmatch(p, g) for g in globs)] == []
+
+
+def string_literals(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of every string literal in a file; an f-string counts by its leading text."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):  # also an f-string's leading text
+            found.add((node.lineno, node.value))
+    return sorted(found)
+
+
+def test_only_cli_puts_the_error_prefix_on_a_message():
+    """Messages say what is wrong; `cli.report` (and argparse's error) add "错误：" in one place."""
+    from minigpt import cli
+
+    found = [f"{path.relative_to(ROOT)}:{line}" for path in sorted(PACKAGE.rglob("*.py"))
+             for line, text in string_literals(path) if text.startswith(cli.ERROR)]
+    # exactly one hit, and it is the constant itself (so the checker does find such literals)
+    assert found == [f"minigpt/cli.py:{next(n for n, t in string_literals(PACKAGE / 'cli.py') if t == cli.ERROR)}"], found
+
+
+def test_one_family_for_the_errors_a_learner_can_cause():
+    from minigpt import checkpoint, cli, jsonl
+
+    for cls in (cli.DataError, cli.ConfigError, cli.CheckpointError):
+        assert issubclass(cls, cli.UserError) and cls is not cli.UserError
+    assert not issubclass(cli.CheckpointError, cli.DataError) and not issubclass(cli.ConfigError, cli.DataError)
+    assert jsonl.DataError is cli.DataError and checkpoint.CheckpointError is cli.CheckpointError  # old homes still work
+
+
+CORE_WITH_ALL = ["cli", "jsonl", "build_vocab", "split_data", "checkpoint", "models", "train", "export", "__main__",
+                 "qa_dataset", "evaluate", "tokenizer", "runlog", "plots", "diagnose"]
+
+
+@pytest.mark.parametrize("name", CORE_WITH_ALL)
+def test_core_modules_say_what_is_public(name):
+    """`__all__` lists what a reader may use from outside; every name in it exists."""
+    import importlib
+
+    module = importlib.import_module(f"minigpt.{name}")
+    assert isinstance(getattr(module, "__all__", None), list), f"minigpt/{name}.py has no __all__"
+    assert [n for n in module.__all__ if not hasattr(module, n)] == []
+    assert [n for n in module.__all__ if n.startswith("_")] == []

@@ -221,6 +221,30 @@ def test_cli_says_which_command_makes_a_missing_file(data, tmp_path, capsys):
     assert "split_data.py" in capsys.readouterr().err
 
 
+def test_cli_on_a_broken_file_names_file_line_and_problem(data, tmp_path, capsys):
+    """A bad training file: one "错误：文件:行号: 哪里不对" line, exit 1, no traceback (in-process: fast)."""
+    broken = tmp_path / "train.jsonl"
+    broken.write_bytes((data / "train.jsonl").read_bytes().split(b"\n", 1)[0] + b'\n{"question": "caf\xe9", "answer": "x"}\n')
+    args = ["--train", str(broken), "--val", str(data / "val.jsonl"), "--vocab", str(data / "vocab.json"), "--preset",
+            "tiny", "--max-steps", "1", "--device", "cpu", "--output-dir", str(tmp_path / "out"), "--no-progress"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"错误：{broken}:2: 不是有效的 UTF-8（这一行第 18 个字节是 0xe9）；请把文件另存为 UTF-8"
+    assert main([*args[:-3], "--preset", "huge", "--no-progress"]) == 1  # a setting, not a file: same one-line report
+    assert capsys.readouterr().err.strip().startswith("错误：没有名为“huge”的 gpt 预设")
+
+
+def test_settings_keep_their_defaults_through_train_and_the_command_line():
+    from minigpt.cli import settings_from
+    from minigpt.train import build_parser
+
+    parsed = settings_from(build_parser().parse_args([]), TrainSettings)
+    assert parsed == TrainSettings()
+    parsed = settings_from(build_parser().parse_args(["--lr", "0.5", "--answer-only-loss", "--heldout", "", "--epochs", "2"]),
+                           TrainSettings)
+    assert parsed == TrainSettings(lr=0.5, answer_only_loss=True, heldout_path="", epochs=2.0)
+
+
 @pytest.mark.slow
 def test_cli_as_a_script(data, tmp_path):
     """`python ./minigpt/train.py` trains a few steps; a missing file is one line on stderr, no traceback."""

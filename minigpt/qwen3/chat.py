@@ -18,6 +18,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
+from minigpt.cli import DataError  # noqa: E402
+
 # Qwen2/Qwen3 的预分词正则：先按“词”切开（英文缩写、字母串、单个数字、标点串、空白、换行），
 # 每一段再单独做字节级 BPE。数字一个一个切，所以 "123" 永远是 3 个 token。
 PRETOKENIZE_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -91,7 +93,7 @@ def build_qwen3_tokenizer_json(path, tiktoken_file=None) -> Path:
             tok, rank = line.split()
             ranks[base64.b64decode(tok)] = int(rank)
     if len(ranks) != NUM_BPE_TOKENS:
-        raise ValueError(f"{tiktoken_file}: 有 {len(ranks)} 个词，Qwen3 的 BPE 词表应有 {NUM_BPE_TOKENS} 个")
+        raise DataError(f"{tiktoken_file}: 有 {len(ranks)} 个词，Qwen3 的 BPE 词表应有 {NUM_BPE_TOKENS} 个")
 
     b2u = _bytes_to_unicode()
     as_str = lambda b: "".join(b2u[x] for x in b)  # noqa: E731
@@ -189,7 +191,7 @@ class Qwen3Tokenizer:
             raise FileNotFoundError(f"{path}: 文件不存在")
         self.tk = Tokenizer.from_file(str(path))
         if self.tk.token_to_id("<|im_end|>") != IM_END_ID:
-            raise ValueError(f"{path}: 不是 Qwen3 的分词器（<|im_end|> 的编号不是 {IM_END_ID}）")
+            raise DataError(f"{path}: 不是 Qwen3 的分词器（<|im_end|> 的编号不是 {IM_END_ID}）")
 
     @classmethod
     def from_pretrained(cls, folder) -> "Qwen3Tokenizer":

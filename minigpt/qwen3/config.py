@@ -14,6 +14,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
+from minigpt.cli import ConfigError  # noqa: E402  （一个 ValueError：配置写错了，学习者能改）
+
 # 我们能读的两种架构（transformers 的类名）
 DENSE_ARCH = "Qwen3ForCausalLM"
 MOE_ARCH = "Qwen3MoeForCausalLM"
@@ -48,14 +50,14 @@ class Qwen3Config:
 
     def __post_init__(self):
         if self.num_attention_heads % self.num_key_value_heads:
-            raise ValueError(f"num_attention_heads={self.num_attention_heads} 必须是 "
+            raise ConfigError(f"num_attention_heads={self.num_attention_heads} 必须是 "
                              f"num_key_value_heads={self.num_key_value_heads} 的整数倍")
         if self.hidden_act != "silu":
-            raise ValueError(f"hidden_act={self.hidden_act!r}：Qwen3 只支持 'silu'")
+            raise ConfigError(f"hidden_act={self.hidden_act!r}：Qwen3 只支持 'silu'")
         if self.head_dim % 2:
-            raise ValueError(f"head_dim={self.head_dim} 必须是偶数（RoPE 把维度两两配对旋转）")
+            raise ConfigError(f"head_dim={self.head_dim} 必须是偶数（RoPE 把维度两两配对旋转）")
         if self.num_experts and not 0 < self.num_experts_per_tok <= self.num_experts:
-            raise ValueError(f"num_experts_per_tok={self.num_experts_per_tok} 必须在 1..{self.num_experts}")
+            raise ConfigError(f"num_experts_per_tok={self.num_experts_per_tok} 必须在 1..{self.num_experts}")
         self.mlp_only_layers = list(self.mlp_only_layers)
 
     # ---- 由字段推出的量 ----
@@ -84,20 +86,20 @@ class Qwen3Config:
         model_type = d.get("model_type")
         if archs:
             if not any(a in (DENSE_ARCH, MOE_ARCH) for a in archs):
-                raise ValueError(f"{source}: architectures={archs}，不是 Qwen3（需要 {DENSE_ARCH} 或 {MOE_ARCH}）")
+                raise ConfigError(f"{source}: architectures={archs}，不是 Qwen3（需要 {DENSE_ARCH} 或 {MOE_ARCH}）")
             is_moe_arch = MOE_ARCH in archs
         elif model_type in ("qwen3", "qwen3_moe"):
             is_moe_arch = model_type == "qwen3_moe"
         else:
-            raise ValueError(f"{source}: model_type={model_type!r}，不是 Qwen3")
+            raise ConfigError(f"{source}: model_type={model_type!r}，不是 Qwen3")
 
         rope = d.get("rope_parameters") or d.get("rope_scaling") or {}
         rope_type = rope.get("rope_type", rope.get("type", "default"))
         if rope_type != "default":
-            raise ValueError(f"{source}: rope_type={rope_type!r} 不支持（这里只实现了原始 RoPE）")
+            raise ConfigError(f"{source}: rope_type={rope_type!r} 不支持（这里只实现了原始 RoPE）")
         rope_theta = d.get("rope_theta", rope.get("rope_theta", 10000.0))
         if d.get("use_sliding_window"):
-            raise ValueError(f"{source}: use_sliding_window=true 不支持（Qwen3 官方模型都不用）")
+            raise ConfigError(f"{source}: use_sliding_window=true 不支持（Qwen3 官方模型都不用）")
 
         heads = d["num_attention_heads"]
         eos = d.get("eos_token_id")
@@ -135,7 +137,7 @@ class Qwen3Config:
         try:
             return cls(**kw)
         except ValueError as e:
-            raise ValueError(f"{source}: {e}") from None
+            raise ConfigError(f"{source}: {e}") from None
 
     def to_hf_dict(self, dtype: str = "float32") -> dict:
         """写成 transformers 4.51+ 和 5.x 都能读的 config.json 内容（rope_theta 放顶层）。"""
@@ -240,8 +242,7 @@ PRESETS: dict[str, Qwen3Config] = {
 def course_config(vocab_size: int, preset: str = "cpu", max_position_embeddings: int = 128) -> Qwen3Config:
     """课程的 Qwen3 预设（"cpu"、"seed"、"tiny"，即 PRESETS 里的 "qwen3-cpu" 等），填入真实的词表大小。"""
     if preset not in ("seed", "cpu", "tiny"):
-        from minigpt.jsonl import DataError  # 一个 ValueError；命令行（train.py）把它打印成一行错误
-        raise DataError(f"错误：没有名为“{preset}”的 Qwen3 课程预设，可选：seed, cpu, tiny")
+        raise ConfigError(f"没有名为“{preset}”的 Qwen3 课程预设，可选：seed, cpu, tiny")
     return replace(PRESETS[f"qwen3-{preset}"], vocab_size=vocab_size, max_position_embeddings=max_position_embeddings)
 
 

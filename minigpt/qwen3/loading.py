@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from minigpt.cli import CheckpointError, ConfigError
 from minigpt.qwen3.config import Qwen3Config
 
 # transformers 5 在内存里把一层的所有专家并成 3 维张量：
@@ -28,7 +29,7 @@ def _as_dtype(dtype) -> torch.dtype | None:
         return None
     if isinstance(dtype, str):
         if not isinstance(getattr(torch, dtype, None), torch.dtype):
-            raise ValueError(f"未知的 dtype {dtype!r}（例如 'float32'、'bfloat16'）")
+            raise ConfigError(f"未知的 dtype {dtype!r}（例如 'float32'、'bfloat16'）")
         return getattr(torch, dtype)
     return dtype
 
@@ -57,11 +58,11 @@ def read_config(folder) -> Qwen3Config:
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}: 不是合法的 JSON（{e.msg}）") from None
+        raise CheckpointError(f"{path}:{e.lineno}: 不是合法的 JSON（{e.msg}）") from None
     try:
         return Qwen3Config.from_hf_dict(d, source=str(path))
     except KeyError as e:
-        raise ValueError(f"{path}: 缺少字段 {e}") from None
+        raise CheckpointError(f"{path}: 缺少字段 {e}") from None
 
 
 def iter_checkpoint_tensors(files, device="cpu"):
@@ -95,15 +96,15 @@ def load_state_into(model, tensors, dtype: torch.dtype | None, source: str) -> N
         if tied and key == "lm_head.weight":
             continue
         if key not in expected:
-            raise ValueError(f"{source}: 多出来的权重 {key} {tuple(t.shape)}（config.json 与权重不匹配？）")
+            raise CheckpointError(f"{source}: 多出来的权重 {key} {tuple(t.shape)}（config.json 与权重不匹配？）")
         if t.shape != expected[key]:
-            raise ValueError(f"{source}: {key} 的形状是 {tuple(t.shape)}，按 config.json 应为 "
+            raise CheckpointError(f"{source}: {key} 的形状是 {tuple(t.shape)}，按 config.json 应为 "
                              f"{tuple(expected[key])}")
         state[key] = t if dtype is None else t.to(dtype)
     missing = sorted(set(expected) - set(state))
     if missing:
         more = f" 等 {len(missing)} 个" if len(missing) > 3 else ""
-        raise ValueError(f"{source}: 缺少权重 {', '.join(missing[:3])}{more}")
+        raise CheckpointError(f"{source}: 缺少权重 {', '.join(missing[:3])}{more}")
     # assign=True：直接用读到的张量替换 meta 参数，不再分配第二份内存
     model.load_state_dict(state, strict=False, assign=True)
     if tied:  # assign 换掉了 embed_tokens.weight 这个 Parameter，重新绑定共用关系

@@ -27,7 +27,7 @@ from minigpt.common import unwrap
 from minigpt.model import PRESETS as GPT_PRESETS
 from minigpt.model import GPTConfig, GPTLMHeadModel
 from minigpt.qwen3.config import PRESETS as QWEN3_PRESETS
-from minigpt.qwen3.config import Qwen3Config
+from minigpt.qwen3.config import Qwen3Config, count_parameters
 from minigpt.qwen3.model import Qwen3ForCausalLM
 
 __all__ = ["ARCHS", "PRESETS", "preset_name", "preset_config", "build_model_for", "build_model", "arch_of",
@@ -94,8 +94,6 @@ def config_dict(model) -> dict:
 
 
 if __name__ == "__main__":
-    from minigpt.qwen3.config import count_parameters
-
     for name, cfg in PRESETS.items():
         n = count_parameters(cfg) if isinstance(cfg, Qwen3Config) else GPTLMHeadModel(cfg).num_parameters()
         print(f"{name:14s} {type(cfg).__name__:12s} {n / 1e6:10.2f} M 参数")

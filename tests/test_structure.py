@@ -154,7 +154,7 @@ def test_one_family_for_the_errors_a_learner_can_cause():
 
 
 CORE_WITH_ALL = ["cli", "jsonl", "build_vocab", "split_data", "checkpoint", "models", "train", "export", "__main__",
-                 "qa_dataset", "evaluate", "tokenizer", "runlog", "plots", "diagnose"]
+                 "qa_dataset", "evaluate", "tokenizer", "runlog", "plots", "diagnose", "qwen3.config"]
 
 
 @pytest.mark.parametrize("name", CORE_WITH_ALL)

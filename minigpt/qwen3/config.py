@@ -16,6 +16,10 @@ if __package__ in (None, ""):
 
 from minigpt.cli import ConfigError  # noqa: E402  （一个 ValueError：配置写错了，学习者能改）
 
+__all__ = ["Qwen3Config", "count_parameters", "course_config", "PRESETS", "DENSE_ARCH", "MOE_ARCH", "QWEN3_0_6B",
+           "QWEN3_1_7B", "QWEN3_4B", "QWEN3_8B", "QWEN3_30B_A3B", "TINY", "TINY_MOE", "QWEN3_COURSE_CPU",
+           "QWEN3_COURSE_SEED", "QWEN3_COURSE_TINY"]
+
 # 我们能读的两种架构（transformers 的类名）
 DENSE_ARCH = "Qwen3ForCausalLM"
 MOE_ARCH = "Qwen3MoeForCausalLM"

@@ -75,6 +75,20 @@ def test_good_file_fields_and_order(tmp_path):
     assert messages == [f"{path}: 保留 2 个问答对，跳过 0 行"]
 
 
+def test_each_line_is_parsed_once_when_read(tmp_path, monkeypatch):
+    import minigpt.jsonl as jsonl_module
+
+    path = write(tmp_path, '{"question": "问1", "answer": "答1", "type": "meaning", "idiom": "一马当先"}\n'
+                           '{"question": "问2", "answer": "答2"}\n')
+    calls = []
+    real_loads = json.loads
+    monkeypatch.setattr(jsonl_module.json, "loads", lambda text: calls.append(text) or real_loads(text))
+    first, second = read(path)[0]
+    assert len(calls) == 2  # one parse per line, at read time
+    assert (first.type, first.idiom, first.get("type"), second.type, second.idiom) == ("meaning", "一马当先", "meaning", "qa", None)
+    assert len(calls) == 2  # type, idiom and get() read the parsed record: no parse per access
+
+
 def test_bom_crlf_blank_lines_and_whitespace(tmp_path):
     content = b"\xef\xbb\xbf" + GOOD.encode() + b"\r\n\r\n   \r\n\t" + GOOD.encode() + b"  \r\n\n"
     pairs, messages = read(write(tmp_path, content))

@@ -143,3 +143,17 @@ def test_adapter_file_round_trip_and_mismatched_bases_are_refused(tmp_path, base
 def test_lora_linear_refuses_rank_zero():
     with pytest.raises(ValueError, match="rank"):
         LoRALinear(torch.nn.Linear(4, 4), rank=0, alpha=1)
+
+
+def test_the_merged_model_exports_through_the_transformers_export(tmp_path, base, char_tokenizer):
+    transformers = pytest.importorskip("transformers")
+    from minigpt.export import export_model
+
+    adapted = add_lora(copy.deepcopy(base), rank=4, alpha=8)
+    randomize_b(adapted, seed=5)
+    expected = adapted(ids())
+    plain = merge_and_unload(adapted)
+    folder = export_model(plain, char_tokenizer(CHARS).word2id, tmp_path / "export")
+    hf = transformers.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(hf(ids()).logits, expected, rtol=1e-4, atol=1e-5)

@@ -165,8 +165,9 @@ def train(counts: Counter, num_merges: int, progress=None) -> tuple[list[bytes],
                     where[pair].add(i)
                     grown.add(pair)
         pairs.pop(best)  # 每一处都合并了
-        for pair in grown:  # 只有含新 token 的对会变多：放进堆
-            heapq.heappush(heap, (-pairs[pair], pair))
+        for pair in grown:  # 只有含新 token 的对会变多：放进堆（"a b a b" 里的 (ab, a) 来了又走，次数是 0）
+            if pairs[pair] > 0:
+                heapq.heappush(heap, (-pairs[pair], pair))
         if progress is not None:
             progress(len(merges))
     return vocab, merges

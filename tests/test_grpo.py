@@ -8,6 +8,7 @@ import types
 import pytest
 import torch
 
+from minigpt.generate import generate
 from minigpt.grpo import group_advantages, grpo_loss, grpo_step, sample_groups
 from minigpt.reward import NOT_AN_IDIOM, SAME_IDIOM, VALID, WRONG_HEAD, chain_reward, chain_verdict, idioms
 
@@ -121,7 +122,12 @@ def test_groups_share_their_prompt_and_end_at_the_stop_token(tiny_chain):
     assert prompts[3] != prompts[0]
     for r in replies:
         assert 1 <= len(r) <= 6 and tok.sep_token_id not in r[:-1]
-    assert sample_groups(model, tok, ["画蛇添足接龙"], 3, max_new_tokens=6, seed=0)[1] == replies[:3]
+    assert sample_groups(model, tok, ["画蛇添足接龙", "一丝不苟接龙"], 3, max_new_tokens=6, seed=0)[1] == replies
+    # each row is what the model samples for that prompt alone (left padding changes nothing): greedy shows it
+    _, greedy = sample_groups(model, tok, ["画蛇添足接龙", "智接龙"], 1, max_new_tokens=6, temperature=1e-6)
+    for prompt, reply in zip(["画蛇添足接龙", "智接龙"], greedy):
+        x = torch.tensor([tok.encode(prompt, None, pad_to_max_length=False)[0]])
+        assert reply == generate(model, x, 6, stop_token_ids=(tok.sep_token_id,))[0, x.shape[1]:].tolist()
 
 
 def test_a_step_with_one_sample_per_group_and_no_kl_changes_nothing(tiny_chain):

@@ -173,7 +173,12 @@ def load_adapter(path, base_path, device="cpu"):
         raise CheckpointError(f"{path}: 这个 LoRA 适配器不是在 {base_path} 上训练的（{mismatch}）；"
                               f"请换成训练它时的原模型{'（' + adapter['base'] + '）' if adapter['base'] else ''}")
     add_lora(model, adapter["rank"], adapter["alpha"], targets={n.rsplit(".", 1)[-1] for n in adapter["shapes"]})
-    model.load_state_dict(adapter["weights"], strict=False)  # 原模型的权重已经在里面，这里只填 A、B
+    try:  # 原模型的权重已经在里面，这里只填 A、B
+        unexpected = model.load_state_dict(adapter["weights"], strict=False).unexpected_keys
+    except RuntimeError:  # 形状不对
+        unexpected = ["A、B 的形状和 rank 对不上"]
+    if unexpected:
+        raise CheckpointError(f"{path}: 适配器文件里的权重对不上它自己记下的层（{unexpected[0]}）；请重新保存适配器")
     return model.to(device).eval(), tokenizer
 
 

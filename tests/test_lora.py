@@ -135,6 +135,11 @@ def test_adapter_file_round_trip_and_mismatched_bases_are_refused(tmp_path, base
         with pytest.raises(CheckpointError, match=what) as e:
             load_adapter(tmp_path / "adapter.pth", tmp_path / name)
         assert str(tmp_path / "adapter.pth") in str(e.value) and str(tmp_path / name) in str(e.value)
+    broken = torch.load(tmp_path / "adapter.pth", weights_only=True)
+    broken["rank"] = 3  # A and B in the file are rank 4
+    torch.save(broken, tmp_path / "broken.pth")
+    with pytest.raises(CheckpointError, match="对不上它自己"):
+        load_adapter(tmp_path / "broken.pth", tmp_path / "base.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a file torch wrote")
     with pytest.raises(CheckpointError, match="不是"):
         load_adapter(tmp_path / "junk.pth", tmp_path / "base.pth")

@@ -1,14 +1,16 @@
-"""第 3 章练习：打乱再切分（与课程包逐行相同）、验证集有多少成语在训练集见过、按成语分组划分。
+"""第 3 章练习：打乱再切分（与课程包逐行相同）、预测按行划分的“泄漏”、验证集有多少成语在训练集见过、按成语分组划分。
 
-期望值由 minigpt/split_data.py 的 shuffle_and_cut 算出；按成语分组的划分没有现成的函数，规则写在任务里。
+期望值由 minigpt/split_data.py 的 shuffle_and_cut、grouped_shuffle_and_cut 算出；预测题（3.2）读仓库里的 data/data.jsonl。
 """
 import json
 import random
+from pathlib import Path
 
 from minigpt.exercises.core import Case, Exercise, Wrong, register
 from minigpt.jsonl import QAPair
 from minigpt.split_data import grouped_shuffle_and_cut, shuffle_and_cut
 
+DATA = Path(__file__).resolve().parents[2] / "data" / "data.jsonl"
 LINES = [f"第 {i} 行" for i in range(10)]
 IDIOMS = ["画蛇添足", "一丝不苟", "守株待兔", "对牛弹琴", "亡羊补牢", "井底之蛙", "掩耳盗铃"]
 
@@ -51,7 +53,7 @@ register(Exercise(
     where="`minigpt/split_data.py` 的 `shuffle_and_cut`",
     stub='''
 import random
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def split_lines(lines, train_ratio, seed):
@@ -63,8 +65,11 @@ def split_lines(lines, train_ratio, seed):
         Case("10 行，train_ratio=0.8，seed=42", lambda: (list(LINES), 0.8, 42)),
         Case("7 行，train_ratio=0.8，seed=0（7 × 0.8 = 5.6）", lambda: (LINES[:7], 0.8, 0)),
         Case("10 行，train_ratio=0.5，seed=7", lambda: (list(LINES), 0.5, 7)),
+        Case("9 行，train_ratio=0.9，seed=3（9 × 0.9 = 8.1）", lambda: (LINES[:9], 0.9, 3)),
     ],
-    first_hint="data = list(lines)；random.Random(seed).shuffle(data)；n = int(len(data) * train_ratio)；返回 data[:n], data[n:]。",
+    hints=["两步：先用固定的随机种子打乱一份拷贝（同样的种子，同样的顺序），再从前面切出训练集；行数向下取整。",
+           "random.Random(seed) 是一个独立的随机数生成器，它的 .shuffle(列表) 原地打乱；list(lines) 先复制一份，不动传进来的列表。",
+           "data = list(lines)；random.Random(seed).shuffle(data)；n = int(len(data) * train_ratio)；return data[:n], data[n:]。"],
     proved="你的划分与 split_data.shuffle_and_cut（也就是种子代码的划分）逐行相同：同样的随机种子，同样的验证集。",
     wrong=[
         Wrong(_no_shuffle, "先打乱再切：数据文件是按成语排好的，不打乱的话验证集全是最后那几个成语。"),
@@ -74,7 +79,43 @@ def split_lines(lines, train_ratio, seed):
 ))
 
 
-# ------------------------------------------------------------------------------ 3.2 验证集的成语在训练集见过吗
+# ------------------------------------------------------------------------------ 3.2 预测：按行划分，验证集有多少题在训练集有“同一道题”
+def _same_fact_share(path=DATA, train_ratio=0.8, seed=42):
+    """按行划分（shuffle_and_cut）后，验证集里有多大比例的题，训练集里有同一个成语、同一种题型的题。"""
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    train, val = shuffle_and_cut(lines, train_ratio, seed)
+    facts = {(item["idiom"], item["type"]) for item in map(json.loads, train)}
+    return sum((item["idiom"], item["type"]) in facts for item in map(json.loads, val)) / len(val)
+
+
+register(Exercise(
+    id="3.2", stars=1, kind="predict", title="预测：按行划分后，验证集有多少题在训练集里换个问法就有", name="my_guess",
+    task=r"""
+**先别运行下面的统计。** 数据里每个成语问好几件事（意思、读音、接龙或补全），每件事又换着问法问了好几遍（这些问法答案一字不差）。
+按**行**随机划分 80% / 20% 之后，验证集里有多大比例的题，训练集里有**同一个成语、同一种题型**的另一种问法？
+
+把你的预测（0 到 1 之间）赋给 `my_guess`，再运行。误差在 ±0.1 以内算对。
+""",
+    where="`minigpt/split_data.py` 的 `shuffle_and_cut`；本节下面的统计",
+    stub='''
+from minigpt.exercises import check, hint
+
+my_guess = ...  # 你的预测：验证集里“训练集有同一道题的另一种问法”的题所占的比例（0 到 1）
+''',
+    reference=_same_fact_share,
+    cases=[],
+    atol=0.1, rtol=0.0,
+    hints=["拿验证集里的一道题来想：它的“同一件事”还有几种别的问法？这些问法全都落在验证集里的概率是多少？",
+           "每一行独立地以 0.2 的概率进验证集。同一件事有 m 种问法时，另外 m − 1 种全在验证集的概率是 0.2^(m−1)。",
+           "问法有好几种时 0.2^(m−1) 很小：几乎每道题在训练集里都有“同一道题”，比例在 0.9 以上。"],
+    proved=("每件事换着问法问了好几遍，按行随机划分时，这些问法几乎不可能全都落在验证集（每行只有 20% 的机会）："
+            "九成以上的验证题，训练集里有答案一字不差的另一种问法。这样的验证集量的是“换个问法还认不认得”。"),
+    wrong=[Wrong(lambda: 0.2, "20% 是验证集占全部数据的比例，不是“训练集里有同一道题”的比例：同一件事有好几种问法，几乎总有一种落在训练集。"),
+           Wrong(lambda: 0.0, "按行划分不看成语：同一个成语、同一件事的不同问法会散落到两边。")],
+))
+
+
+# ------------------------------------------------------------------------------ 3.3 验证集的成语在训练集见过吗
 def _seen_share(train_groups, val_groups):
     seen = set(train_groups)
     return sum(g in seen for g in val_groups) / len(val_groups)
@@ -93,7 +134,7 @@ def _distinct_share(train_groups, val_groups):
 
 
 register(Exercise(
-    id="3.2", stars=2, title="验证集里有多少题的成语在训练集见过", name="seen_share",
+    id="3.3", stars=2, title="验证集里有多少题的成语在训练集见过", name="seen_share",
     task=r"""
 按行划分时，同一个成语的不同题型会分到两边。验证集里，有多大比例的**题**问的成语在训练集里出现过？
 
@@ -102,7 +143,7 @@ register(Exercise(
 """,
     where="`minigpt/split_data.py` 的 `shuffle_and_cut`（按行划分会让同一个成语分到两边）",
     stub='''
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def seen_share(train_groups, val_groups):
@@ -114,8 +155,12 @@ def seen_share(train_groups, val_groups):
         Case("训练集 [甲, 乙, 乙]，验证集 [乙, 丙, 乙, 丁]", lambda: (["甲", "乙", "乙"], ["乙", "丙", "乙", "丁"])),
         Case("按行随机划分的 40 道题", lambda: _split_groups(40, 3)),
         Case("两边没有共同的成语", lambda: (["甲", "乙"], ["丙", "丁", "丁"])),
+        Case("按行随机划分的 25 道题", lambda: _split_groups(25, 8)),
     ],
-    first_hint="seen = set(train_groups)；数 val_groups 里有几项在 seen 里，再除以 len(val_groups)。",
+    hints=["按验证集的“题”数：每道题看它的成语在训练集里有没有出现过，数出有几道，再除以验证集的题数。",
+           "训练集的成语放进 set，查“在不在”又快又简单；验证集不要去重（同一个成语的每道题都算）。",
+           "seen = set(train_groups)；return sum(g in seen for g in val_groups) / len(val_groups)。"],
+    patterns=("scale", "percent"),
     proved="你量出了按行划分的“泄漏”：验证集的好成绩有一部分来自训练集里见过的成语。",
     wrong=[
         Wrong(_distinct_share, "按题数算，不是按不同的成语算：验证集里同一个成语的每道题都要数（不要先 set(val_groups)）。"),
@@ -125,7 +170,7 @@ def seen_share(train_groups, val_groups):
 ))
 
 
-# ------------------------------------------------------------------------------ 3.3 按成语分组划分
+# ------------------------------------------------------------------------------ 3.4 按成语分组划分
 def _records(n, seed):
     """n 行 JSONL：每行一道题，记录着它问的成语（"idiom" 字段，和课程数据一样）。"""
     lines, groups = _lines_and_groups(n, seed)
@@ -172,7 +217,7 @@ def _explain_leak(args, got):
 
 
 register(Exercise(
-    id="3.3", stars=3, title="按成语分组划分：没有成语同时在两边", name="split_by_idiom",
+    id="3.4", stars=3, title="按成语分组划分：没有成语同时在两边", name="split_by_idiom",
     task=r"""
 更严格的划分：同一个成语的所有题只进一边。每行 JSON 里的 `"idiom"` 字段记着这道题问的成语。规则（照做，判题才能逐行比较）：
 
@@ -188,7 +233,7 @@ register(Exercise(
     stub='''
 import json
 import random
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def split_by_idiom(lines, train_ratio, seed):
@@ -199,8 +244,12 @@ def split_by_idiom(lines, train_ratio, seed):
     cases=[
         Case("20 道题、7 个成语，train_ratio=0.8，seed=42", lambda: (_records(20, 0), 0.8, 42)),
         Case("40 道题，train_ratio=0.6，seed=1", lambda: (_records(40, 1), 0.6, 1)),
+        Case("30 道题，train_ratio=0.5，seed=9", lambda: (_records(30, 4), 0.5, 9)),
     ],
-    first_hint="groups = {}；for line in lines: groups.setdefault(json.loads(line)['idiom'], []).append(line)；keys = list(groups)；rng = random.Random(seed)；rng.shuffle(keys)；切开、拼起来，再 rng.shuffle(train)、rng.shuffle(val)。",
+    hints=["先决定每个成语去哪一边，再把它的所有题放过去：要打乱、要切开的是“成语的列表”，不是行。",
+           "dict.setdefault(成语, []).append(行) 按第一次出现的顺序分组；同一个 random.Random(seed) 先打乱成语列表，"
+           "切出 int(m × train_ratio) 个成语，最后再用它依次打乱训练集、验证集。",
+           "groups = {}；for line in lines: groups.setdefault(json.loads(line)['idiom'], []).append(line)；keys = list(groups)；rng = random.Random(seed)；rng.shuffle(keys)；切开、拼起来，再 rng.shuffle(train)、rng.shuffle(val)。"],
     proved="你的划分里没有一个成语同时在两边：验证集衡量的是没见过的成语，而不是换一种问法。",
     explain=_explain_leak,
     wrong=[

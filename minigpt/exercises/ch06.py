@@ -1,7 +1,7 @@
-"""第 6 章练习：精确匹配、预热 + 余弦退火、只在该算的位置上算损失、诊断并修好一个埋了 bug 的训练步。
+"""第 6 章练习：只在该算的位置上算损失、预热 + 余弦退火、精确匹配、预测 AdamW 的状态有多大、诊断并修好一个埋了 bug 的训练步。
 
-期望值由 minigpt/train.py 的 lr_at、train_step 和 F.cross_entropy(ignore_index=…) 算出。
-6.4 用 tiny_training 在几毫秒一步的小 GPT 上训练几十步，比较整条 loss 曲线。
+期望值由 minigpt/train.py 的 lr_at、train_step、minigpt/evaluate.py 的精确匹配和 F.cross_entropy(ignore_index=…) 算出。
+6.5 用 tiny_training 在几毫秒一步的小 GPT 上训练几十步，比较整条 loss 曲线。编号按练习在 notebook 里出现的顺序。
 """
 import math
 
@@ -15,47 +15,72 @@ PAD = 0
 TINY_VOCAB = 20  # 6.4 的小模型：初始 loss ≈ ln 20 ≈ 3.0
 
 
-# ------------------------------------------------------------------------------ 6.1 精确匹配
-PREDS = ["足智多谋", "huà shé tiān zú", "比喻做了多余的事", "一丝一毫", "苟延残喘。"]
-REFS = ["足智多谋", "huà shé tiān zú", "比喻做了多余的事，非但无益，反而不合适。", "一丝一毫", "苟延残喘"]
+# ------------------------------------------------------------------------------ 6.1 只在该算的位置上算损失
+def _loss_case(seed, pad_at, pad=PAD):
+    def args():
+        logits = (randn(2, 6, 7, seed=seed) * 2).requires_grad_()  # (B, T, V)；loss 要能 backward
+        targets = torch.randint(0, 7, (2, 6), generator=torch.Generator().manual_seed(seed + 1))
+        targets[targets == pad] = (pad + 1) % 7  # 只有 pad_at 里的位置是填充
+        for row, cols in pad_at.items():
+            targets[row, cols] = pad
+        return logits, targets, pad
+    return args
 
 
-def _char_share(preds, refs):
-    return sum(sum(a == b for a, b in zip(p, r)) / max(len(p), len(r)) for p, r in zip(preds, refs)) / len(refs)
+def _per_row_mean(logits, targets, pad):
+    rows = [F.cross_entropy(l, t, ignore_index=pad) for l, t in zip(logits, targets)]
+    return torch.stack(rows).mean()
 
 
 register(Exercise(
-    id="6.1", stars=1, title="精确匹配：一字不差才算对", name="exact_match",
+    id="6.1", stars=2, title="损失只算在目标不是 <pad> 的位置", name="masked_loss",
     task=r"""
-损失低不等于会答题。**精确匹配**（exact match）：模型的回答和参考答案一字不差（标点、空格都算）的题所占的比例。
+训练的损失是所有**目标不是 `<pad>`** 的位置上交叉熵的平均：
 
-- 输入：`preds`（模型的回答，`list[str]`），`refs`（参考答案，同样长）
-- 输出：0 到 1 之间的小数
+$$\mathcal{L} = \frac{1}{|\{(b,t): y_{bt} \ne \text{pad}\}|}\sum_{y_{bt} \ne \text{pad}} -\log \mathrm{softmax}(z_{bt})_{y_{bt}}$$
+
+`targets` 已经在数据集里错开过一位（第 4 章），这里不要再移。可以用 `F.cross_entropy` 的 `ignore_index`，也可以自己写掩码。
+
+- 输入：`logits` `(B, T, V)`，`targets` `(B, T)`（`torch.long`），`pad_token_id`
+- 输出：0 维张量（标量，能 `backward()`：`logits` 带着梯度，你返回的 loss 要连着它）
 """,
-    where="`minigpt/train.py` 的 `exact_match_report`（`p == r[\"answer\"]`）",
+    where="`minigpt/train.py` 的 `train_step`（`F.cross_entropy(..., ignore_index=pad_token_id)`）",
     stub='''
-from minigpt.exercises import check
+import torch
+import torch.nn.functional as F
+from minigpt.exercises import check, hint
 
 
-def exact_match(preds, refs):
-    """返回 preds[i] == refs[i] 的比例。"""
+def masked_loss(logits, targets, pad_token_id):
+    """logits: (B, T, V)；targets: (B, T)。返回目标不是 pad 的位置上交叉熵的平均（0 维张量）。"""
     raise NotImplementedError  # 在这里写你的代码
 ''',
-    reference=lambda preds, refs: sum(p == r for p, r in zip(preds, refs)) / len(refs),
+    reference=lambda logits, targets, pad: F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad),
     cases=[
-        Case("5 道题：两道答了一半、一道多了句号", lambda: (list(PREDS), list(REFS))),
-        Case("全对", lambda: (list(REFS), list(REFS))),
-        Case("多了空格的拼音", lambda: (["huà shé tiān zú ", "yī sī yī háo"], ["huà shé tiān zú", "yī sī yī háo"])),
+        Case("右填充：两行末尾是 <pad>（B=2, T=6, V=7）", _loss_case(0, {0: [4, 5], 1: [2, 3, 4, 5]})),
+        Case("只算答案：两行开头是 <pad>", _loss_case(2, {0: [0, 1, 2], 1: [0]})),
+        Case("没有 <pad>", _loss_case(4, {})),
+        Case("另一个词表：pad_token_id=5", _loss_case(6, {0: [5], 1: [3, 4, 5]}, pad=5)),
     ],
-    first_hint="精确匹配要一字不差（空格、标点都算）：sum(p == r for p, r in zip(preds, refs)) / len(refs)。",
-    proved="你的精确匹配与训练报告里的一致：多一个句号、少半句话，都不算答对。",
+    hints=["交叉熵对每个位置算 −log(正确 token 的概率)，然后只在目标不是 <pad> 的位置上求平均；返回的张量要能 backward()。",
+           "F.cross_entropy 要 (N, V) 的 logits 和 (N,) 的目标：用 flatten 把 B、T 两维并成一维；ignore_index 参数跳过 <pad>，默认的 reduction='mean' 只除以没被跳过的个数。",
+           "return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad_token_id)。"],
+    patterns=("scale",),
+    proved="你的损失与 train_step 里的一致：<pad> 目标不计入，平均是按真正要预测的 token 个数求的。",
     wrong=[
-        Wrong(lambda preds, refs: sum(p.strip() == r.strip() for p, r in zip(preds, refs)) / len(refs),
-              "精确匹配是一字不差：空格也算，不要 strip()。"),
-        Wrong(lambda preds, refs: sum(r.startswith(p) or p.startswith(r) for p, r in zip(preds, refs)) / len(refs),
-              "答了一半（或多出几个字）不算对：要 p == r。"),
-        Wrong(lambda preds, refs: sum(p == r for p, r in zip(preds, refs)), "要返回比例（除以题数），不是答对的题数。"),
-        Wrong(_char_share, "这是逐字的准确率（char accuracy）；精确匹配是整句一字不差才算 1，否则算 0。"),
+        Wrong(lambda l, t, pad: F.cross_entropy(l.flatten(0, 1), t.flatten()),
+              "<pad> 目标没有排除：加上 ignore_index=pad_token_id，否则模型在学怎样预测填充。"),
+        Wrong(lambda l, t, pad: F.cross_entropy(l.flatten(0, 1), t.flatten(), ignore_index=0),
+              "用参数 pad_token_id，不要写死 0：ignore_index=pad_token_id（别的词表里 <pad> 不一定是 0）。"),
+        Wrong(lambda l, t, pad: F.cross_entropy(l.flatten(0, 1), t.flatten(), ignore_index=pad, reduction="sum"),
+              "要的是平均，不是总和：reduction 用默认的 'mean'（除以不是 pad 的目标个数）。"),
+        Wrong(_per_row_mean, "先按行平均再平均，会让短的行权重更大：所有有效位置一起平均（摊平后一次算）。"),
+        Wrong(lambda l, t, pad: F.nll_loss(l.flatten(0, 1), t.flatten(), ignore_index=pad),
+              "nll_loss 要的是 log 概率：先 log_softmax(dim=-1)，或者直接用 F.cross_entropy（它自己做 log_softmax）。"),
+        Wrong(lambda l, t, pad: F.cross_entropy(l[:, :-1].flatten(0, 1), t[:, 1:].flatten(), ignore_index=pad),
+              "targets 在数据集里已经错开过一位（第 4 章），这里不要再移：logits[:, t] 对应 targets[:, t]。"),
+        Wrong(lambda l, t, pad: torch.tensor(F.cross_entropy(l.flatten(0, 1), t.flatten(), ignore_index=pad).item()),
+              "数值对，但这个 loss 不能反向传播：.item() 取出的是一个普通的数，torch.tensor(…) 重新包起来也没有计算图了。直接返回 F.cross_entropy 的结果。"),
     ],
 ))
 
@@ -79,12 +104,13 @@ def _lr(step, max_lr, warmup, total, ratio=0.1, *, warm_from_zero=False, floor=T
     return min_lr + (max_lr - min_lr) * shape
 
 
-def _lr_case(step, note):
-    return Case(f"第 {step} 步（{note}）；峰值 1e-3，预热 100 步，共 1000 步", lambda: (step, 1e-3, 100, 1000, 0.1))
+def _lr_case(step, note, max_lr=1e-3, warmup=100, total=1000, ratio=0.1):
+    return Case(f"第 {step} 步（{note}）；峰值 {max_lr:g}，预热 {warmup} 步，共 {total} 步，min_lr_ratio={ratio}",
+                lambda: (step, max_lr, warmup, total, ratio))
 
 
 register(Exercise(
-    id="6.2", stars=2, title="学习率：线性预热 + 余弦退火", name="lr_at",
+    id="6.2", stars=2, title="学习率：线性预热 + 余弦退火", name="my_lr_at",
     task=r"""
 第 `step` 步（从 0 数）的学习率：
 
@@ -95,21 +121,25 @@ register(Exercise(
 
 输入：`step`、`max_lr`、`warmup_steps`、`total_steps`、`min_lr_ratio`（默认 0.1）。输出：一个浮点数。
 """,
-    where="`minigpt/train.py` 的 `lr_at`",
+    where="`minigpt/train.py` 的 `lr_at`（练习里的函数叫 `my_lr_at`，不会盖掉它）",
     stub='''
 import math
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
-def lr_at(step, max_lr, warmup_steps, total_steps, min_lr_ratio=0.1):
+def my_lr_at(step, max_lr, warmup_steps, total_steps, min_lr_ratio=0.1):
     """第 step 步的学习率。"""
     raise NotImplementedError  # 在这里写你的代码
 ''',
     reference=_lr_reference,
     cases=[_lr_case(0, "预热的第一步"), _lr_case(99, "预热的最后一步"), _lr_case(100, "余弦的起点"),
-           _lr_case(550, "余弦的中点"), _lr_case(900, "快结束"), _lr_case(1500, "超过了 total_steps")],
+           _lr_case(550, "余弦的中点"), _lr_case(900, "快结束"), _lr_case(1500, "超过了 total_steps"),
+           _lr_case(10, "预热中", 3e-4, 40, 400, 0.0), _lr_case(220, "余弦中段", 3e-4, 40, 400, 0.0),
+           _lr_case(150, "余弦中段", 6e-4, 20, 300, 0.25), _lr_case(400, "超过了 total_steps", 6e-4, 20, 300, 0.25)],
     atol=1e-12, rtol=1e-6,
-    first_hint="if step < warmup_steps: return max_lr * (step + 1) / warmup_steps；否则 progress = min(1, (step - w) / (T - w))，min_lr = max_lr * min_lr_ratio，代入余弦公式。",
+    hints=["两段：前 warmup_steps 步从很小线性升到峰值；之后沿半个余弦周期从峰值降到 max_lr × min_lr_ratio，过了 total_steps 就停在那里。",
+           "预热：max_lr × (step + 1) / warmup_steps；余弦的进度从预热结束算起：(step − w) / (T − w)，用 min(1.0, …) 截住；min_lr_ratio 用参数。",
+           "if step < warmup_steps: return max_lr * (step + 1) / warmup_steps；否则 progress = min(1, (step - w) / (T - w))，min_lr = max_lr * min_lr_ratio，返回 min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * progress))。"],
     proved="你的学习率曲线与训练用的 lr_at 逐点一致：先小步预热，再沿余弦平滑地降到峰值的十分之一。",
     wrong=[
         Wrong(lambda *a: _lr(*a, warm_from_zero=True),
@@ -120,76 +150,109 @@ def lr_at(step, max_lr, warmup_steps, total_steps, min_lr_ratio=0.1):
               "余弦的进度要减去预热：(step − warmup_steps) / (total_steps − warmup_steps)，预热一结束正好是峰值。"),
         Wrong(lambda *a: _lr(*a, clamp=False), "超过 total_steps 之后保持 min_lr：进度要截到 1（min(1.0, …)），否则余弦又升回去了。"),
         Wrong(lambda *a: _lr(*a, cosine=False), "这是线性衰减；要用余弦：0.5 × (1 + cos(π × 进度))。"),
+        Wrong(lambda step, max_lr, w, total, ratio=0.1: _lr(step, max_lr, w, total, 0.1),
+              "用参数 min_lr_ratio，不要写死 0.1：不同的训练设置，学习率的下限不一样。"),
+        Wrong(lambda step, max_lr, w, total, ratio=0.1: _lr(step + w, max_lr, w, total + w, ratio),
+              "没有预热：前 warmup_steps 步学习率要从 max_lr / warmup_steps 线性升到 max_lr，之后才开始余弦退火。"),
     ],
 ))
 
 
-# ------------------------------------------------------------------------------ 6.3 只在该算的位置上算损失
-def _loss_case(seed, pad_at, pad=PAD):
-    def args():
-        logits = randn(2, 6, 7, seed=seed) * 2  # (B, T, V)
-        targets = torch.randint(0, 7, (2, 6), generator=torch.Generator().manual_seed(seed + 1))
-        targets[targets == pad] = (pad + 1) % 7  # 只有 pad_at 里的位置是填充
-        for row, cols in pad_at.items():
-            targets[row, cols] = pad
-        return logits, targets, pad
-    return args
+# ------------------------------------------------------------------------------ 6.3 精确匹配
+PREDS = ["足智多谋", "huà shé tiān zú", "比喻做了多余的事", "一丝一毫", "苟延残喘。"]
+REFS = ["足智多谋", "huà shé tiān zú", "比喻做了多余的事，非但无益，反而不合适。", "一丝一毫", "苟延残喘"]
 
 
-def _per_row_mean(logits, targets, pad):
-    rows = [F.cross_entropy(l, t, ignore_index=pad) for l, t in zip(logits, targets)]
-    return torch.stack(rows).mean()
+def _char_share(preds, refs):
+    return sum(sum(a == b for a, b in zip(p, r)) / max(len(p), len(r)) for p, r in zip(preds, refs)) / len(refs)
 
 
 register(Exercise(
-    id="6.3", stars=2, title="损失只算在目标不是 <pad> 的位置", name="masked_loss",
+    id="6.3", stars=1, title="精确匹配：一字不差才算对", name="exact_match",
     task=r"""
-训练的损失是所有**目标不是 `<pad>`** 的位置上交叉熵的平均：
+损失低不等于会答题。**精确匹配**（exact match）：模型对第 $i$ 题的回答和第 $i$ 题的参考答案一字不差
+（标点、空格、大小写都算）的题所占的比例。
 
-$$\mathcal{L} = \frac{1}{|\{(b,t): y_{bt} \ne \text{pad}\}|}\sum_{y_{bt} \ne \text{pad}} -\log \mathrm{softmax}(z_{bt})_{y_{bt}}$$
-
-`targets` 已经在数据集里错开过一位（第 4 章），这里不要再移。可以用 `F.cross_entropy` 的 `ignore_index`，也可以自己写掩码。
-
-- 输入：`logits` `(B, T, V)`，`targets` `(B, T)`（`torch.long`），`pad_token_id`
-- 输出：0 维张量（标量，能 `backward()`）
+- 输入：`preds`（模型的回答，`list[str]`），`refs`（参考答案，同样长）
+- 输出：0 到 1 之间的小数
 """,
-    where="`minigpt/train.py` 的 `train_step`（`F.cross_entropy(..., ignore_index=pad_token_id)`）",
+    where="`minigpt/evaluate.py` 的 `exact_match_report`（`p == r.answer`）",
     stub='''
-import torch
-import torch.nn.functional as F
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
-def masked_loss(logits, targets, pad_token_id):
-    """logits: (B, T, V)；targets: (B, T)。返回目标不是 pad 的位置上交叉熵的平均（0 维张量）。"""
+def exact_match(preds, refs):
+    """返回 preds[i] == refs[i] 的比例。"""
     raise NotImplementedError  # 在这里写你的代码
 ''',
-    reference=lambda logits, targets, pad: F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad),
+    reference=lambda preds, refs: sum(p == r for p, r in zip(preds, refs)) / len(refs),
     cases=[
-        Case("右填充：两行末尾是 <pad>（B=2, T=6, V=7）", _loss_case(0, {0: [4, 5], 1: [2, 3, 4, 5]})),
-        Case("只算答案：两行开头是 <pad>", _loss_case(2, {0: [0, 1, 2], 1: [0]})),
-        Case("没有 <pad>", _loss_case(4, {})),
-        Case("另一个词表：pad_token_id=5", _loss_case(6, {0: [5], 1: [3, 4, 5]}, pad=5)),
+        Case("5 道题：两道答了一半、一道多了句号", lambda: (list(PREDS), list(REFS))),
+        Case("全对", lambda: (list(REFS), list(REFS))),
+        Case("多了空格的拼音", lambda: (["huà shé tiān zú ", "yī sī yī háo"], ["huà shé tiān zú", "yī sī yī háo"])),
+        Case("大小写不同的拼音", lambda: (["Huà shé tiān zú", "yī sī yī háo", "zú zhì duō móu"], ["huà shé tiān zú", "yī sī yī háo", "Zú zhì duō móu"])),
+        Case("答案都对，可是对错了题（第 i 题的回答是别的题的参考答案）",
+             lambda: (["一丝一毫", "足智多谋", "苟延残喘"], ["足智多谋", "一丝一毫", "苟延残喘"])),
     ],
-    first_hint="F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad_token_id)：先把 (B, T, V) 摊平成 (B·T, V)。",
-    proved="你的损失与 train_step 里的一致：<pad> 目标不计入，平均是按真正要预测的 token 个数求的。",
+    hints=["逐题比较：第 i 题的回答只和第 i 题的参考答案比，完全相同才算答对；最后算答对的比例。",
+           "zip(preds, refs) 把两边按题配对；字符串用 == 比较（不要 strip、lower，也不要 in）；True 相加就是个数。",
+           "return sum(p == r for p, r in zip(preds, refs)) / len(refs)。"],
+    patterns=("percent",),
+    proved="你的精确匹配与训练报告里的一致：多一个句号、少半句话，都不算答对。",
     wrong=[
-        Wrong(lambda l, t, pad: F.cross_entropy(l.flatten(0, 1), t.flatten()),
-              "<pad> 目标没有排除：加上 ignore_index=pad_token_id，否则模型在学怎样预测填充。"),
-        Wrong(lambda l, t, pad: F.cross_entropy(l.flatten(0, 1), t.flatten(), ignore_index=0),
-              "用参数 pad_token_id，不要写死 0：ignore_index=pad_token_id（别的词表里 <pad> 不一定是 0）。"),
-        Wrong(lambda l, t, pad: F.cross_entropy(l.flatten(0, 1), t.flatten(), ignore_index=pad, reduction="sum"),
-              "要的是平均，不是总和：reduction 用默认的 'mean'（除以不是 pad 的目标个数）。"),
-        Wrong(_per_row_mean, "先按行平均再平均，会让短的行权重更大：所有有效位置一起平均（摊平后一次算）。"),
-        Wrong(lambda l, t, pad: F.nll_loss(l.flatten(0, 1), t.flatten(), ignore_index=pad),
-              "nll_loss 要的是 log 概率：先 log_softmax(dim=-1)，或者直接用 F.cross_entropy（它自己做 log_softmax）。"),
-        Wrong(lambda l, t, pad: F.cross_entropy(l[:, :-1].flatten(0, 1), t[:, 1:].flatten(), ignore_index=pad),
-              "targets 在数据集里已经错开过一位（第 4 章），这里不要再移：logits[:, t] 对应 targets[:, t]。"),
+        Wrong(lambda preds, refs: sum(p.strip() == r.strip() for p, r in zip(preds, refs)) / len(refs),
+              "精确匹配是一字不差：空格也算，不要 strip()。"),
+        Wrong(lambda preds, refs: sum(r.startswith(p) or p.startswith(r) for p, r in zip(preds, refs)) / len(refs),
+              "答了一半（或多出几个字）不算对：要 p == r。"),
+        Wrong(lambda preds, refs: sum(p == r for p, r in zip(preds, refs)), "要返回比例（除以题数），不是答对的题数。"),
+        Wrong(_char_share, "这是逐字的准确率（char accuracy）；精确匹配是整句一字不差才算 1，否则算 0。"),
+        Wrong(lambda preds, refs: sum(p.lower() == r.lower() for p, r in zip(preds, refs)) / len(refs),
+              "精确匹配区分大小写：不要 lower()，“Huà” 和 “huà” 是不同的回答。"),
+        Wrong(lambda preds, refs: sum(p in refs for p in preds) / len(refs),
+              "每道题只和它自己的参考答案比：p in refs 会把“别的题的答案”也算对，要用 zip(preds, refs) 逐题 p == r。"),
     ],
 ))
 
 
-# ------------------------------------------------------------------------------ 6.4 埋了 bug 的训练步
+# ------------------------------------------------------------------------------ 6.4 预测：AdamW 的状态有多大
+def _adamw_state_mib(vocab_size=None):
+    """cpu 预设的 GPT（课程的词表）训练时，AdamW 为每个参数多存的状态（exp_avg、exp_avg_sq，各 float32）有多少 MiB。"""
+    from minigpt.exercises.ch05 import _vocab_size
+    with torch.device("meta"):  # 只要形状
+        model = GPTLMHeadModel(config_for("cpu", vocab_size=vocab_size or _vocab_size()))
+    optimizer = torch.optim.AdamW(model.parameters())
+    state_bytes = sum(2 * p.numel() * p.element_size() for group in optimizer.param_groups for p in group["params"])
+    return state_bytes / 2**20
+
+
+register(Exercise(
+    id="6.4", stars=1, kind="predict", title="预测：AdamW 为这个模型多存了多少 MB", name="my_guess",
+    task=r"""
+**先别往下运行。** 本章训练的是 `cpu` 预设的 GPT，参数个数是上面打印的 `model.num_parameters()`（不到 400 万，float32）。
+AdamW 除了参数本身，还要为**每个参数**记住一些状态。这些状态一共占多少 MiB（$2^{20}$ 字节）？
+
+把你的预测赋给 `my_guess`，误差在 ±20% 以内算对。
+""",
+    where="`torch.optim.AdamW` 的 `state`（`exp_avg`、`exp_avg_sq`）；`minigpt/model.py` 的 `num_parameters`",
+    stub='''
+from minigpt.exercises import check, hint
+
+my_guess = ...  # 你的预测：AdamW 的状态一共多少 MiB
+''',
+    reference=_adamw_state_mib,
+    cases=[],
+    atol=0.0, rtol=0.2,
+    hints=["Adam 给每个参数记两个滑动平均：梯度的（一阶矩）和梯度平方的（二阶矩）。每个是一个 float32。",
+           "状态字节数 = 参数个数 × 2 × 4（float32 是 4 字节）；再除以 2²⁰ = 1,048,576 得到 MiB。",
+           "约 390 万个参数 × 8 字节 ≈ 3,100 万字节 ≈ 30 MiB。"],
+    proved=("AdamW 为每个参数存 exp_avg 和 exp_avg_sq 两个 float32：状态是参数本身的 2 倍，"
+            "约 390 万参数 × 8 字节 ≈ 30 MiB。加上参数和梯度，训练时一共要 4 份参数大小的内存——大模型的显存大多花在这里。"),
+    wrong=[Wrong(lambda: _adamw_state_mib() / 2, "只算了一份状态：AdamW 每个参数存两个（一阶矩 exp_avg 和二阶矩 exp_avg_sq）。"),
+           Wrong(lambda: _adamw_state_mib() * 2, "只问 AdamW 多存的状态（两份），不包括参数本身和梯度。")],
+))
+
+
+# ------------------------------------------------------------------------------ 6.5 埋了 bug 的训练步
 def _tiny_batch():
     """8 条长短不一的序列（右填充），重复的小模式：一个很小的模型几十步就能学会。"""
     g = torch.Generator().manual_seed(0)
@@ -261,10 +324,10 @@ def _explain_curve(args, losses):
             "多走了一步）或少做了什么（ignore_index=0）？每一步只做 zero_grad → backward → step。")
 
 register(Exercise(
-    id="6.4", stars=3, title="我的 loss 正常吗？诊断并修好一个埋了 bug 的训练步", name="train_step",
+    id="6.5", stars=3, title="我的 loss 正常吗？诊断并修好一个埋了 bug 的训练步", name="my_train_step",
     task=r"""
-下面的 `train_step` 里埋了一个 bug。先运行这个单元格：`tiny_training` 用它把一个很小的 GPT（词表 20 个字）训练 30 步，
-`print_diagnosis` 读这条 loss 曲线，说它像哪种病、该查什么。然后改好 `train_step`，再运行一次，直到诊断说曲线正常、判题通过。
+下面的 `my_train_step` 里埋了一个 bug。先运行这个单元格：`tiny_training` 用它把一个很小的 GPT（词表 20 个字）训练 30 步，
+`print_diagnosis` 读这条 loss 曲线，说它像哪种病、该查什么。然后改好 `my_train_step`，再运行一次，直到诊断说曲线正常、判题通过。
 
 - 输入：`model`、`optimizer`（AdamW）、`input_ids`、`targets`（`(B, T)`，右填充，目标 `<pad>` = 0 不计损失）
 - 输出：这一步的 loss（`float`）。不做梯度裁剪。判题比较整条 30 步的 loss 曲线。
@@ -274,11 +337,11 @@ register(Exercise(
 import torch
 import torch.nn.functional as F
 from minigpt.diagnose import print_diagnosis
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 from minigpt.exercises.ch06 import tiny_training
 
 
-def train_step(model, optimizer, input_ids, targets):
+def my_train_step(model, optimizer, input_ids, targets):
     """一步训练，返回这一步的 loss（float）。这里埋了一个 bug。"""
     logits = model(input_ids)  # (B, T, V)
     loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
@@ -288,7 +351,7 @@ def train_step(model, optimizer, input_ids, targets):
     return loss.item()
 ''',
     tail='''
-losses = tiny_training(train_step)  # 用你的 train_step 训练 30 步
+losses = tiny_training(my_train_step)  # 用你的 my_train_step 训练 30 步
 print(f"loss：第 1 步 {losses[0]:.3f} → 第 30 步 {losses[-1]:.3f}")
 print_diagnosis(losses, vocab_size=20)
 ''',
@@ -296,7 +359,9 @@ print_diagnosis(losses, vocab_size=20)
     reference=_package_step,
     cases=[Case("词表 20 的小 GPT，8 条序列，训练 30 步", lambda: ())],
     atol=1e-4, rtol=1e-3,
-    first_hint="先运行单元格看诊断；修好后每一步是：算 logits → F.cross_entropy(…, ignore_index=0) → zero_grad → backward → step，返回 loss.item()。",
+    hints=["先运行单元格，读诊断：loss 几乎不动，说明参数没有被有效地更新。一步训练里，梯度从哪里来、在哪里被用掉、在哪里被清掉？",
+           "PyTorch 的梯度累加在 .grad 里：zero_grad 清掉上一步的，backward 算这一步的，step 用 .grad 更新参数。看看这三行的先后。",
+           "logits → F.cross_entropy(…, ignore_index=0) → optimizer.zero_grad() → loss.backward() → optimizer.step()，返回 loss.item()。"],
     explain=_explain_curve,
     proved="你的 train_step 与课程的 train_step 给出同一条 loss 曲线：清零梯度、反向传播、更新参数，一步不少，顺序也对。",
     wrong=[

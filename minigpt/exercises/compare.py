@@ -21,6 +21,18 @@ class Mismatch:
     text: str  # 哪里不一样：期望……，得到……
     hint: str | None = None  # 从差异的样子猜出的常见错误；猜不出时为 None
     numeric: bool = False  # 是浮点数的数值不同（这时报告里写上允许的误差）
+    pattern: str | None = None  # 提示是按哪种“样子”猜的（PATTERNS 的键）；None：不是猜的，是事实（类型、dtype……）
+
+
+# 按差异的样子猜出的提示，只在为它写的练习里用（Exercise.patterns 列出允许的键），别的练习里它多半指错方向
+PATTERNS = {
+    "nan": "结果里有 NaN", "inf-small": "用很小的有限数代替 -inf", "inf-place": "-inf 的位置不对",
+    "scale": "差一个整齐的倍数（n、1/n、√n、−1）", "offset": "处处差同一个常数", "shift": "错开了一位",
+    "transpose": "转置了", "normalize": "归一化的维度不对", "edge": "只有第一个/最后一个不对",
+    "off1": "整数差 1", "complement": "1 − 期望", "percent": "100 倍（百分数）",
+    "shape-dim": "多/少一维", "shape-order": "维度顺序不对", "shape-reshape": "reshape 的目标形状", "shape-off1": "某一维差 1",
+    "special-token": "多/少了特殊 token", "len-off1": "长度差 1", "order": "元素对、顺序不对", "mapping": "对应关系不对",
+}
 
 
 # ------------------------------------------------------------------------------ 简短地描述一个值
@@ -81,15 +93,21 @@ def compare(expected, got, atol: float = 1e-5, rtol: float = 1e-4, where: str = 
 
 # ------------------------------------------------------------------------------ 张量
 def _compare_tensor(exp: torch.Tensor, got, atol, rtol, where) -> Mismatch | None:
-    exp = exp.detach()
     if not isinstance(got, torch.Tensor):
         hint = None
         if isinstance(got, (list, tuple, int, float)) or type(got).__module__ == "numpy":
             hint = "要返回 torch.Tensor：用 torch.tensor(…) 转换，或全程用张量运算。"
         return Mismatch(f"{where}应是 torch.Tensor {tuple(exp.shape)}，得到的是 {_kind(got)}：{describe(got)}", hint)
-    got = got.detach().cpu()
+    if got.device != exp.device:
+        return Mismatch(f"{where}的设备：期望 {exp.device}，得到 {got.device}",
+                        "结果要留在输入所在的设备上：新建张量时写 device=x.device，不要 .cpu()/.cuda()。")
+    if exp.grad_fn is not None and got.grad_fn is None:
+        return Mismatch(f"{where}不能反向传播：期望的结果带着计算图（grad_fn），你的没有（{describe(got)}）",
+                        "返回算出来的那个张量本身：.item()、.detach()、torch.tensor(x.item()) 都会切断计算图，backward() 就没有梯度了。")
+    exp, got = exp.detach(), got.detach()
     if got.shape != exp.shape:
-        return Mismatch(f"{where}的形状：期望 {tuple(exp.shape)}，得到 {tuple(got.shape)}", _shape_hint(exp, got))
+        hint, pattern = _shape_hint(exp, got)
+        return Mismatch(f"{where}的形状：期望 {tuple(exp.shape)}，得到 {tuple(got.shape)}", hint, pattern=pattern)
     kinds = {"bool": exp.dtype == torch.bool, "float": exp.is_floating_point()}
     if (got.dtype == torch.bool) != kinds["bool"] or got.is_floating_point() != kinds["float"] or (
             not kinds["float"] and not kinds["bool"] and got.dtype != exp.dtype):
@@ -97,6 +115,10 @@ def _compare_tensor(exp: torch.Tensor, got, atol, rtol, where) -> Mismatch | Non
         if kinds["float"]:
             hint = "结果应是浮点数张量：整数张量做除法/softmax 之前先 .float()。"
         return Mismatch(f"{where}的 dtype：期望 {exp.dtype}，得到 {got.dtype}", hint)
+    if got.dtype != exp.dtype:  # 浮点数的精度也要对：bf16 进、bf16 出，float32 进、float32 出
+        return Mismatch(f"{where}的 dtype：期望 {exp.dtype}，得到 {got.dtype}",
+                        "结果的 dtype 要和输入一致：中间可以升到 float32 算，最后 .to(x.dtype) 转回来；"
+                        "别让 float64 的常量（如 torch.tensor(0.5, dtype=torch.float64)）把结果带成 float64。")
     if not kinds["float"]:
         if torch.equal(exp, got):
             return None
@@ -118,67 +140,67 @@ def _value_mismatch(e, g, where, atol=0.0, rtol=0.0, exact=False) -> Mismatch:
     text = (f"{where}{at}：期望 {_num(e[idx].item())}，得到 {_num(g[idx].item())}"
             f"（{n_bad}/{e.numel()} 个数不一样）\n  期望 {describe(e.to(g.dtype) if exact else e.float())}\n"
             f"  得到 {describe(g if exact else g.float())}")
-    return Mismatch(text, _value_hint(e.double(), g.double(), atol, rtol), numeric=not exact)
+    hint, pattern = _value_hint(e.double(), g.double(), atol, rtol)
+    return Mismatch(text, hint, numeric=not exact, pattern=pattern)
 
 
 def _close(a, b, atol, rtol) -> bool:
     return a.shape == b.shape and bool(torch.isclose(a, b, rtol=max(rtol, 1e-6), atol=max(atol, 1e-9), equal_nan=True).all())
 
 
-def _value_hint(e, g, atol, rtol) -> str | None:
-    """同形状、数值不同时，猜一个常见原因。"""
+def _value_hint(e, g, atol, rtol) -> tuple[str | None, str | None]:
+    """同形状、数值不同时，猜一个常见原因：(提示, PATTERNS 的键)；-inf 的个数不同是事实，不是猜的（键为 None）。"""
     e_fin, g_fin = torch.isfinite(e), torch.isfinite(g)
     if torch.isnan(g).any() and not torch.isnan(e).any():
         return ("结果里有 NaN：常见原因是整行都被屏蔽（softmax 的输入全是 -inf，0/0），"
-                "或者除以 0、对 0 取 log。")
+                "或者除以 0、对 0 取 log。"), "nan"
     if (e == -math.inf).any() or (g == -math.inf).any():
         e_inf, g_inf = e == -math.inf, g == -math.inf
         if bool((e_inf & g_fin).any()) and bool((g[e_inf & g_fin] < -1e3).all()):
-            return "被排除的位置要设为 float('-inf')，不是一个很小的有限数。"
+            return "被排除的位置要设为 float('-inf')，不是一个很小的有限数。", "inf-small"
         if int(g_inf.sum()) != int(e_inf.sum()):
             more = int(g_inf.sum()) - int(e_inf.sum())
-            return (f"你{'多' if more > 0 else '少'}屏蔽了 {abs(more)} 个位置（-inf 的个数不对）："
-                    "检查边界，比如 < 还是 ≤、保留 k 个还是 k±1 个。")
+            return f"你{'多' if more > 0 else '少'}屏蔽了 {abs(more)} 个位置（-inf 的个数和期望不同）。", None
         if not torch.equal(e_inf, g_inf):
-            return "-inf 的个数对，位置不对：屏蔽的是不是另一批元素（排序方向、先后顺序）？"
+            return "-inf 的个数对，位置不对：屏蔽的是不是另一批元素（排序方向、先后顺序）？", "inf-place"
     both = e_fin & g_fin
     ef, gf = e[both], g[both]
     if ef.numel() == 0:
-        return None
+        return None, None
     dot = float((ef * ef).sum())
     if dot > 0:
         c = float((gf * ef).sum()) / dot
         resid = float((gf - c * ef).norm()) / max(float(gf.norm()), 1e-12)
         if resid < 1e-4 and abs(c - 1) > 1e-3:
-            return _scale_hint(c)
+            return _scale_hint(c), "scale"
     delta = gf - ef
     if delta.numel() > 1 and float(delta.std()) < 1e-6 * max(1.0, float(ef.abs().max())) and abs(float(delta.mean())) > atol:
-        return f"处处都差同一个常数 {float(delta.mean()):.4g}：是不是少加（或多减）了什么，比如偏置或均值？"
+        return f"处处都差同一个常数 {float(delta.mean()):.4g}：是不是少加（或多减）了什么，比如偏置或均值？", "offset"
     for dim in range(-1, -min(e.dim(), 2) - 1, -1):  # 最后一维、倒数第二维
         n = e.shape[dim]
         if n < 2:
             continue
         head, tail = g.narrow(dim, 0, n - 1), g.narrow(dim, 1, n - 1)
         if _close(tail, e.narrow(dim, 0, n - 1), atol, rtol):
-            return f"你的结果沿第 {e.dim() + dim} 维整体往后错了一位（off-by-one）：下标或切片是不是多移了一格？"
+            return f"你的结果沿第 {e.dim() + dim} 维整体往后错了一位（off-by-one）：下标或切片是不是多移了一格？", "shift"
         if _close(head, e.narrow(dim, 1, n - 1), atol, rtol):
-            return f"你的结果沿第 {e.dim() + dim} 维整体往前错了一位（off-by-one）：下标或切片是不是少移了一格？"
+            return f"你的结果沿第 {e.dim() + dim} 维整体往前错了一位（off-by-one）：下标或切片是不是少移了一格？", "shift"
     if e.dim() >= 2 and e.shape[-1] == e.shape[-2] and _close(g, e.transpose(-1, -2), atol, rtol):
-        return "你的结果像是期望的转置：最后两维的顺序反了（transpose 用错了位置？）。"
+        return "你的结果像是期望的转置：最后两维的顺序反了（transpose 用错了位置？）。", "transpose"
     if e.dim() >= 1 and bool(((e >= -1e-9) & (e <= 1 + 1e-9)).all()):
         ones = torch.ones_like(e.sum(-1))
         if _close(e.sum(-1), ones, 1e-5, 1e-5) and not _close(g.sum(-1), ones, 1e-4, 1e-4):
             other = [d for d in range(e.dim() - 1) if e.shape[d] > 1 and _close(g.sum(d), torch.ones_like(g.sum(d)), 1e-4, 1e-4)]
             if other:
-                return f"最后一维加起来应是 1，你的结果却是沿第 {other[0]} 维加起来是 1：softmax/归一化的 dim 应为 -1。"
-            return "每一行（最后一维）加起来应是 1：归一化（softmax、除以总和）做对了吗？"
+                return f"最后一维加起来应是 1，你的结果却是沿第 {other[0]} 维加起来是 1：softmax/归一化的 dim 应为 -1。", "normalize"
+            return "每一行（最后一维）加起来应是 1：归一化（softmax、除以总和）做对了吗？", "normalize"
     if bool(both.all()) and e.numel() > 1:
         bad = ~torch.isclose(g, e, rtol=rtol, atol=atol)
         if e.dim() >= 1 and e.shape[-1] > 1 and bool(bad[..., 0].all()) and not bool(bad[..., 1:].any()):
-            return "只有最后一维的第 0 个不对：起点/第一个元素的边界？"
+            return "只有最后一维的第 0 个不对：起点/第一个元素的边界？", "edge"
         if e.dim() >= 1 and e.shape[-1] > 1 and bool(bad[..., -1].all()) and not bool(bad[..., :-1].any()):
-            return "只有最后一维的最后一个不对：终点/最后一个元素的边界？"
-    return None
+            return "只有最后一维的最后一个不对：终点/最后一个元素的边界？", "edge"
+    return None, None
 
 
 def _scale_hint(c: float, clean_only: bool = False) -> str | None:
@@ -200,21 +222,21 @@ def _scale_hint(c: float, clean_only: bool = False) -> str | None:
     return f"你的结果 ≈ 期望 × {c:.4g}：差一个常数倍，看看缩放（除以什么、乘以什么）。"
 
 
-def _shape_hint(exp, got) -> str:
+def _shape_hint(exp, got) -> tuple[str, str | None]:
     es, gs = tuple(exp.shape), tuple(got.shape)
     if len(gs) == len(es) - 1 and any(es[:i] + es[i + 1:] == gs for i in range(len(es))):
-        return "少了一维：求和/求均值时要不要 keepdim=True？是不是少了一个 unsqueeze，或多取了一次下标 [0]？"
+        return "少了一维：求和/求均值时要不要 keepdim=True？是不是少了一个 unsqueeze，或多取了一次下标 [0]？", "shape-dim"
     if len(gs) == len(es) + 1 and any(gs[:i] + gs[i + 1:] == es for i in range(len(gs))):
-        return "多了一维：是不是忘了 squeeze，或多加了一个 [None]？"
+        return "多了一维：是不是忘了 squeeze，或多加了一个 [None]？", "shape-dim"
     if exp.numel() == got.numel():
         if sorted(es) == sorted(gs):
-            return "元素个数对、维度顺序不对：是不是少了（或多了）一次 transpose/permute？"
-        return "元素个数对、形状不对：view/reshape 的目标形状写对了吗？"
+            return "元素个数对、维度顺序不对：是不是少了（或多了）一次 transpose/permute？", "shape-order"
+        return "元素个数对、形状不对：view/reshape 的目标形状写对了吗？", "shape-reshape"
     if len(gs) == len(es):
         diff = [i for i in range(len(es)) if es[i] != gs[i]]
         if len(diff) == 1 and abs(es[diff[0]] - gs[diff[0]]) == 1:
-            return f"第 {diff[0]} 维差 1：切片边界 off-by-one（[:-1]、[1:]、range 的终点）？"
-    return "在出问题的那一步前打印各个张量的 .shape，对照任务说明里写的形状。"
+            return f"第 {diff[0]} 维差 1：切片边界 off-by-one（[:-1]、[1:]、range 的终点）？", "shape-off1"
+    return "在出问题的那一步前打印各个张量的 .shape，对照任务说明里写的形状。", None
 
 
 # ------------------------------------------------------------------------------ 数、文字
@@ -236,18 +258,20 @@ def _compare_number(exp, got, atol, rtol, where) -> Mismatch | None:
             return None
         text = f"{where}：期望 {exp:,}，得到 {_num(got) if isinstance(got, float) else f'{got:,}'}（差 {got - exp:+,}）"
         if got in (exp - 1, exp + 1):
-            return Mismatch(text, "差 1：边界条件（≥ 还是 >，从 0 还是从 1 数，range 的终点）？")
+            return Mismatch(text, "差 1：边界条件（≥ 还是 >，从 0 还是从 1 数，range 的终点）？", pattern="off1")
+        if exp and got and abs(got / exp - 1) > 1e-3:
+            return Mismatch(text, _scale_hint(got / exp, clean_only=True), pattern="scale")
         return Mismatch(text)
     if math.isclose(got, exp, rel_tol=rtol, abs_tol=atol) or (math.isnan(exp) and math.isnan(got)):
         return None
     text = f"{where}：期望 {exp:.6g}，得到 {got:.6g}（允许误差 atol={atol:g}，rtol={rtol:g}）"
     if 0 <= exp <= 1 and math.isclose(got, 1 - exp, rel_tol=rtol, abs_tol=atol):
-        return Mismatch(text, "你的结果正好是 1 − 期望：算成了另一半（比如“有用的”和“浪费的”反了）。")
+        return Mismatch(text, "你的结果正好是 1 − 期望：算成了另一半（比如“有用的”和“浪费的”反了）。", pattern="complement")
     if exp and math.isclose(got, 100 * exp, rel_tol=1e-6):
-        return Mismatch(text, "你的结果是期望的 100 倍：要返回 0 到 1 之间的比例，不是百分数。")
+        return Mismatch(text, "你的结果是期望的 100 倍：要返回 0 到 1 之间的比例，不是百分数。", pattern="percent")
     if exp and got and not math.isnan(got) and abs(got / exp - 1) > 1e-3:
         # 一个数和另一个数总差“一个倍数”：只有倍数很整齐（n、1/n、√n）时才像是缩放错了，否则交给这道题自己的提示
-        return Mismatch(text, _scale_hint(got / exp, clean_only=True))
+        return Mismatch(text, _scale_hint(got / exp, clean_only=True), pattern="scale")
     return Mismatch(text)
 
 
@@ -261,11 +285,11 @@ def _compare_text(exp: str, got, where) -> Mismatch | None:
     text = f"{where}：期望 {exp!r}，得到 {got!r}（从第 {i} 个字开始不同）"
     for token in ("<pad>", "<sep>", "<unk>"):
         if got.count(token) > exp.count(token):
-            return Mismatch(text, f"多了 {token}：哪些特殊 token 要跳过？")
+            return Mismatch(text, f"多了 {token}：哪些特殊 token 要跳过？", pattern="special-token")
         if got.count(token) < exp.count(token):
-            return Mismatch(text, f"少了 {token}：哪些特殊 token 要保留？")
+            return Mismatch(text, f"少了 {token}：哪些特殊 token 要保留？", pattern="special-token")
     if len(got) == len(exp) - 1 or len(got) == len(exp) + 1:
-        return Mismatch(text, "长度差 1：开头或结尾多了/少了一个字（切片边界）？")
+        return Mismatch(text, "长度差 1：开头或结尾多了/少了一个字（切片边界）？", pattern="len-off1")
     return Mismatch(text)
 
 
@@ -288,11 +312,11 @@ def _compare_seq(exp, got, atol, rtol, where) -> Mismatch | None:
             return Mismatch(text, f"要返回 {len(exp)} 个值组成的元组：return {', '.join('abcd'[:len(exp)])}。")
         if scalars:
             if got == exp[:-1] or got == exp[1:]:
-                return Mismatch(text, f"少了{'最后' if got == exp[:-1] else '第'}一个元素：切片边界（off-by-one）？")
+                return Mismatch(text, f"少了{'最后' if got == exp[:-1] else '第'}一个元素：切片边界（off-by-one）？", pattern="len-off1")
             if got[:-1] == exp or got[1:] == exp:
-                return Mismatch(text, f"多了{'最后' if got[:-1] == exp else '最前面的'}一个元素：切片边界（off-by-one）？")
+                return Mismatch(text, f"多了{'最后' if got[:-1] == exp else '最前面的'}一个元素：切片边界（off-by-one）？", pattern="len-off1")
         if abs(len(got) - len(exp)) == 1:
-            return Mismatch(text, "长度差 1：边界条件（< 还是 ≤，切片 [:-1] / [1:]）？")
+            return Mismatch(text, "长度差 1：边界条件（< 还是 ≤，切片 [:-1] / [1:]）？", pattern="len-off1")
         return Mismatch(text)
     if scalars:
         if got == exp:
@@ -303,9 +327,9 @@ def _compare_seq(exp, got, atol, rtol, where) -> Mismatch | None:
         text = (f"{where}[{i}]：期望 {describe(exp[i])}，得到 {describe(got[i])}\n  期望 {describe(exp)}\n"
                 f"  得到 {describe(got)}")
         if len(exp) > 1 and (got[1:] == exp[:-1] or got[:-1] == exp[1:]):
-            return Mismatch(text, "整体错开了一位（off-by-one）：是不是没有（或多做了）移位？")
+            return Mismatch(text, "整体错开了一位（off-by-one）：是不是没有（或多做了）移位？", pattern="shift")
         if sorted(map(str, got)) == sorted(map(str, exp)):
-            return Mismatch(text, "元素都对，顺序不对：排序方式（按什么排、升序还是降序）？")
+            return Mismatch(text, "元素都对，顺序不对：排序方式（按什么排、升序还是降序）？", pattern="order")
         return Mismatch(text)
     for i, (a, b) in enumerate(zip(exp, got)):
         m = compare(a, b, atol, rtol, f"{where}[{i}]")
@@ -339,7 +363,7 @@ def _compare_dict(exp: dict, got, atol, rtol, where) -> Mismatch | None:
         shown = "，".join(f"{k!r}: 期望 {describe(exp[k])} 得到 {describe(got[k])}" for k in bad[:4])
         text = f"{where}有 {len(bad)}/{len(exp)} 项不对：{shown}{'…' if len(bad) > 4 else ''}"
         if sorted(map(str, got.values())) == sorted(map(str, exp.values())):
-            return Mismatch(text, "值都出现了，但对应关系不对：编号/排序的顺序？")
+            return Mismatch(text, "值都出现了，但对应关系不对：编号/排序的顺序？", pattern="mapping")
         return Mismatch(text)
     for k in exp:
         m = compare(exp[k], got[k], atol, rtol, f"{where}[{k!r}]")

@@ -1,21 +1,24 @@
-"""判题器：一道练习是什么样子，check 怎样运行你的代码、比较结果、给出提示。
+"""判题器：一道练习是什么样子，check 怎样运行你的代码、比较结果、说出哪里不对；hint 一步一步给提示。
 
 一道练习（Exercise）有：编号、标题、星级、任务说明、桩代码（你要填的函数），
 一个参考实现（尽量直接调用课程包里的函数），几个固定的用例（Case），
-以及几种真实的错误写法（Wrong），每种配一句提示。
+几种真实的错误写法（Wrong，每种配一句说明错在哪里），以及 2–3 步提示（hints：思路 → 用哪个函数、哪一维 → 接近代码）。
 
 check(编号, 你的函数) 对每个用例：
     1. 用参考实现算出期望值；
     2. 运行你的函数（抛出 NotImplementedError 或返回 None：还没做）；
-    3. 比较（compare.py）。不一样时：你的结果和哪种已知的错误写法一样，就给那种写法的提示；
-       都不一样，就用从差异的样子猜出的提示（差一个常数倍、错开一位、转置了……），再不行用第一条提示。
-check 从不抛出异常：notebook 里桩代码没填时也能从头跑到尾。
+    3. 比较（compare.py）。不一样时：你的结果和哪种已知的错误写法一样，就说是那种错误；
+       否则只有这道题允许的“样子”（Exercise.patterns：差一个常数倍、错开一位……）才拿来猜，再不行就只指出第一处不同。
+check 从不打印提示步骤：想要提示时运行 hint(编号)，每运行一次多给一步，用了几步记在进度里。
+kind="predict" 的练习先写下一个数（my_guess），check 把它和参考实现算出的真实值比较，并解释为什么是这个数。
+check 和 hint 从不抛出异常：notebook 里桩代码没填时也能从头跑到尾。
 """
 from __future__ import annotations
 
 import ast
 import importlib
 import inspect
+import math
 import random
 import sys
 import textwrap
@@ -28,16 +31,18 @@ from typing import Any, Callable
 import torch
 
 from minigpt.exercises import progress
-from minigpt.exercises.compare import Mismatch, compare, describe
+from minigpt.exercises.compare import PATTERNS, Mismatch, compare, describe
 
 HERE = Path(__file__).resolve().parent
-CHAPTERS = range(1, 9)
+CHAPTERS = range(1, 12)
+KINDS = ("function", "value", "predict")
 
 
 @dataclass
 class Case:
     name: str  # 用例说明，判题输出里显示
     args: Callable[[], tuple]  # 每次调用都新建一份输入：你的函数改了输入，也不影响期望值
+    tol: tuple[float, float] | None = None  # 这个用例自己的 (atol, rtol)（如 bf16 允许差 1 个最低位）；None：用练习的
 
 
 @dataclass
@@ -56,17 +61,22 @@ class Exercise:
     task: str  # markdown 任务说明：输入、输出、形状
     where: str  # 课程包里的参考实现在哪里
     stub: str  # 桩代码：import + 一个待填的函数（check 那一行由 code_cell 加上）
-    reference: Callable  # 参考实现，签名与你的函数相同
-    cases: list[Case]
-    first_hint: str  # 还没做、或者猜不出错在哪时给的提示
-    proved: str  # 通过时的一句话：你刚刚证明了什么
+    reference: Callable  # 参考实现，签名与你的函数相同（predict：不带参数，算出真实值，不能是写死的数）
+    cases: list[Case]  # predict：空列表
+    hints: list[str]  # 2–3 步，只有 hint(编号) 才显示：思路 → 用哪个函数、哪一维 → 接近代码（最后一步）
+    proved: str  # 通过时的一句话：你刚刚证明了什么（predict：为什么真实值是这个数，预测之后才显示）
     wrong: list[Wrong] = field(default_factory=list)
     atol: float = 1e-5  # 浮点数允许的误差：|你的 − 期望| ≤ atol + rtol·|期望|
     rtol: float = 1e-4
     tail: str = ""  # 函数之后、check 之前的代码（例如先跑一下你的函数看看）
-    kind: str = "function"  # "function"：check 调用你的函数；"value"：check 直接比较你给的值
+    kind: str = "function"  # "function"：check 调用你的函数；"value"：直接比较你给的值；"predict"：先预测一个数
     harness: Callable | None = None  # harness(函数, *用例参数) 得到要比较的值；None：直接 函数(*用例参数)
     explain: Callable | None = None  # explain(用例参数, 你的结果) → 针对这道题的一句提示，或 None
+    patterns: tuple[str, ...] = ()  # 允许用在这道题上的“按差异的样子猜”的提示（compare.PATTERNS 的键）
+
+    def __post_init__(self):
+        if self.kind not in KINDS or not 2 <= len(self.hints) <= 3 or set(self.patterns) - set(PATTERNS):
+            raise ValueError(f"练习 {self.id}：kind 要是 {KINDS} 之一，hints 要有 2–3 步，patterns 要是 {sorted(PATTERNS)} 里的键")
 
     @property
     def chapter(self) -> int:
@@ -148,6 +158,16 @@ def check(exercise_id: str, answer: Any) -> Result:
     return Result(ok)
 
 
+def not_done(ex: Exercise, note: str = "") -> str:
+    """还没做时的那一行：不给提示，只说怎样要提示。"""
+    return f"⏳ 练习 {ex.id}“{ex.title}”还没做{note}。卡住了可以运行 hint(\"{ex.id}\")，一次给一步提示。"
+
+
+def _plain(ex: Exercise) -> str:
+    """认不出是哪种错误时的提示：不猜，指回第一处不同。"""
+    return f"对照上面第一处不一样的地方（输入、期望、得到），想想你的代码在这一步算了什么；需要提示就运行 hint(\"{ex.id}\")。"
+
+
 def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print) -> bool:
     ex = get(exercise_id)
     if ex is None:
@@ -156,11 +176,13 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
         return False
     head = f"练习 {ex.id}“{ex.title}”"
     if answer is None or answer is Ellipsis:
-        out(f"⏳ {head}还没做。提示：{ex.first_hint}")
+        out(not_done(ex))
         return False
+    if ex.kind == "predict":
+        return _check_prediction(ex, answer, head, out)
     if ex.kind == "function" and not callable(answer):
         out(f"❌ {head}：check 要的是函数本身，写成 check(\"{ex.id}\", {ex.name})，不带括号；"
-            f"你传进来的是 {type(answer).__name__}：{describe(answer)}")
+            f"你传进来的是 {type(answer).__name__}：{describe(answer)}\n  提示：把函数名传给 check，不要先调用它。")
         return False
     call = answer if ex.kind == "function" else (lambda *args: answer)
     for i, case in enumerate(ex.cases, 1):
@@ -170,7 +192,7 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
         try:
             got = _run(ex, call, args)
         except NotImplementedError:
-            out(f"⏳ {head}还没做。提示：{ex.first_hint}")
+            out(not_done(ex))
             return False
         except Exception as e:  # 你的代码出错：只显示你自己的那几行
             out(f"❌ {head}：你的代码在{where}上出错了\n{format_exception(e)}\n"
@@ -178,9 +200,9 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
             return False
         if got is None or got is Ellipsis:
             note = "（函数返回了 None：如果已经写了代码，别忘了 return）" if ex.kind == "function" else ""
-            out(f"⏳ {head}还没做{note}。提示：{ex.first_hint}")
+            out(not_done(ex, note))
             return False
-        mismatch = compare(expected, got, ex.atol, ex.rtol)
+        mismatch = compare(expected, got, *_tol(ex, case))
         if mismatch is None and _mutated(args, case.args()):
             out(f"❌ {head}：结果对，但你的函数改动了传进来的输入（{where}）。"
                 f"\n  提示：不要原地修改参数（x += …、masked_fill_、list.sort()…），先复制一份或用不带 _ 的版本。")
@@ -188,15 +210,95 @@ def run_check(exercise_id: str, answer: Any, out: Callable[[str], None] = print)
         if mismatch is not None:
             known = _known_mistake(ex, case, got, call)
             if known is not None and known.stub and _is_unchanged_stub(ex, answer):
-                out(f"⏳ {head}还没做：这还是桩代码里原来的写法。提示：{known.hint}")
+                out(not_done(ex, "：这还是桩代码里原来的写法"))
                 return False
-            special = ex.explain(case.args(), got) if ex.explain and not known else None
-            hint = known.hint if known else (special or mismatch.hint or ex.first_hint)
-            tol = f"（浮点数允许误差 atol={ex.atol:g}，rtol={ex.rtol:g}）" if mismatch.numeric else ""
-            out(f"❌ {head}没通过：{where}\n  输入：{describe_args(args)}\n  {mismatch.text}{tol}\n  提示：{hint}")
+            out(f"❌ {head}没通过：{where}\n  输入：{describe_args(args)}\n  {mismatch.text}"
+                f"{_tolerance(ex, case) if mismatch.numeric else ''}\n  提示：{_mistake(ex, case, got, known, mismatch)}")
             return False
     out(f"✅ {head}通过（{len(ex.cases)} 个用例）。{ex.proved}")
     return True
+
+
+def _tol(ex: Exercise, case: Case) -> tuple[float, float]:
+    return case.tol or (ex.atol, ex.rtol)
+
+
+def _tolerance(ex: Exercise, case: Case) -> str:
+    atol, rtol = _tol(ex, case)
+    return f"（浮点数允许误差 atol={atol:g}，rtol={rtol:g}）"
+
+
+def _mistake(ex: Exercise, case: Case, got, known: Wrong | None, mismatch: Mismatch) -> str:
+    """没通过时说像哪种错误：已知的错误写法 > 这道题自己的解释 > 这道题允许的“样子” > 只指出第一处不同。"""
+    if known is not None:
+        return known.hint
+    special = ex.explain(case.args(), got) if ex.explain else None
+    if special:
+        return special
+    if mismatch.hint and (mismatch.pattern is None or mismatch.pattern in ex.patterns):
+        return mismatch.hint
+    return _plain(ex)
+
+
+def _check_prediction(ex: Exercise, guess, head: str, out: Callable[[str], None]) -> bool:
+    """predict：你写下的数和参考实现算出的真实值差多少；之后（不论对错）解释为什么是这个数。"""
+    value = guess.item() if isinstance(guess, torch.Tensor) and guess.numel() == 1 else guess
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        out(f"❌ {head}：my_guess 要是一个数（比如 8.5、0.3、1_000_000），你写的是 {describe(guess)}"
+            f"\n  提示：把你的预测写成一个数再运行；算式也可以，比如 2 * 256 * 4。")
+        return False
+    truth = float(_cached(ex, ex.reference, PREDICTION))
+    ok = _near(value, truth, ex)
+    off = f"差 {value - truth:+.4g}" + (f"，{(value - truth) / abs(truth):+.1%}" if truth else "")
+    allowed = f"允许误差 ±{ex.atol:g}" if ex.atol >= ex.rtol * abs(truth) else f"允许误差 ±{ex.rtol:.0%}"
+    verdict = f"你的预测 {value:.4g}，真实值 {truth:.4g}（{off}；{allowed}）"
+    if ok:
+        out(f"✅ {head}通过：{verdict}\n  为什么：{ex.proved}")
+        return True
+    known = next((w for w in ex.wrong if abs(value - float(w.fn())) <= ex.atol / 10 + 0.05 * abs(float(w.fn()))), None)
+    out(f"❌ {head}没通过：{verdict}\n  提示：{known.hint if known else _how_far(value, truth)}\n  为什么：{ex.proved}")
+    return False
+
+
+def _near(value: float, truth: float, ex: Exercise) -> bool:
+    return abs(value - truth) <= ex.atol + ex.rtol * abs(truth)  # 和 compare 一样：误差相对于真实值
+
+
+def _how_far(value: float, truth: float) -> str:
+    ratio = value / truth if truth else math.inf
+    times = f" {ratio:.3g} 倍" if ratio > 2 else (f"（只有真实值的 {ratio:.2g}）" if 0 < ratio < 0.5 else "")
+    return f"你的预测{'偏大' if value > truth else '偏小'}{times}：对照下面的推算，看看哪一步和你想的不一样。"
+
+
+PREDICTION = Case("预测", lambda: ())  # predict 练习唯一的“用例”：参考实现不带参数
+
+
+def hint(exercise_id: str, step: int | None = None) -> None:
+    """打印练习 exercise_id 的下一步提示（思路 → 用哪个函数、哪一维 → 接近代码），记下用了几步。从不抛出异常。
+
+    step：重看已经给过的第几步（不能跳到还没给的那几步之后）。"""
+    try:
+        _hint(str(exercise_id), step)
+    except Exception as e:
+        print(f"显示提示时出错了（不是你的代码的问题）：{type(e).__name__}: {e}")
+
+
+def _hint(exercise_id: str, step: int | None) -> None:
+    ex = get(exercise_id)
+    if ex is None:
+        print(f"没有编号为 {exercise_id!r} 的练习。现有的练习：{'、'.join(e.id for e in all_exercises())}")
+        return
+    used, n = progress.hints_used(ex.id), len(ex.hints)
+    if step is None:
+        step = min(used + 1, n)
+    step = max(1, min(int(step), used + 1, n))
+    if step > used:
+        progress.record_hint(ex.id, step)
+    print(f"💡 练习 {ex.id} 提示 {step}/{n}：{ex.hints[step - 1]}")
+    if step < n:
+        print(f"（还卡着就再运行一次 hint(\"{ex.id}\")，下一步更具体。）")
+    else:
+        print(f"（这是最后一步提示。参考答案在 {solution_link(ex).removeprefix('../')}：先自己写完再对照。）")
 
 
 def _is_unchanged_stub(ex: Exercise, answer) -> bool:
@@ -250,17 +352,17 @@ def _cached(ex: Exercise, fn: Callable, case: Case):
 
 
 def _known_mistake(ex: Exercise, case: Case, got, call: Callable) -> Wrong | None:
-    """你的结果和哪种已知的错误写法在这个用例上一模一样？几种都一样时，再用其余用例分辨。"""
+    """你的结果和哪种已知的错误写法一模一样？只在这个用例上碰巧一样不算：其余用例上也要一样（你的代码出错的用例不比）。"""
     candidates = [w for w in ex.wrong if _same(ex, w, case, got)]
     for other in ex.cases:
-        if len(candidates) < 2:
+        if not candidates:
             break
         if other is not case:
             try:
                 yours = _run(ex, call, other.args())
             except Exception:
-                break
-            candidates = [w for w in candidates if _same(ex, w, other, yours)] or candidates
+                continue
+            candidates = [w for w in candidates if _same(ex, w, other, yours)]
     return candidates[0] if candidates else None
 
 
@@ -269,7 +371,7 @@ def _same(ex: Exercise, wrong: Wrong, case: Case, got) -> bool:
         theirs = _cached(ex, wrong.fn, case)
     except Exception:
         return False
-    return theirs is not None and compare(theirs, got, ex.atol, ex.rtol) is None
+    return theirs is not None and compare(theirs, got, *_tol(ex, case)) is None
 
 
 def _exception_hint(ex: Exercise, case: Case, e: Exception) -> str:
@@ -285,7 +387,7 @@ def _exception_hint(ex: Exercise, case: Case, e: Exception) -> str:
     if isinstance(e, KeyError):
         return "字典里没有这个键：查不到时应该用什么（dict.get(键, 默认值)）？"
     if isinstance(e, IndexError):
-        return "下标越界：检查切片的边界（off-by-one）和 dim。"
+        return "下标越界：在出错的那一行前打印张量的形状和下标，对照任务说明。"
     if isinstance(e, ZeroDivisionError):
         return "除以了 0：分母可能为 0 的情况（空列表、没有有效位置）要单独处理吗？"
     if "view size is not compatible" in msg:
@@ -299,7 +401,7 @@ def _exception_hint(ex: Exercise, case: Case, e: Exception) -> str:
         return "这个对象没有这个属性：打印 type(…) 看看它到底是什么。"
     if isinstance(e, TypeError):
         return "类型或参数个数不对：看看报错里提到的类型，对照任务说明的函数签名。"
-    return ex.first_hint
+    return _plain(ex)
 
 
 def format_exception(e: BaseException, keep: int = 3) -> str:
@@ -366,6 +468,10 @@ def _show_progress(chapter: int) -> None:
     passed = progress.passed_ids()
     done = [ex for ex in exercises if ex.id in passed]
     print(f"第 {chapter} 章练习：{len(done)}/{len(exercises)} 通过")
+    used = {ex.id: progress.hints_used(ex.id) for ex in done}
+    with_hints = [f"{i}（{n} 步提示）" for i, n in used.items() if n]
+    if with_hints:
+        print("用过提示：" + "、".join(with_hints))
     left = [ex for ex in exercises if ex.id not in passed]
     if left:
         print("还没通过：" + "；".join(f"{ex.id} {ex.title}（{'★' * ex.stars}）" for ex in left))
@@ -389,7 +495,7 @@ def code_cell(ex: Exercise) -> str:
 
 def markdown_cell(ex: Exercise) -> str:
     lines = [f"### 练习 {ex.id}　{ex.title}（{'★' * ex.stars}）", "", *ex.task.strip().splitlines(), "",
-             f"对照：{ex.where}。提示在判题输出里；[参考答案]({solution_link(ex)})"]
+             f"对照：{ex.where}。卡住了运行 `hint(\"{ex.id}\")`（一次一步）；[参考答案]({solution_link(ex)})"]
     return "\n".join(lines)
 
 

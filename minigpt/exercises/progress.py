@@ -1,7 +1,7 @@
-"""记住你通过了哪些练习：一个放在你自己文件夹里的小 JSON 文件（不在仓库里）。
+"""记住你通过了哪些练习、每道题看了几步提示：一个放在你自己文件夹里的小 JSON 文件（不在仓库里）。
 
 位置：环境变量 MINIGPT_PROGRESS 指定的文件，否则 ~/.minigpt/progress.json。内容形如
-    {"passed": {"5.2": "2026-12-01T10:00:00"}}
+    {"passed": {"5.2": "2026-12-01T10:00:00"}, "hints": {"5.2": 2}}（hints：每道题看过几步提示）
 写入是原子的（先写临时文件再改名），中途断电也不会留下半个文件。文件坏了（不是合法 JSON）时
 说明一次，把坏文件改名为 progress.json.bak，换一个新的；读写出错只提示，从不让判题崩溃。
 """
@@ -28,22 +28,24 @@ def _say_once(key: str, message: str) -> None:
         print(message)
 
 
-def load() -> dict[str, str]:
-    """通过的练习 → 第一次通过的时间。文件不存在时是空的。"""
+def _read() -> dict:
+    """整个进度文件：{"passed": {编号: 时间}, "hints": {编号: 用了几步提示}}。文件不存在时两项都是空的。"""
     path = progress_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}
+        return {"passed": {}, "hints": {}}
     except OSError as e:
         _say_once(f"read:{path}", f"（进度文件 {path} 读不了：{e.strerror or e}；这次的进度不会被记住）")
-        return {}
+        return {"passed": {}, "hints": {}}
     try:
-        passed = json.loads(text)["passed"]
-        if not isinstance(passed, dict):
+        data = json.loads(text)
+        passed, hints = data["passed"], data.get("hints", {})
+        if not isinstance(passed, dict) or not isinstance(hints, dict):
             raise TypeError
-        return {str(k): str(v) for k, v in passed.items()}
-    except (ValueError, KeyError, TypeError):
+        return {"passed": {str(k): str(v) for k, v in passed.items()},
+                "hints": {str(k): int(v) for k, v in hints.items()}}
+    except (ValueError, KeyError, TypeError, AttributeError):
         backup = path.with_name(path.name + ".bak")
         try:
             os.replace(path, backup)
@@ -51,17 +53,22 @@ def load() -> dict[str, str]:
         except OSError:
             moved = "没能改名"
         _say_once(f"corrupt:{path}", f"（进度文件 {path} 已损坏，{moved}，换成一个新的进度文件）")
-        return {}
+        return {"passed": {}, "hints": {}}
 
 
-def _save(passed: dict[str, str]) -> None:
+def load() -> dict[str, str]:
+    """通过的练习 → 第一次通过的时间。"""
+    return _read()["passed"]
+
+
+def _save(data: dict) -> None:
     path = progress_path()
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"passed": passed}, f, ensure_ascii=False, indent=1, sort_keys=True)
+            json.dump(data, f, ensure_ascii=False, indent=1, sort_keys=True)
         os.replace(tmp, path)
         tmp = None
     except OSError as e:
@@ -74,14 +81,29 @@ def _save(passed: dict[str, str]) -> None:
 def mark_passed(exercise_id: str) -> None:
     if not _recording:
         return
-    passed = load()
-    if exercise_id not in passed:
-        passed[exercise_id] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        _save(passed)
+    data = _read()
+    if exercise_id not in data["passed"]:
+        data["passed"][exercise_id] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        _save(data)
 
 
 def passed_ids() -> set[str]:
     return set(load())
+
+
+def hints_used(exercise_id: str) -> int:
+    """这道练习已经看过几步提示。"""
+    return _read()["hints"].get(exercise_id, 0)
+
+
+def record_hint(exercise_id: str, step: int) -> None:
+    """记下看到了第 step 步提示（只增不减）。"""
+    if not _recording:
+        return
+    data = _read()
+    if step > data["hints"].get(exercise_id, 0):
+        data["hints"][exercise_id] = step
+        _save(data)
 
 
 @contextmanager

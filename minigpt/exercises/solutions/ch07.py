@@ -3,31 +3,7 @@ import torch
 import torch.nn.functional as F
 
 
-# 7.1 温度和 top-k
-def temperature_top_k(logits, temperature, k):
-    logits = logits / temperature  # T < 1：分布更尖；T > 1：更平
-    kth = torch.topk(logits, k, dim=-1).values[:, -1:]  # (B, 1)：第 k 大的 logit
-    return logits.masked_fill(logits < kth, float("-inf"))
-
-
-# 7.2 top-p
-def top_p_filter(logits, p):
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
-    probs = sorted_logits.softmax(-1)
-    before = probs.cumsum(-1) - probs  # 比它更可能的字的概率之和
-    remove_sorted = before >= p  # 前面的字已经凑够 p：它不在核里（第一个字的 before = 0，总会留下）
-    remove = remove_sorted.scatter(1, order, remove_sorted)  # 排序后的位置 → 原来的位置
-    return logits.masked_fill(remove, float("-inf"))
-
-
-# 7.3 重复惩罚
-def repetition_penalty(logits, seen_ids, penalty):
-    score = torch.gather(logits, 1, seen_ids)  # (B, L)：出现过的字的 logit
-    score = torch.where(score < 0, score * penalty, score / penalty)  # 正的除、负的乘：都更不可能
-    return logits.scatter(1, seen_ids, score)  # 返回新张量，不改动输入；重复的下标写的是同一个值
-
-
-# 7.4 贪心生成循环
+# 7.1 贪心生成循环
 @torch.no_grad()
 def greedy_generate(model, prompt, max_new_tokens, stop_id):
     ids = list(prompt)
@@ -42,7 +18,36 @@ def greedy_generate(model, prompt, max_new_tokens, stop_id):
     return new_tokens
 
 
-# 7.5 KV cache 的一步
+# 7.2 温度 + min-p
+def temperature_min_p(logits, temperature, min_p):
+    logits = logits / temperature  # 先调温度：门槛按调过温度的分布算
+    probs = logits.softmax(-1)
+    threshold = min_p * probs.max(dim=-1, keepdim=True).values  # (B, 1)：门槛跟着最可能的字走
+    return logits.masked_fill(probs < threshold, float("-inf"))
+
+
+# 7.3 top-p
+def top_p_filter(logits, p):
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
+    probs = sorted_logits.softmax(-1)
+    before = probs.cumsum(-1) - probs  # 比它更可能的字的概率之和
+    remove_sorted = before >= p  # 前面的字已经凑够 p：它不在核里（第一个字的 before = 0，总会留下）
+    remove = remove_sorted.scatter(1, order, remove_sorted)  # 排序后的位置 → 原来的位置
+    return logits.masked_fill(remove, float("-inf"))
+
+
+# 7.4 重复惩罚
+def repetition_penalty(logits, seen_ids, penalty):
+    score = torch.gather(logits, 1, seen_ids)  # (B, L)：出现过的字的 logit
+    score = torch.where(score < 0, score * penalty, score / penalty)  # 正的除、负的乘：都更不可能
+    return logits.scatter(1, seen_ids, score)  # 返回新张量，不改动输入；重复的下标写的是同一个值
+
+
+# 7.5 预测：KV cache = 2（K、V）× 4 层 × 128 个位置 × 256 维 × 4 字节 = 1 MiB = 1024 KiB
+my_guess = 1024
+
+
+# 7.6 KV cache 的一步
 def attend_with_cache(attn, x_new, past_k, past_v):
     B, T, C = x_new.shape  # T = 1
     nh = attn.config.n_head

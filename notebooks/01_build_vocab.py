@@ -38,13 +38,13 @@
 # %% [markdown]
 # ### 怎么读这一章
 #
-# 大约 **1 小时 20 分钟**（读、运行和做练习；只读不做练习要少一半左右），完整运行一遍 8 秒（2 核 CPU）。
+# 大约 **1 小时 30 分钟**（读、运行和做练习；只读不做练习要少一半左右），完整运行一遍 8 秒（2 核 CPU）。
 # 本章分两部分，每部分以练习或小测验结束，读完一部分就可以停下：
 #
 # | 部分 | 内容 | 练习 | 时间 |
 # |---|---|---|---|
 # | 一 | 第 1–3 节：数据，自己写词表构建器，和包里的对比 | 1.1、1.2 | 约 35 分钟 |
-# | 二 | 第 4–5 节：词表统计，坏数据；小测验 | 1.3、1.4 | 约 45 分钟 |
+# | 二 | 第 4–5 节：词表统计，坏数据；小测验 | 1.3、1.4、1.5 | 约 50 分钟 |
 
 # %%
 # 设置：找到仓库根目录（在 Colab 中先克隆并安装），选择设备。每个 notebook 的第一个代码单元都与此相同。
@@ -93,7 +93,31 @@ for line in lines[:4]:
 #
 # $$|V| = 3 + \text{不同字符的个数}.$$
 #
-# 第一步是数一数每个字出现几次。Python 的字符串按字迭代，`Counter.update` 正好逐字计数。先在两句话上试：
+# 第一步是数一数每个字出现几次。先自己写一个（练习 1.1），再往下看我们的版本。
+
+# %% [markdown]
+# ### 练习 1.1　数一数每个字出现了几次（★）
+#
+# 统计问题和答案里每个字符出现的次数（汉字、标点、空格、拼音字母……每个字符都算）。
+#
+# - 输入：`pairs`，一个列表，每项是 `(question, answer)` 两个字符串
+# - 输出：`collections.Counter`（或 dict）：字符 → 次数
+#
+# 对照：`minigpt/build_vocab.py` 的 `count_chars`。卡住了运行 `hint("1.1")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch01.py)
+
+# %%
+from collections import Counter
+from minigpt.exercises import check
+
+
+def count_chars(pairs):
+    """pairs: [(question, answer), ...]。返回 Counter：字符 → 出现次数。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("1.1", count_chars)
+
+# %% [markdown]
+# 数字符：Python 的字符串按字迭代，`Counter.update` 正好逐字计数。先在两句话上试：
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -105,8 +129,33 @@ for text in ["你好吗？", "我很好，谢谢！"]:
 print(counter)
 
 # %% [markdown]
-# 第二步是编号：特殊 token 先占 0、1、2，其余字符排好序，依次取下一个空闲的编号。
-# 反过来的表 `id2word` 把每一对倒过来。对应 `minigpt/build_vocab.py` 的 `vocab_from_counter`：
+# 第二步是编号：特殊 token 先占 0、1、2，其余字符排好序，依次取下一个空闲的编号。先自己写（练习 1.2）。
+
+# %% [markdown]
+# ### 练习 1.2　建 word2id：特殊 token 在前，其余按码位排序（★★）
+#
+# 由字符计数建出词表的 `word2id`（字符 → 编号），规则与种子相同：
+#
+# 1. 特殊 token 先编号：`<pad>` = 0，`<unk>` = 1，`<sep>` = 2；
+# 2. 其余字符按 Unicode 码位排序（`sorted`），从 3 开始依次编号。
+#
+# - 输入：`counter`，字符 → 次数（`Counter`）
+# - 输出：dict，字符 → 编号（`int`）
+#
+# 对照：`minigpt/build_vocab.py` 的 `vocab_from_counter`（`SPECIAL_TOKENS`）。卡住了运行 `hint("1.2")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch01.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def build_word2id(counter):
+    """counter: Counter（字符 → 次数）。返回 dict：字符 → 编号。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("1.2", build_word2id)
+
+# %% [markdown]
+# 编号，我们的版本。反过来的表 `id2word` 把每一对倒过来。对应 `minigpt/build_vocab.py` 的 `vocab_from_counter`：
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -208,50 +257,6 @@ chars = set("".join(p.question + p.answer for p in pairs))
 assert len(word2id) == 3 + len(chars)  # |V| = 3 + 不同字符数
 
 # %% [markdown]
-# ### 练习 1.1　数一数每个字出现了几次（★）
-#
-# 统计问题和答案里每个字符出现的次数（汉字、标点、空格、拼音字母……每个字符都算）。
-#
-# - 输入：`pairs`，一个列表，每项是 `(question, answer)` 两个字符串
-# - 输出：`collections.Counter`（或 dict）：字符 → 次数
-#
-# 对照：`minigpt/build_vocab.py` 的 `count_chars`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch01.py)
-
-# %%
-from collections import Counter
-from minigpt.exercises import check
-
-
-def count_chars(pairs):
-    """pairs: [(question, answer), ...]。返回 Counter：字符 → 出现次数。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("1.1", count_chars)
-
-# %% [markdown]
-# ### 练习 1.2　建 word2id：特殊 token 在前，其余按码位排序（★★）
-#
-# 由字符计数建出词表的 `word2id`（字符 → 编号），规则与种子相同：
-#
-# 1. 特殊 token 先编号：`<pad>` = 0，`<unk>` = 1，`<sep>` = 2；
-# 2. 其余字符按 Unicode 码位排序（`sorted`），从 3 开始依次编号。
-#
-# - 输入：`counter`，字符 → 次数（`Counter`）
-# - 输出：dict，字符 → 编号（`int`）
-#
-# 对照：`minigpt/build_vocab.py` 的 `vocab_from_counter`（`SPECIAL_TOKENS`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch01.py)
-
-# %%
-from minigpt.exercises import check
-
-
-def build_word2id(counter):
-    """counter: Counter（字符 → 次数）。返回 dict：字符 → 编号。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("1.2", build_word2id)
-
-# %% [markdown]
 # ---
 #
 # **第一部分到这里结束**（第 1–3 节和练习 1.1、1.2）。这是一个可以停下的地方。
@@ -268,6 +273,23 @@ check("1.2", build_word2id)
 # $$f(r) \approx \frac{C}{r^{s}}, \qquad s \approx 1,$$
 #
 # 这叫 **Zipf 定律**。在双对数坐标里它近似一条直线。
+
+# %% [markdown]
+# ### 练习 1.3　预测：最常见的字是第 100 常见的字的几倍（★）
+#
+# **先别运行下面的统计。** Zipf 定律说：第 $r$ 常见的字出现的次数大约是 $C / r^{s}$，$s \approx 1$。
+# 在我们的成语问答数据（`data/data.jsonl`）里，出现次数排第 1 的字，是排第 100 的字的**几倍**？
+#
+# 把你的预测写成一个数，赋给 `my_guess`，再运行。误差在 ±50% 以内算对（这是估计，不是背答案）。
+#
+# 对照：`minigpt/build_vocab.py` 的 `count_chars`；本节下面的频率统计。卡住了运行 `hint("1.3")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch01.py)
+
+# %%
+from minigpt.exercises import check, hint
+
+my_guess = ...  # 你的预测：排第 1 的字出现的次数 ÷ 排第 100 的字出现的次数
+
+check("1.3", my_guess)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -331,6 +353,28 @@ for k, n in kinds.most_common():
 assert "a" not in counter
 
 # %% [markdown]
+# ### 练习 1.4　最常见的多少个字覆盖 90% 的字符（★★）
+#
+# 字的频率极不均匀（Zipf 定律）。最常见的多少个字，加起来就占了全部字符出现次数的比例 $p$？
+#
+# 从最常见的字开始累加次数，返回**第一次**使累计比例 $\ge p$ 时用了几个字。
+#
+# - 输入：`counter`（字符 → 次数），`p`（0 到 1 之间，如 0.9）
+# - 输出：整数
+#
+# 对照：`minigpt/build_vocab.py` 的 `count_chars`（统计），`Counter.most_common()`（按次数从多到少）。卡住了运行 `hint("1.4")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch01.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def chars_for_coverage(counter, p):
+    """counter: Counter（字符 → 次数）；p: 比例。返回最少要几个最常见的字，才能覆盖 ≥ p 的字符出现次数。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("1.4", chars_for_coverage)
+
+# %% [markdown]
 # 画出来：左图是 Zipf 图（横轴是名次，纵轴是出现次数，都取对数），右图是“最常见的 $k$ 个字一共占了多少文本”。
 
 # %%
@@ -374,28 +418,6 @@ for share in (0.5, 0.9, 0.99):
 #
 # 另外，词表是用**全部**数据（训练集 + 验证集）建的，所以验证集里不会出现 `<unk>`。
 # 种子也是这样：它的命令用全部数据 `data.jsonl` 建词表，并说明 `<unk>` “理论上不会出现”。
-
-# %% [markdown]
-# ### 练习 1.3　最常见的多少个字覆盖 90% 的字符（★★）
-#
-# 字的频率极不均匀（Zipf 定律）。最常见的多少个字，加起来就占了全部字符出现次数的比例 $p$？
-#
-# 从最常见的字开始累加次数，返回**第一次**使累计比例 $\ge p$ 时用了几个字。
-#
-# - 输入：`counter`（字符 → 次数），`p`（0 到 1 之间，如 0.9）
-# - 输出：整数
-#
-# 对照：`minigpt/build_vocab.py` 的 `count_chars`（统计），`Counter.most_common()`（按次数从多到少）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch01.py)
-
-# %%
-from minigpt.exercises import check
-
-
-def chars_for_coverage(counter, p):
-    """counter: Counter（字符 → 次数）；p: 比例。返回最少要几个最常见的字，才能覆盖 ≥ p 的字符出现次数。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("1.3", chars_for_coverage)
 
 # %% [markdown]
 # ## 5. 坏数据会怎样
@@ -470,7 +492,7 @@ r = subprocess.run([sys.executable, "./minigpt/build_vocab.py", "--data", "./dat
 print("stderr:", r.stderr.strip(), "| 退出码:", r.returncode)
 
 # %% [markdown]
-# ### 练习 1.4　加了新数据，旧模型还能用吗：哪些编号变了（★★★）
+# ### 练习 1.5　加了新数据，旧模型还能用吗：哪些编号变了（★★★）
 #
 # 模型只认编号：第 5 行嵌入向量学的是“编号 5 的字”。用新数据**重建**词表后，哪些旧 token 的编号变了
 # （或者根本不在新词表里了）？这些字在旧模型眼里都成了别的字。
@@ -481,7 +503,7 @@ print("stderr:", r.stderr.strip(), "| 退出码:", r.returncode)
 #
 # 想一想：只加一个新字，为什么会有这么多字的编号一起变？
 #
-# 对照：`minigpt/build_vocab.py` 的 `build_vocab`（覆盖 vocab.json 时会提示编号是否变了）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch01.py)
+# 对照：`minigpt/build_vocab.py` 的 `build_vocab`（覆盖 vocab.json 时会提示编号是否变了）。卡住了运行 `hint("1.5")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch01.py)
 
 # %%
 from minigpt.build_vocab import vocab_from_counter
@@ -492,7 +514,7 @@ def ids_changed(old_word2id, new_counter):
     """返回旧词表里编号变了或消失了的 token（按旧编号排序）。"""
     raise NotImplementedError  # 在这里写你的代码
 
-check("1.4", ids_changed)
+check("1.5", ids_changed)
 
 # %% [markdown]
 # ## 小测验

@@ -15,13 +15,13 @@
 # %% [markdown]
 # ### 怎么读这一章
 #
-# 大约 **1 小时 30 分钟**（读、运行和做练习；只读不做练习要少一半左右），完整运行一遍 15 秒（2 核 CPU）。
+# 大约 **1 小时 35 分钟**（读、运行和做练习；只读不做练习要少一半左右），完整运行一遍 15 秒（2 核 CPU）。
 # 本章分两部分，每部分以练习或小测验结束，读完一部分就可以停下：
 #
 # | 部分 | 内容 | 练习 | 时间 |
 # |---|---|---|---|
 # | 一 | 第 1–3 节：编码与解码，<unk>，特殊 token | 2.1、2.2、2.3 | 约 40 分钟 |
-# | 二 | 第 4–9 节：截断，生成时的编码，和包里的对比，vocab_hash，BPE 预告；小测验 | 2.4、2.5 | 约 50 分钟 |
+# | 二 | 第 4–9 节：截断，生成时的编码，和包里的对比，vocab_hash，BPE 预告；小测验 | 2.4、2.5、2.6 | 约 55 分钟 |
 
 # %%
 # 设置：找到仓库根目录（在 Colab 中先克隆并安装），选择设备。每个 notebook 的第一个代码单元都与此相同。
@@ -74,7 +74,72 @@ PAD, UNK, SEP = word2id["<pad>"], word2id["<unk>"], word2id["<sep>"]
 print("词表大小:", len(word2id), " pad/unk/sep =", PAD, UNK, SEP)
 
 # %% [markdown]
-# `encode` 的全部逻辑，对应 `minigpt/tokenizer.py` 的 `Tokenizer.encode`（查表那一行是它的 `encode_text`）：
+# 先自己写这三个函数：查表编码、解码、编码一对问答。
+
+# %% [markdown]
+# ### 练习 2.1　编码文字：词表里没有的字变成 <unk>（★）
+#
+# 把一段文字变成编号列表，一个字一个编号。词表里没有的字用 `<unk>` 的编号代替（不要跳过它，也不要报错）。
+#
+# - 输入：`text`（字符串），`word2id`（字符 → 编号，含 `<pad>`、`<unk>`、`<sep>`）
+# - 输出：`list[int]`，长度等于 `len(text)`
+#
+# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode_text`。卡住了运行 `hint("2.1")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch02.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def encode_text(text, word2id):
+    """返回 text 每个字的编号（list[int]）；没见过的字用 word2id["<unk>"]。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("2.1", encode_text)
+
+# %% [markdown]
+# ### 练习 2.2　解码：跳过 <pad>（★）
+#
+# 把编号列表变回文字。`<pad>` 只是凑长度用的，解码时跳过；`<sep>`、`<unk>` 照常写出来（和种子一样）。
+#
+# - 输入：`ids`（`list[int]`），`id2word`（编号 → 字符）
+# - 输出：字符串
+#
+# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.decode`。卡住了运行 `hint("2.2")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch02.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def decode(ids, id2word):
+    """返回 ids 对应的文字，跳过 <pad>。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("2.2", decode)
+
+# %% [markdown]
+# ### 练习 2.3　编码一对问答：<sep>、填充和 attention_mask（★★）
+#
+# 按种子的格式编码一对问答：`问题的字 <sep> 答案的字 <sep>`，然后
+#
+# - 比 `max_length` 短：在右边补 `<pad>` 到 `max_length`，`attention_mask` 真实 token 为 1、填充为 0；
+# - 比 `max_length` 长：只留前 `max_length` 个（种子的做法）。
+#
+# 输入：`question`、`answer`（字符串），`word2id`，`max_length`。输出：`(ids, attention_mask)`，两个长度都是 `max_length` 的 `list[int]`。
+#
+# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode`。卡住了运行 `hint("2.3")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch02.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def encode_pair(question, answer, word2id, max_length):
+    """返回 (ids, attention_mask)，两个 list[int]，长度都是 max_length。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("2.3", encode_pair)
+
+# %% [markdown]
+# 写完（或者用过提示）之后，看我们的版本。`encode` 的全部逻辑，对应 `minigpt/tokenizer.py` 的 `Tokenizer.encode`（查表那一行是它的 `encode_text`）：
 #
 # - 查表，不在词表里的字给 `<unk>`；
 # - 问题后面加 `<sep>`；有答案时再加答案和 `<sep>`（`answer=None` 的用处见第 5 节）；
@@ -159,68 +224,6 @@ print("未登录字:", [ch for ch, i in zip(text, ids) if i == UNK])
 assert my_decode(ids) != text and len(ids) == len(text)
 
 # %% [markdown]
-# ### 练习 2.1　编码文字：词表里没有的字变成 <unk>（★）
-#
-# 把一段文字变成编号列表，一个字一个编号。词表里没有的字用 `<unk>` 的编号代替（不要跳过它，也不要报错）。
-#
-# - 输入：`text`（字符串），`word2id`（字符 → 编号，含 `<pad>`、`<unk>`、`<sep>`）
-# - 输出：`list[int]`，长度等于 `len(text)`
-#
-# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode_text`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch02.py)
-
-# %%
-from minigpt.exercises import check
-
-
-def encode_text(text, word2id):
-    """返回 text 每个字的编号（list[int]）；没见过的字用 word2id["<unk>"]。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("2.1", encode_text)
-
-# %% [markdown]
-# ### 练习 2.2　解码：跳过 <pad>（★）
-#
-# 把编号列表变回文字。`<pad>` 只是凑长度用的，解码时跳过；`<sep>`、`<unk>` 照常写出来（和种子一样）。
-#
-# - 输入：`ids`（`list[int]`），`id2word`（编号 → 字符）
-# - 输出：字符串
-#
-# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.decode`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch02.py)
-
-# %%
-from minigpt.exercises import check
-
-
-def decode(ids, id2word):
-    """返回 ids 对应的文字，跳过 <pad>。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("2.2", decode)
-
-# %% [markdown]
-# ### 练习 2.3　编码一对问答：<sep>、填充和 attention_mask（★★）
-#
-# 按种子的格式编码一对问答：`问题的字 <sep> 答案的字 <sep>`，然后
-#
-# - 比 `max_length` 短：在右边补 `<pad>` 到 `max_length`，`attention_mask` 真实 token 为 1、填充为 0；
-# - 比 `max_length` 长：只留前 `max_length` 个（种子的做法）。
-#
-# 输入：`question`、`answer`（字符串），`word2id`，`max_length`。输出：`(ids, attention_mask)`，两个长度都是 `max_length` 的 `list[int]`。
-#
-# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch02.py)
-
-# %%
-from minigpt.exercises import check
-
-
-def encode_pair(question, answer, word2id, max_length):
-    """返回 (ids, attention_mask)，两个 list[int]，长度都是 max_length。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("2.3", encode_pair)
-
-# %% [markdown]
 # ## 3. 特殊 token 只能由 tokenizer 产生
 #
 # 如果用户的问题里恰好写着 `<sep>`，它必须还是五个普通字符，否则用户就能在问题里伪造一个分隔符，让问题提前结束。
@@ -257,7 +260,25 @@ print("结尾还有 <sep> 吗？", ids[-1] == SEP)
 
 # %% [markdown]
 # 包里的 `Tokenizer` 保留了这个行为（编号要和种子一致），但第 4 章的 Dataset 会数出被截断的样本并提醒你。
-# 真正的办法是把 `max_length` 选得够大（练习 2.5 会让你写一个截断时保住结尾 `<sep>` 的版本）。看看这份数据的序列长度（问题 + 答案 + 2 个 `<sep>`）：
+# 真正的办法是把 `max_length` 选得够大（练习 2.6 会让你写一个截断时保住结尾 `<sep>` 的版本）。下面看看这份数据的序列长度（问题 + 答案 + 2 个 `<sep>`），先做一个预测：
+
+# %% [markdown]
+# ### 练习 2.4　预测：填充到 128 时，多大比例的位置是 <pad>（★）
+#
+# **先别运行下面的长度统计。** 种子把每一对问答都填充到 `max_length=128`。一对问答编码后有多长？
+# 想想一道典型的题（“成语“画蛇添足”的意思是什么？”）和它的答案，问题 + 答案 + 2 个 `<sep>` 大约多少个 token。
+# 那么在整个数据集上，全部 128 × 对数 个位置里，`<pad>` 占多大比例（0 到 1 之间）？
+#
+# 把你的预测赋给 `my_guess`，再运行。误差在 ±0.1 以内算对。
+#
+# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode`；本节下面的长度统计。卡住了运行 `hint("2.4")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch02.py)
+
+# %%
+from minigpt.exercises import check, hint
+
+my_guess = ...  # 你的预测：<pad> 占全部位置的比例（0 到 1）
+
+check("2.4", my_guess)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -295,7 +316,7 @@ plt.show()
 assert lengths.max() <= 128 and lengths.mean() < 30  # 上面这段话的两个说法
 
 # %% [markdown]
-# ### 练习 2.4　选 max_length：覆盖 99.9% 的问答对（★★）
+# ### 练习 2.5　选 max_length：覆盖 99.9% 的问答对（★★）
 #
 # `max_length` 太小，长的问答对被截断（丢掉结尾的 `<sep>`）；太大，填充浪费计算。
 # 找出**最小**的长度 $L$，使至少 `coverage` 比例的序列长度 $\le L$（不被截断）。
@@ -303,7 +324,9 @@ assert lengths.max() <= 128 and lengths.mean() < 30  # 上面这段话的两个�
 # - 输入：`lengths`（每对问答编码后的长度，`list[int]`，顺序任意），`coverage`（如 0.999）
 # - 输出：整数 $L$（它一定是 `lengths` 里的某个值）
 #
-# 对照：本章“截断”一节的长度统计；`minigpt/tokenizer.py` 的 `Tokenizer.encode(..., pad_to_max_length=False)`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch02.py)
+# 用例里有 `coverage × n` 正好是整数的情况（比如 0.07 × 100 = 7）：那时 $L$ 是排序后的第 7 个。
+#
+# 对照：本章“截断”一节的长度统计；`minigpt/tokenizer.py` 的 `Tokenizer.encode(..., pad_to_max_length=False)`。卡住了运行 `hint("2.5")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch02.py)
 
 # %%
 import math
@@ -314,10 +337,10 @@ def pick_max_length(lengths, coverage):
     """返回最小的 L：至少 coverage 比例的长度 ≤ L。"""
     raise NotImplementedError  # 在这里写你的代码
 
-check("2.4", pick_max_length)
+check("2.5", pick_max_length)
 
 # %% [markdown]
-# ### 练习 2.5　截断时保住结尾的 <sep>（★★★）
+# ### 练习 2.6　截断时保住结尾的 <sep>（★★★）
 #
 # 种子截断时直接切掉后面，答案结尾的 `<sep>` 也没了：模型在这样的样本上学不会停下。
 # 写一个更好的编码：和练习 2.3 一样，但序列太长时**切掉答案的尾巴，保留最后的 `<sep>`**——
@@ -325,7 +348,7 @@ check("2.4", pick_max_length)
 #
 # 输入、输出与练习 2.3 相同：`(ids, attention_mask)`，长度都是 `max_length`。
 #
-# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode`（种子的截断），`QADataset.num_truncated`（数了有多少对被截断）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch02.py)
+# 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode`（种子的截断），`QADataset.num_truncated`（数了有多少对被截断）。卡住了运行 `hint("2.6")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch02.py)
 
 # %%
 from minigpt.exercises import check
@@ -335,7 +358,7 @@ def encode_keep_sep(question, answer, word2id, max_length):
     """像 Tokenizer.encode 一样编码，但截断时保留结尾的 <sep>。返回 (ids, attention_mask)。"""
     raise NotImplementedError  # 在这里写你的代码
 
-check("2.5", encode_keep_sep)
+check("2.6", encode_keep_sep)
 
 # %% [markdown]
 # ## 5. 生成时的编码：`answer=None`

@@ -19,13 +19,13 @@
 # %% [markdown]
 # ### 怎么读这一章
 #
-# 大约 **1 小时 10 分钟**（读、运行和做练习；只读不做练习要少一半左右），完整运行一遍 9 秒（2 核 CPU）。
+# 大约 **1 小时 15 分钟**（读、运行和做练习；只读不做练习要少一半左右），完整运行一遍 9 秒（2 核 CPU）。
 # 本章分两部分，每部分以练习或小测验结束，读完一部分就可以停下：
 #
 # | 部分 | 内容 | 练习 | 时间 |
 # |---|---|---|---|
-# | 一 | 第 1–4 节：为什么打乱，种子的切分，验证集真的没见过吗 | 3.1、3.2 | 约 35 分钟 |
-# | 二 | 第 5–7 节：按成语分组划分，随机种子，参数检查；小测验 | 3.3 | 约 35 分钟 |
+# | 一 | 第 1–4 节：为什么打乱，种子的切分，验证集真的没见过吗 | 3.1、3.2、3.3 | 约 40 分钟 |
+# | 二 | 第 5–7 节：按成语分组划分，随机种子，参数检查；小测验 | 3.4 | 约 35 分钟 |
 
 # %%
 # 设置：找到仓库根目录（在 Colab 中先克隆并安装），选择设备。每个 notebook 的第一个代码单元都与此相同。
@@ -71,9 +71,33 @@ for p in pairs[-2:]:
 # 3. 前 $n_\text{train} = \lfloor n \cdot r \rfloor$ 行是训练集，其余是验证集（$r$ 是 `train_ratio`）。
 #
 # 第 2 步里的 42 是**随机种子**：伪随机数生成器从它出发，算出的“随机”数列每次都一样。
-# 随机种子固定，打乱的结果就固定，所以谁来运行、运行几次，划分都相同。
+# 随机种子固定，打乱的结果就固定，所以谁来运行、运行几次，划分都相同。先自己写一遍（练习 3.1）。
+
+# %% [markdown]
+# ### 练习 3.1　打乱再切分，与课程包逐行相同（★）
 #
-# 自己写一遍，对应 `minigpt/split_data.py` 的 `shuffle_and_cut`。和种子只差一处：用 `random.Random(seed)`
+# 和种子代码一样划分：复制一份列表，用随机种子 `seed` 打乱（`random.Random(seed).shuffle`，
+# 与 `random.seed(seed)` 再 `random.shuffle` 打乱的结果相同），前 $\lfloor n \times \text{train\_ratio} \rfloor$ 行作训练集，其余作验证集。
+# 不要改动传进来的列表。
+#
+# - 输入：`lines`（`list[str]`），`train_ratio`（如 0.8），`seed`（整数）
+# - 输出：`(train, val)` 两个列表
+#
+# 对照：`minigpt/split_data.py` 的 `shuffle_and_cut`。卡住了运行 `hint("3.1")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch03.py)
+
+# %%
+import random
+from minigpt.exercises import check
+
+
+def split_lines(lines, train_ratio, seed):
+    """返回 (train, val)：打乱后前 int(n * train_ratio) 行是训练集。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("3.1", split_lines)
+
+# %% [markdown]
+# 我们的版本，对应 `minigpt/split_data.py` 的 `shuffle_and_cut`。和种子只差一处：用 `random.Random(seed)`
 # 这个独立的生成器。它抽到的随机数和 `random.seed(seed)` 完全一样，但不会改动调用者的全局随机状态：
 
 # %%
@@ -135,29 +159,6 @@ train_lines, val_lines = my_train, my_val
 assert sorted(train_lines + val_lines) == sorted(all_lines)  # 不多不少，每行恰好在一边
 
 # %% [markdown]
-# ### 练习 3.1　打乱再切分，与课程包逐行相同（★）
-#
-# 和种子代码一样划分：复制一份列表，用随机种子 `seed` 打乱（`random.Random(seed).shuffle`，
-# 与 `random.seed(seed)` 再 `random.shuffle` 打乱的结果相同），前 $\lfloor n \times \text{train\_ratio} \rfloor$ 行作训练集，其余作验证集。
-# 不要改动传进来的列表。
-#
-# - 输入：`lines`（`list[str]`），`train_ratio`（如 0.8），`seed`（整数）
-# - 输出：`(train, val)` 两个列表
-#
-# 对照：`minigpt/split_data.py` 的 `shuffle_and_cut`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch03.py)
-
-# %%
-import random
-from minigpt.exercises import check
-
-
-def split_lines(lines, train_ratio, seed):
-    """返回 (train, val)：打乱后前 int(n * train_ratio) 行是训练集。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("3.1", split_lines)
-
-# %% [markdown]
 # ## 3. 两边的题型比例
 #
 # 随机划分不保证每种题型在两边的比例相同，但样本多时会很接近。数一下额外字段 `type`：
@@ -184,7 +185,44 @@ type_table(train_lines, val_lines)
 #
 # 这份数据里，每个成语都问了好几件事（意思、读音、接龙或补全），每件事又换着问法问了好几遍；
 # 每条记录的 `idiom` 字段记着它问的是哪个成语。按**行**划分，同一个成语的题会散落到两边：
-# 验证集问“画蛇添足”是什么意思，训练集里很可能有同一个问题的另一种问法，答案一字不差。统计一下这种重叠：
+# 验证集问“画蛇添足”是什么意思，训练集里很可能有同一个问题的另一种问法，答案一字不差。统计这种重叠之前，先预测一下，再自己写出统计：
+
+# %% [markdown]
+# ### 练习 3.2　预测：按行划分后，验证集有多少题在训练集里换个问法就有（★）
+#
+# **先别运行下面的统计。** 数据里每个成语问好几件事（意思、读音、接龙或补全），每件事又换着问法问了好几遍（这些问法答案一字不差）。
+# 按**行**随机划分 80% / 20% 之后，验证集里有多大比例的题，训练集里有**同一个成语、同一种题型**的另一种问法？
+#
+# 把你的预测（0 到 1 之间）赋给 `my_guess`，再运行。误差在 ±0.1 以内算对。
+#
+# 对照：`minigpt/split_data.py` 的 `shuffle_and_cut`；本节下面的统计。卡住了运行 `hint("3.2")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch03.py)
+
+# %%
+from minigpt.exercises import check, hint
+
+my_guess = ...  # 你的预测：验证集里“训练集有同一道题的另一种问法”的题所占的比例（0 到 1）
+
+check("3.2", my_guess)
+
+# %% [markdown]
+# ### 练习 3.3　验证集里有多少题的成语在训练集见过（★★）
+#
+# 按行划分时，同一个成语的不同题型会分到两边。验证集里，有多大比例的**题**问的成语在训练集里出现过？
+#
+# - 输入：`train_groups`、`val_groups`：训练集、验证集每道题的成语（`list[str]`，一道题一项，可以重复）
+# - 输出：0 到 1 之间的小数 = 验证集里“成语在训练集出现过”的题数 ÷ 验证集题数
+#
+# 对照：`minigpt/split_data.py` 的 `shuffle_and_cut`（按行划分会让同一个成语分到两边）。卡住了运行 `hint("3.3")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch03.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def seen_share(train_groups, val_groups):
+    """返回验证集里成语在训练集出现过的题所占的比例（0 到 1）。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("3.3", seen_share)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -211,29 +249,9 @@ assert seen == len(val_lines) and same_fact > 0.9 * len(val_lines)  # 小结：�
 # 想知道模型对**没见过的成语**能做什么，就要**按成语分组**划分：先决定每个成语去哪一边，再把它所有的题都放过去。
 
 # %% [markdown]
-# ### 练习 3.2　验证集里有多少题的成语在训练集见过（★★）
-#
-# 按行划分时，同一个成语的不同题型会分到两边。验证集里，有多大比例的**题**问的成语在训练集里出现过？
-#
-# - 输入：`train_groups`、`val_groups`：训练集、验证集每道题的成语（`list[str]`，一道题一项，可以重复）
-# - 输出：0 到 1 之间的小数 = 验证集里“成语在训练集出现过”的题数 ÷ 验证集题数
-#
-# 对照：`minigpt/split_data.py` 的 `shuffle_and_cut`（按行划分会让同一个成语分到两边）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch03.py)
-
-# %%
-from minigpt.exercises import check
-
-
-def seen_share(train_groups, val_groups):
-    """返回验证集里成语在训练集出现过的题所占的比例（0 到 1）。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("3.2", seen_share)
-
-# %% [markdown]
 # ---
 #
-# **第一部分到这里结束**（第 1–4 节和练习 3.1、3.2）。这是一个可以停下的地方。
+# **第一部分到这里结束**（第 1–4 节和练习 3.1–3.3）。这是一个可以停下的地方。
 # 下次接着读：打开 notebook，选中下面这个单元，运行它上面的所有单元（JupyterLab 菜单 Run → Run All Above Selected Cell，几秒），再往下读。
 #
 # **第二部分**：按成语分组划分（后面各章都用它），随机种子和参数检查。
@@ -242,7 +260,7 @@ check("3.2", seen_share)
 # ## 5. 按成语分组划分
 #
 # `split_jsonl_data(..., group_by="idiom")`（命令行加 `--group-by idiom`）就是这样划分的，对应
-# `minigpt/split_data.py` 的 `grouped_shuffle_and_cut`（练习 3.3 会让你自己写一遍）：
+# `minigpt/split_data.py` 的 `grouped_shuffle_and_cut`（练习 3.4 会让你自己写一遍）：
 #
 # 1. 把行按成语分组，成语按第一次出现的顺序排好；
 # 2. 用随机种子 42 打乱成语的顺序，前 $\lfloor 0.8 m \rfloor$ 个成语（$m$ 是成语个数）的全部题进训练集，其余进验证集；
@@ -331,7 +349,7 @@ assert meaning_known < 0.1
 # 看模型实际做到了多少。
 
 # %% [markdown]
-# ### 练习 3.3　按成语分组划分：没有成语同时在两边（★★★）
+# ### 练习 3.4　按成语分组划分：没有成语同时在两边（★★★）
 #
 # 更严格的划分：同一个成语的所有题只进一边。每行 JSON 里的 `"idiom"` 字段记着这道题问的成语。规则（照做，判题才能逐行比较）：
 #
@@ -343,7 +361,7 @@ assert meaning_known < 0.1
 # - 输入：`lines`（`list[str]`，每行一个 JSON 对象），`train_ratio`，`seed`
 # - 输出：`(train, val)` 两个列表
 #
-# 对照：`minigpt/split_data.py` 的 `grouped_shuffle_and_cut`（`--group-by idiom`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch03.py)
+# 对照：`minigpt/split_data.py` 的 `grouped_shuffle_and_cut`（`--group-by idiom`）。卡住了运行 `hint("3.4")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch03.py)
 
 # %%
 import json
@@ -355,7 +373,7 @@ def split_by_idiom(lines, train_ratio, seed):
     """返回 (train, val)：同一个成语的行只出现在一边。"""
     raise NotImplementedError  # 在这里写你的代码
 
-check("3.3", split_by_idiom)
+check("3.4", split_by_idiom)
 
 # %% [markdown]
 # ## 6. 随机种子
@@ -378,23 +396,25 @@ for s in (42, 42, 7):
 #
 # `train_ratio` 必须在 0 和 1 之间（不含两端），而且两边都至少要有一条数据。
 # 种子不检查：`train_ratio=1.5` 会得到一个空的验证集，第 6 章训练到验证时才出错。
+# 课程包在划分时就报错，说清楚错在哪。设置不对是 `ConfigError`，数据不够是 `DataError`，两者都属于
+# `minigpt.cli.UserError`：学习者能造成的错误都是它，命令行只打印一行中文说明，不打印 traceback。
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from minigpt.jsonl import DataError
+from minigpt.cli import UserError
 
 try:
     split_jsonl_data(DATA, train_ratio=1.5)
-except DataError as e:
-    print("DataError:", e)
+except UserError as e:
+    print(f"{type(e).__name__}:", e)
 
 with tempfile.TemporaryDirectory() as tmp:
     tiny = Path(tmp) / "tiny.jsonl"
     tiny.write_text(all_lines[0] + "\n", encoding="utf-8")
     try:
         split_jsonl_data(tiny, train_ratio=0.8, warn=lambda msg: None)
-    except DataError as e:
-        print("DataError:", str(e).replace(tmp, "TMP"))
+    except UserError as e:
+        print(f"{type(e).__name__}:", str(e).replace(tmp, "TMP"))
 
 # %% [markdown]
 # 命令行给出同样的一行错误，退出码为 1：

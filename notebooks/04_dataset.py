@@ -21,13 +21,13 @@
 # %% [markdown]
 # ### 怎么读这一章
 #
-# 大约 **1 小时 15 分钟**（读、运行和做练习；只读不做练习要少一半左右），完整运行一遍 15 秒（2 核 CPU）。
+# 大约 **1 小时 20 分钟**（读、运行和做练习；只读不做练习要少一半左右），完整运行一遍 15 秒（2 核 CPU）。
 # 本章分两部分，每部分以练习或小测验结束，读完一部分就可以停下：
 #
 # | 部分 | 内容 | 练习 | 时间 |
 # |---|---|---|---|
 # | 一 | 第 1–2 节：一个训练样本，损失掩码 | 4.1、4.2 | 约 35 分钟 |
-# | 二 | 第 3–6 节：填充浪费，DataLoader，截断，只在答案上算损失；小测验 | 4.3、4.4 | 约 40 分钟 |
+# | 二 | 第 3–6 节：填充浪费，DataLoader，截断，只在答案上算损失；小测验 | 4.3、4.4、4.5 | 约 45 分钟 |
 
 # %%
 # 设置：找到仓库根目录（在 Colab 中先克隆并安装），选择设备。每个 notebook 的第一个代码单元都与此相同。
@@ -83,6 +83,59 @@ print(tokenizer.decode(item["targets"].tolist()))
 # 2. `pad_to_max_length=True`（种子）时先补齐到 `max_length` 再错开；`False` 时不补齐，直接错开（补齐留给第 3 节的 `collate`）；
 # 3. 目标是 `<pad>` 的位置不计入损失：训练时 `cross_entropy(..., ignore_index=pad)` 跳过它们；
 # 4. `answer_only_loss=True` 时，问题部分的目标也换成 `<pad>`：模型只为“回答”负责。
+#
+# 先做练习 4.1（错开一位）和 4.2（只在答案上算损失），再看我们的版本。
+
+# %% [markdown]
+# ### 练习 4.1　输入和目标错开一位（★）
+#
+# 语言模型在每个位置预测**下一个** token。一条序列 `tokens` 变成训练样本：
+#
+# $$\text{input\_ids} = \text{tokens}[0 : n-1],\qquad \text{targets} = \text{tokens}[1 : n]$$
+#
+# - 输入：`tokens`（`list[int]`，一对问答编码后的序列：`问题 <sep> 答案 <sep>`）
+# - 输出：`(input_ids, targets)`，两个长度为 `n - 1` 的 `torch.long` 张量
+#
+# 对照：`minigpt/qa_dataset.py` 的 `QADataset.__getitem__`。卡住了运行 `hint("4.1")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch04.py)
+
+# %%
+import torch
+from minigpt.exercises import check
+
+
+def shift(tokens):
+    """tokens: list[int]，长度 n。返回 (input_ids, targets)，各是长度 n-1 的 LongTensor。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("4.1", shift)
+
+# %% [markdown]
+# ### 练习 4.2　只在答案上算损失：目标里的问题换成 <pad>（★★）
+#
+# 做一个 `answer_only_loss=True` 的训练样本（不填充）：和练习 4.1 一样错开一位，然后把**预测问题部分**
+# 的目标换成 `<pad>`（损失函数的 `ignore_index` 会忽略它们），模型只为“回答”负责。
+#
+# 想清楚边界：输入是 `<sep>` 的那个位置，目标是答案的第一个字——它要算进损失；答案最后一个字的目标是 `<sep>`——也要算。
+#
+# - 输入：`question`、`answer`（字符串），`tokenizer`（`minigpt.tokenizer.Tokenizer`）
+# - 输出：dict，`input_ids`、`attention_mask`（全 1）、`targets`，都是长度 `n - 1` 的 `torch.long` 张量
+#
+# 对照：`minigpt/qa_dataset.py` 的 `QADataset.__getitem__`（`answer_only_loss=True`）。卡住了运行 `hint("4.2")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch04.py)
+
+# %%
+import torch
+from minigpt.exercises import check
+
+
+def make_item(question, answer, tokenizer):
+    """返回 {"input_ids", "attention_mask", "targets"}；问题部分的目标是 <pad>。"""
+    tokens, _ = tokenizer.encode(question, answer, pad_to_max_length=False)  # 问题 <sep> 答案 <sep>
+    raise NotImplementedError  # 在这里写你的代码
+
+check("4.2", make_item)
+
+# %% [markdown]
+# 我们的版本：
 
 # %%
 PAD = tokenizer.pad_token_id
@@ -150,29 +203,6 @@ except AttributeError as e:
     print("AttributeError:", e)
 
 # %% [markdown]
-# ### 练习 4.1　输入和目标错开一位（★）
-#
-# 语言模型在每个位置预测**下一个** token。一条序列 `tokens` 变成训练样本：
-#
-# $$\text{input\_ids} = \text{tokens}[0 : n-1],\qquad \text{targets} = \text{tokens}[1 : n]$$
-#
-# - 输入：`tokens`（`list[int]`，一对问答编码后的序列：`问题 <sep> 答案 <sep>`）
-# - 输出：`(input_ids, targets)`，两个长度为 `n - 1` 的 `torch.long` 张量
-#
-# 对照：`minigpt/qa_dataset.py` 的 `QADataset.__getitem__`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch04.py)
-
-# %%
-import torch
-from minigpt.exercises import check
-
-
-def shift(tokens):
-    """tokens: list[int]，长度 n。返回 (input_ids, targets)，各是长度 n-1 的 LongTensor。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("4.1", shift)
-
-# %% [markdown]
 # ## 2. 损失掩码：逐字对齐
 #
 # 拿一个短样本，把每个位置的输入字、目标字、是否计入损失排成一张表。
@@ -209,31 +239,6 @@ for t in range(dataset.lengths[idx] + 2):  # 多显示两行，看看填充部�
 # - 填充在右边，配合因果注意力（每个位置只看它前面的字，第 5 章），真实位置永远看不到后面的 `<pad>`。
 
 # %% [markdown]
-# ### 练习 4.2　只在答案上算损失：目标里的问题换成 <pad>（★★）
-#
-# 做一个 `answer_only_loss=True` 的训练样本（不填充）：和练习 4.1 一样错开一位，然后把**预测问题部分**
-# 的目标换成 `<pad>`（损失函数的 `ignore_index` 会忽略它们），模型只为“回答”负责。
-#
-# 想清楚边界：输入是 `<sep>` 的那个位置，目标是答案的第一个字——它要算进损失；答案最后一个字的目标是 `<sep>`——也要算。
-#
-# - 输入：`question`、`answer`（字符串），`tokenizer`（`minigpt.tokenizer.Tokenizer`）
-# - 输出：dict，`input_ids`、`attention_mask`（全 1）、`targets`，都是长度 `n - 1` 的 `torch.long` 张量
-#
-# 对照：`minigpt/qa_dataset.py` 的 `QADataset.__getitem__`（`answer_only_loss=True`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch04.py)
-
-# %%
-import torch
-from minigpt.exercises import check
-
-
-def make_item(question, answer, tokenizer):
-    """返回 {"input_ids", "attention_mask", "targets"}；问题部分的目标是 <pad>。"""
-    tokens, _ = tokenizer.encode(question, answer, pad_to_max_length=False)  # 问题 <sep> 答案 <sep>
-    raise NotImplementedError  # 在这里写你的代码
-
-check("4.2", make_item)
-
-# %% [markdown]
 # ---
 #
 # **第一部分到这里结束**（第 1–2 节和练习 4.1、4.2）。这是一个可以停下的地方。
@@ -252,7 +257,32 @@ check("4.2", make_item)
 #    同一批的样本长度相近，几乎不用补齐，而每一轮的批仍然不同。
 #
 # 按批补齐靠的是 `collate` 函数：`DataLoader` 取出一批样本（长短不一）后，由它在右边补齐、拼成矩形张量。
-# 自己写一个，对应 `minigpt/qa_dataset.py` 的 `collate_batch`：
+# 先自己写一个（练习 4.3）。
+
+# %% [markdown]
+# ### 练习 4.3　collate：每批只填充到这一批最长的那条（★★）
+#
+# `DataLoader` 把几个样本交给 `collate_fn` 拼成一批。样本长短不一，在**右边**填充到这一批里最长的那条：
+# `input_ids`、`targets` 填 `pad_token_id`（目标是 `<pad>` 的位置不计损失），`attention_mask` 填 0。
+#
+# - 输入：`items`（列表，每项是 dict：`input_ids`、`attention_mask`、`targets`，都是一维 `torch.long` 张量），`pad_token_id`
+# - 输出：dict，同样三个键，每个是 `(B, T_max)` 的 `torch.long` 张量
+#
+# 对照：`minigpt/qa_dataset.py` 的 `collate_batch`。卡住了运行 `hint("4.3")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch04.py)
+
+# %%
+import torch
+from minigpt.exercises import check
+
+
+def collate(items, pad_token_id=0):
+    """items: [{"input_ids", "attention_mask", "targets"}, ...]，长短不一。返回右填充后的 (B, T_max) 张量 dict。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("4.3", collate)
+
+# %% [markdown]
+# 我们的版本，对应 `minigpt/qa_dataset.py` 的 `collate_batch`：
 
 # %%
 def my_collate(items, pad_token_id=0):
@@ -283,7 +313,48 @@ for batch in bucket_batches[:200]:
 print(f"一轮 {len(bucket_batches)} 批，前 200 批 my_collate 与 collate_batch 都逐个张量相同")
 
 # %% [markdown]
-# 模型对每个位置都要做同样的计算，所以“填充位置的占比”就是白花的算力占比。三种做法在一整轮上比一比：
+# 模型对每个位置都要做同样的计算，所以“填充位置的占比”就是白花的算力占比。三种做法在一整轮上比一比；先预测，再自己算：
+
+# %% [markdown]
+# ### 练习 4.4　预测：随机成批、按批补齐时，填充占多少（★）
+#
+# **先别运行下面的比较。** 第 2 章算过：全部补齐到 128 时，约八成的位置是 `<pad>`。
+# 现在改成随机打乱后每 32 个样本一批，每批只补齐到**这一批最长的那条**。填充还占全部位置的多大比例（0 到 1）？
+#
+# 提示：这份数据的长度大多在 15 到 40 之间，平均不到 30，极少数超过 60。把你的预测赋给 `my_guess`，误差在 ±0.1 以内算对。
+#
+# 对照：`minigpt/qa_dataset.py` 的 `collate_batch`、`padding_fraction`；本节下面的比较。卡住了运行 `hint("4.4")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch04.py)
+
+# %%
+from minigpt.exercises import check, hint
+
+my_guess = ...  # 你的预测：按批补齐时，填充占全部位置的比例（0 到 1）
+
+check("4.4", my_guess)
+
+# %% [markdown]
+# ### 练习 4.5　填充浪费了多少计算（★★）
+#
+# 每一批都要算 `行数 × 宽度` 个位置，其中只有真实 token 是有用的。算出**所有批加起来**，填充占了多大比例：
+#
+# $$\text{waste} = 1 - \frac{\sum \text{真实 token}}{\sum_\text{批} \text{行数} \times \text{宽度}}$$
+#
+# 宽度：`width=None` 时每批填充到这一批最长的那条（练习 4.3）；给了整数时每行都填充到 `width`（种子的固定填充）。
+#
+# - 输入：`lengths`（每个样本的长度），`batches`（每批是样本下标的列表），`width`（`None` 或整数）
+# - 输出：0 到 1 之间的小数
+#
+# 对照：`minigpt/qa_dataset.py` 的 `padding_fraction`。卡住了运行 `hint("4.5")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch04.py)
+
+# %%
+from minigpt.exercises import check
+
+
+def padding_waste(lengths, batches, width=None):
+    """返回填充位置占全部计算位置的比例。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("4.5", padding_waste)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -355,52 +426,6 @@ plt.show()
 # 课程的训练步每秒学到的有效 token 是种子训练循环的 4 倍以上。这个倍数不全归功于分桶：种子的循环还用显式掩码、
 # fp32 和不融合的 AdamW（那里的“选手”一节逐项列出）；本节开头那张表里计算位置之比 4.84× 才是只由填充带来的那一份。
 # 第 6 章的训练默认使用分桶。
-
-# %% [markdown]
-# ### 练习 4.3　collate：每批只填充到这一批最长的那条（★★）
-#
-# `DataLoader` 把几个样本交给 `collate_fn` 拼成一批。样本长短不一，在**右边**填充到这一批里最长的那条：
-# `input_ids`、`targets` 填 `pad_token_id`（目标是 `<pad>` 的位置不计损失），`attention_mask` 填 0。
-#
-# - 输入：`items`（列表，每项是 dict：`input_ids`、`attention_mask`、`targets`，都是一维 `torch.long` 张量），`pad_token_id`
-# - 输出：dict，同样三个键，每个是 `(B, T_max)` 的 `torch.long` 张量
-#
-# 对照：`minigpt/qa_dataset.py` 的 `collate_batch`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch04.py)
-
-# %%
-import torch
-from minigpt.exercises import check
-
-
-def collate(items, pad_token_id=0):
-    """items: [{"input_ids", "attention_mask", "targets"}, ...]，长短不一。返回右填充后的 (B, T_max) 张量 dict。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("4.3", collate)
-
-# %% [markdown]
-# ### 练习 4.4　填充浪费了多少计算（★★）
-#
-# 每一批都要算 `行数 × 宽度` 个位置，其中只有真实 token 是有用的。算出**所有批加起来**，填充占了多大比例：
-#
-# $$\text{waste} = 1 - \frac{\sum \text{真实 token}}{\sum_\text{批} \text{行数} \times \text{宽度}}$$
-#
-# 宽度：`width=None` 时每批填充到这一批最长的那条（练习 4.3）；给了整数时每行都填充到 `width`（种子的固定填充）。
-#
-# - 输入：`lengths`（每个样本的长度），`batches`（每批是样本下标的列表），`width`（`None` 或整数）
-# - 输出：0 到 1 之间的小数
-#
-# 对照：`minigpt/qa_dataset.py` 的 `padding_fraction`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch04.py)
-
-# %%
-from minigpt.exercises import check
-
-
-def padding_waste(lengths, batches, width=None):
-    """返回填充位置占全部计算位置的比例。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("4.4", padding_waste)
 
 # %% [markdown]
 # ## 4. 用 `DataLoader` 取批

@@ -14,7 +14,7 @@ of useful tokens/s (batch x new tokens / seconds, prompt processing included) an
 
   ours-fast      minigpt.generate.generate(..., fast=True): the same KV cache, each step through the model's
                  FastDecoder (weights packed once: for oneDNN on CPU where it measured faster for this batch size
-                 on this machine, else W.T for addmm; one flat function per step; minigpt/model.py)
+                 on this machine, else W.T for addmm; one flat function per step; minigpt/fast_decode.py)
   ours+cache     minigpt.generate.generate(..., use_cache=True), left-padded batch: the plain path of chapter 7
   ours-nocache   the same loop with use_cache=False: the whole sequence is recomputed for every token
   seed-style     benchmarks/seed_reference.seed_generate: one question at a time, full recompute, no cache,
@@ -28,7 +28,7 @@ of useful tokens/s (batch x new tokens / seconds, prompt processing included) an
 The run starts with a header (benchmarks/machine.py): CPU model and flags, torch, threads, fp32/bf16 matmul rates;
 then, on CPU, the rate at which one input row is multiplied by the model's weight matrices (GB/s of weights read: the
 batch-1 decode bound) through nn.Linear (MKL), W.T with addmm and oneDNN, beside the rate of just reading them,
-and which of the two the fast path picked (it measures that itself, per batch size: minigpt/model.py).
+and which of the two the fast path picked (it measures that itself, per batch size: minigpt/fast_decode.py).
 Weights: the shipped checkpoint if present (or --checkpoint), else the "cpu" preset with random weights.
 The GPT-2 model has random weights either way (it is only a speed reference; its MLP and projections carry
 biases, a few thousand extra parameters).
@@ -51,8 +51,8 @@ from machine import header  # noqa: E402
 from minigpt.build_vocab import count_chars, vocab_from_counter  # noqa: E402
 from minigpt.generate import generate  # noqa: E402
 from minigpt.jsonl import read_qa_jsonl  # noqa: E402
-from minigpt.model import (GPTConfig, GPTLMHeadModel, _fast_sources, _linear, _onednn_is_faster,  # noqa: E402
-                           _onednn_pack, _onednn_works, config_for)
+from minigpt.fast_decode import linear, onednn_available, onednn_is_faster, pack, weight_sources  # noqa: E402
+from minigpt.model import GPTConfig, GPTLMHeadModel, config_for  # noqa: E402
 from minigpt.tokenizer import Tokenizer  # noqa: E402
 
 
@@ -84,16 +84,16 @@ def one_row_rates(weights, repeats=5) -> dict:
     """GB/s of weights read when one input row is multiplied by each of these fp32 CPU matrices (out, in).
 
     Decoding one token at batch 1 is exactly this, so it bounds batch-1 generation: "nn.Linear" is x @ W.T (MKL),
-    "addmm" and "oneDNN" the fast path's two ways (minigpt/model.py's _linear on W.T or on oneDNN-packed weights),
+    "addmm" and "oneDNN" the fast path's two ways (minigpt/fast_decode.py's linear on W.T or on oneDNN-packed weights),
     "read" just reads the weights (w.sum()): what the memory could deliver to a perfect kernel.
     """
     xs = {w.shape[1]: torch.randn(1, w.shape[1]) for w in weights}
     ways = {"nn.Linear": lambda: [torch.nn.functional.linear(xs[w.shape[1]], w) for w in weights]}
-    transposed = [(w.t().contiguous(), w.shape[1]) for w in weights]
-    ways["addmm"] = lambda: [_linear(xs[n], wt) for wt, n in transposed]
-    if _onednn_works(torch.float32):
-        packed = [(_onednn_pack(w), w.shape[1]) for w in weights]
-        ways["oneDNN"] = lambda: [_linear(xs[n], p) for p, n in packed]
+    transposed = [(pack(w, onednn=False), w.shape[1]) for w in weights]
+    ways["addmm"] = lambda: [linear(xs[n], wt) for wt, n in transposed]
+    if onednn_available(torch.float32):
+        packed = [(pack(w, onednn=True), w.shape[1]) for w in weights]
+        ways["oneDNN"] = lambda: [linear(xs[n], p) for p, n in packed]
     ways["read"] = lambda: [w.sum() for w in weights]
     gb = sum(w.numel() for w in weights) * 4 / 1e9
     rates = {}
@@ -171,8 +171,8 @@ def main(argv=None):
         rates = "，".join(f"{name} {r:.0f} GB/s" for name, r in one_row_rates(weights).items())
         print(f"一行输入乘一遍这 {len(weights)} 个权重矩阵（{mb:.1f} MB，fp32）读权重的速度：{rates}"
               f"（read = 只把权重读一遍，内存能给的上限）")
-        matrices = [w for w in _fast_sources(ours) if w.dim() == 2]
-        picks = "，".join(f"批 {B} 用 {'oneDNN' if _onednn_is_faster(matrices, torch.float32, B) else 'addmm'}"
+        matrices = [w for w in weight_sources(ours) if w.dim() == 2]
+        picks = "，".join(f"批 {B} 用 {'oneDNN' if onednn_is_faster(matrices, torch.float32, B) else 'addmm'}"
                           for B in args.batch_sizes)
         print(f"快速路径的矩阵乘（它自己在这台机器上量过之后选的）：{picks}")
     if hf is not None:

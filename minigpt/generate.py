@@ -24,7 +24,12 @@ if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.
 from minigpt.cli import ERROR, ArgumentParser, UserError, report
 from minigpt.checkpoint import SHIPPED_CHECKPOINT, default_checkpoint, load_for_inference  # noqa: F401（公开名字）
 from minigpt.common import autocast, pick_device, unwrap
+from minigpt.fast_decode import decoder_for
 from minigpt.models import context_length
+
+__all__ = ["apply_repetition_penalty", "filter_logits", "sample_next", "generate", "stream_generate", "Piece",
+           "answer_room", "stream_answer", "answer", "answers", "greedy_answers", "build_parser", "main",
+           "SHIPPED_CHECKPOINT", "default_checkpoint", "load_for_inference", "load_for_chat"]
 
 
 # ------------------------------------------------------------------------------ 处理 logits 的几个小步骤
@@ -84,17 +89,17 @@ def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: Option
 # ------------------------------------------------------------------------------ 生成主循环
 @torch.inference_mode()  # 比 no_grad 更省：不记录梯度，也不维护张量的版本计数
 def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=False, temperature=1.0,
-           top_k=None, top_p=None, repetition_penalty=1.0, stop_token_ids=(2,), pad_token_id=0, seed=None,
+           top_k=None, top_p=None, repetition_penalty=1.0, stop_token_ids=(2,), seed=None,
            use_cache=True, want_probs=True, fast=False) -> Iterator[tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]]:
     """每一步产出 (rows, tokens, probs)：仍在生成的行号 (b,)、它们的新 token (b,) 和概率 (b,)。
 
     want_probs=False 且贪心时 probs 是 None（省掉每步对整个词表的 softmax）。
-    fast=True 且模型有 fast_decoder（本章的 GPT）时，每一步交给它的快速路径（见 model.py 的 FastDecoder）。
+    fast=True 且 fast_decode.decoder_for 给得出快速路径（本章的 GPT）时，每一步交给它（minigpt/fast_decode.py）。
 
     已经生成停止符的行从批里拿掉（KV cache 也用 reorder 同步删掉），后面的步骤只算还没结束的行。
     """
     if input_ids.dim() != 2:
-        raise ValueError(f"input_ids 应为 (B, T)，实际形状 {tuple(input_ids.shape)}")
+        raise ValueError(f"input_ids 应为 (B, T)，实际形状 {tuple(input_ids.shape)}（一行请用 ids[None]）")
     device = next(model.parameters()).device
     ids = input_ids.to(device)
     B, T = ids.shape
@@ -123,7 +128,7 @@ def _steps(model, input_ids, max_new_tokens, *, attention_mask=None, do_sample=F
         rows = torch.arange(B, device=device)  # 还在生成的行（原批里的行号）
         # 最终长度已知（提示词 + max_new_tokens）：缓存一次预留好，每步原地写入，不必每步 torch.cat 复制一遍
         cache = model.new_kv_cache(T + max_new_tokens) if use_cache else None
-        decoder = model.fast_decoder(T + max_new_tokens) if fast and use_cache and hasattr(model, "fast_decoder") else None
+        decoder = decoder_for(model, T + max_new_tokens) if fast and use_cache else None
         keep_all_ids = cache is None or repetition_penalty != 1.0  # 只有这两种情况要用到整个序列
         step_ids = ids  # 这一步要送进模型的 token：有缓存时第一步是整个提示词，之后只有新 token
         for _ in range(max_new_tokens):
@@ -176,26 +181,19 @@ def generate(model, input_ids: torch.Tensor, max_new_tokens: int, *, attention_m
     stop_token_ids=None 或 () 表示不停，恰好生成 max_new_tokens 个（基准测试用）。
     seed：采样时用独立的 torch.Generator，同样的 seed 得到同样的结果，不影响全局随机状态。
     use_cache=False：每步重算整个序列（慢，但最直观）；贪心时两者逐 token 相同（tests/test_generate.py）。
-    fast=True：同样的缓存，但每步走模型的快速路径（model.fast_decoder，GPT 才有；没有就照常），贪心结果相同，
+    fast=True：同样的缓存，但每步走快速路径（minigpt/fast_decode.py，GPT 才有；没有就照常），贪心结果相同，
     在 2 核 CPU 上快约 1.5 倍（benchmarks/README.md）。
     """
-    device = next(model.parameters()).device
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens 不能为负数，实际 {max_new_tokens}")
-    if input_ids.dim() != 2:
-        raise ValueError(f"input_ids 应为 (B, T)，实际形状 {tuple(input_ids.shape)}（一行请用 ids[None]）")
-    B, T = input_ids.shape
-    out = torch.full((B, T + max_new_tokens), pad_token_id, dtype=torch.long, device=device)
-    out[:, :T] = input_ids.to(device)
-    n = 0
-    for step, (rows, token, _) in enumerate(_steps(
-            model, input_ids, max_new_tokens, attention_mask=attention_mask, do_sample=do_sample,
-            temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
-            stop_token_ids=stop_token_ids, pad_token_id=pad_token_id, seed=seed, use_cache=use_cache,
-            want_probs=False, fast=fast)):
-        out[rows, T + step] = token
-        n = step + 1
-    return out[:, :T + n]
+    columns = []  # 每一步一列 (B,)
+    for rows, token, _ in _steps(model, input_ids, max_new_tokens, attention_mask=attention_mask,
+                                 do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
+                                 repetition_penalty=repetition_penalty, stop_token_ids=stop_token_ids, seed=seed,
+                                 use_cache=use_cache, want_probs=False, fast=fast):  # 输入的检查都在 _steps 里
+        column = token.new_full((input_ids.shape[0],), pad_token_id)  # 已经结束的行补 pad_token_id
+        column[rows] = token  # 还在生成的行：新 token
+        columns.append(column)
+    ids = input_ids.to(next(model.parameters()).device)
+    return torch.cat([ids, torch.stack(columns, 1)], 1) if columns else ids  # (B, T + n)
 
 
 def stream_generate(model, input_ids: torch.Tensor, max_new_tokens: int, **kwargs) -> Iterator[tuple[int, float]]:
@@ -207,6 +205,7 @@ def stream_generate(model, input_ids: torch.Tensor, max_new_tokens: int, **kwarg
         input_ids = input_ids[None]
     if input_ids.shape[0] != 1:
         raise ValueError(f"stream_generate 只处理一行，实际 {input_ids.shape[0]} 行；批量请用 generate")
+    kwargs.pop("pad_token_id", None)  # 一行用不到填充；接受它，参数才和 generate 一样
     for _, token, prob in _steps(model, input_ids, max_new_tokens, **kwargs):
         yield int(token[0]), float(prob[0])
 
@@ -225,6 +224,11 @@ def _room(model, prompt_len: int, max_new_tokens: int, question: str) -> int:
     return min(max_new_tokens, limit - prompt_len)
 
 
+def answer_room(model, tokenizer, question: str) -> int:
+    """问题 + <sep> 放进上下文之后，还剩几个位置给回答（≤ 0：问题太长）。"""
+    return context_length(model) - len(_prompt_ids(tokenizer, question))
+
+
 def _sampling_defaults(tokenizer, sampling: dict) -> dict:
     sampling = dict(sampling)
     sampling.setdefault("stop_token_ids", (tokenizer.sep_token_id,))
@@ -233,24 +237,40 @@ def _sampling_defaults(tokenizer, sampling: dict) -> dict:
     return sampling
 
 
-def answer(model, tokenizer, question: str, *, return_probs: bool = False, max_new_tokens: int = 64, **sampling):
-    """回答一个问题，返回文字（停止符之前的部分）；return_probs=True 时再返回每个字的概率。
+class Piece(str):
+    """stream_answer 产出的一小段回答文字（一个 token 的文字），另带 .prob：模型选这个 token 时的概率。"""
 
-    sampling 是 generate 的采样参数（do_sample, temperature, top_k, top_p, repetition_penalty, seed...）。
-    max_new_tokens 会自动截到上下文剩下的长度。
+    prob: float
+
+
+def stream_answer(model, tokenizer, question: str, *, max_new_tokens: int = 64, **sampling) -> Iterator[Piece]:
+    """问题进，回答一段一段地出来（流式）：编码提示词（问题 + <sep>）→ 逐个生成 → 遇到停止符就停 → 解码。
+
+    sampling 是 generate 的采样参数（do_sample, temperature, top_k, top_p, repetition_penalty, seed, fast...）。
+    max_new_tokens 会自动截到上下文剩下的长度；问题太长、放不进上下文时 ValueError。
+    每段是一个 Piece（str），piece.prob 是它的概率；"".join(pieces) 就是整个回答。
+    answer()、命令行聊天和游乐场都用它。
     """
     prompt = _prompt_ids(tokenizer, question)
     sampling = _sampling_defaults(tokenizer, sampling)
     stops = set(sampling["stop_token_ids"] or ())
-    new_ids, probs = [], []
-    for token, prob in stream_generate(model, torch.tensor([prompt]), _room(model, len(prompt), max_new_tokens, question),
-                                       **sampling):
+    room = _room(model, len(prompt), max_new_tokens, question)
+    for token, prob in stream_generate(model, torch.tensor([prompt]), room, **sampling):
         if token in stops:
-            break
-        new_ids.append(token)
-        probs.append(prob)
-    text = tokenizer.decode(new_ids)
-    return (text, probs) if return_probs else text
+            return
+        piece = Piece(tokenizer.decode([token]))
+        piece.prob = prob
+        yield piece
+
+
+def answer(model, tokenizer, question: str, *, return_probs: bool = False, max_new_tokens: int = 64, **sampling):
+    """回答一个问题，返回文字（停止符之前的部分）；return_probs=True 时再返回每个字的概率。
+
+    参数同 stream_answer（问题太长时 ValueError；max_new_tokens 会自动截到上下文剩下的长度）。
+    """
+    pieces = list(stream_answer(model, tokenizer, question, max_new_tokens=max_new_tokens, **sampling))
+    text = "".join(pieces)
+    return (text, [piece.prob for piece in pieces]) if return_probs else text
 
 
 def answers(model, tokenizer, questions: Sequence[str], *, max_new_tokens: int = 64, batch_size: int = 64,
@@ -324,13 +344,8 @@ def main(argv=None) -> int:
     def reply(question: str) -> None:
         """边生成边打印（流式）。"""
         try:
-            prompt = _prompt_ids(tokenizer, question)
-            room = _room(model, len(prompt), args.max_new_tokens, question)
-            for token, _ in stream_generate(model, torch.tensor([prompt]), room,
-                                            **_sampling_defaults(tokenizer, sampling)):
-                if token == tokenizer.sep_token_id:
-                    break
-                print(tokenizer.decode([token]), end="", flush=True)
+            for piece in stream_answer(model, tokenizer, question, max_new_tokens=args.max_new_tokens, **sampling):
+                print(piece, end="", flush=True)
         except ValueError as e:
             print(f"\n{ERROR}{e}", file=sys.stderr, end="")
         print(flush=True)

@@ -11,6 +11,8 @@
 """
 import torch
 
+__all__ = ["KVCache"]
+
 
 class KVCache:
     def __init__(self, n_layer: int, max_len: int | None = None):

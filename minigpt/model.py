@@ -19,12 +19,10 @@ blocks[i].ln_1/attn(qkv_proj, out_proj, resid_dropout)/ln_2/mlp(c_fc, c_proj)，
     在 CPU 上训练时按公式自己算，反向传播更快）。
   - 残差投影（attn.out_proj、mlp.c_proj）按 GPT-2 的做法把初始化标准差缩小为 0.02/sqrt(2*n_layer)。
   - dropout 模块是 nn.Dropout 的子类 Dropout：作用相同，只是 CPU 上随机数抽得更快（dropout() 的说明）。
+生成时一次一个 token 的快速路径（打包好的权重、oneDNN）不在这里：在 minigpt/fast_decode.py（第 7 章进阶）。
 """
-import functools
 import math
 import sys
-import time
-import weakref
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
@@ -32,12 +30,15 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.optim.optimizer import register_optimizer_step_post_hook
 
 if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.*` 能找到仓库根目录
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minigpt.kv_cache import KVCache
+
+__all__ = ["GPTConfig", "GPT_SEED", "GPT_CPU", "GPT_TINY", "PRESETS", "config_for", "make_attention_mask",
+           "causal_attention", "dropout", "Dropout", "CausalSelfAttention", "MLP", "Block", "Transformer",
+           "GPTLMHeadModel"]
 
 
 @dataclass
@@ -315,180 +316,6 @@ class GPTLMHeadModel(nn.Module):
     def new_kv_cache(self, max_len: Optional[int] = None) -> KVCache:
         """给生成用的空缓存，每层一格；知道最终长度 max_len 时一次预留好。"""
         return KVCache(self.config.n_layer, max_len=max_len)
-
-    def fast_decoder(self, max_len: int) -> "FastDecoder":
-        """生成用的快速路径（第 7 章进阶，见 FastDecoder）；generate(..., fast=True) 调用它。"""
-        return FastDecoder(self, max_len)
-
-
-class FastDecoder:
-    """一次生成一个 token 的快速路径：结果与 model(..., kv_cache=...) 逐 token 相同，只是少了“杂事”。
-
-    3.9M 参数的模型，生成一个 token 的算术量不到 8 MFLOP；普通路径的时间大多花在别处：
-      - 每个 nn.Module 调用、每次 view/transpose/chunk 都是一次 Python 调用加一次算子分发（几微秒一个，
-        一步上百个）；每步还要重新推算位置编号、检查掩码、拼接 attention_mask。
-      - 只有一个 token 时矩阵乘退化成“向量 × 矩阵”：每个权重读进来只用一次，快慢看怎么读权重。
-        CPU 上有两种读法：连续存放的 W.T 交给 torch.addmm（MKL，英特尔的数学库），或者事先排成 oneDNN（PyTorch 自带的
-        另一个库）内存布局的权重。哪种快看机器、看一次几行：AMD EPYC Zen 4 上 16 行时 oneDNN 快 1.7–2.8 倍，
-        Zen 3 上一行时 addmm 快 1.2–1.6 倍（benchmarks/README.md）。所以不猜：第一次用时在这个模型的矩阵上各量一次
-        （_onednn_is_faster，约 0.1 秒，按行数、精度、线程数记住结果）。
-    所以这里：权重事先打包一次（_packed_weights），每个模型存一份、反复用；MLP 的 GELU 并进矩阵乘（oneDNN 时）；
-    KV 缓存一次预留到 max_len；每步是一个平铺直叙的函数，位置和掩码只维护一份、原地更新。
-    用法：logits = dec.prefill(ids, mask)；之后每步 logits = dec.step(上一步的 token)；dec.keep(rows) 丢掉已结束的行。
-    """
-
-    def __init__(self, model: GPTLMHeadModel, max_len: int):
-        cfg = model.config
-        self.model, self.max_len = model, max_len
-        self.n_head, self.n_embd = cfg.n_head, cfg.n_embd
-        self.cache = model.new_kv_cache(max_len)
-        self.positions = self.key_mask = None
-
-    def _pack(self, rows: int) -> None:
-        """取（或打包）这一批行数下更快的那种权重；prefill 时调用，这时才知道一次几行。"""
-        tr = self.model.transformer
-        w = _packed_weights(self.model, rows)
-        norms = lambda ln: (ln.weight.detach(), ln.bias.detach())  # F.layer_norm 的参数：比调用模块少一层 Python
-        self.layers = [(norms(blk.ln_1), *w[5 * i:5 * i + 5], norms(blk.ln_2)) for i, blk in enumerate(tr.blocks)]
-        self.wte, self.wpe, self.ln_f, self.head = tr.wte.weight, tr.wpe.weight, norms(tr.ln_f), w[-1]
-
-    def prefill(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """整个提示词走普通前向（一次，填好缓存）；返回最后一个位置的 logits (B, V)。左填充时给 attention_mask。"""
-        B, T = input_ids.shape
-        self._pack(B)
-        padded = attention_mask is not None and not bool(attention_mask.all())
-        logits = self.model(input_ids, attention_mask if padded else None, kv_cache=self.cache, logits_to_keep=1)
-        # 下一个 token 的位置 = 这一行真实 token 的个数（左填充的 padding 不占位置）
-        self.positions = attention_mask.long().sum(-1) if padded else torch.full((B,), T, device=input_ids.device)
-        if padded:  # 哪些缓存格可以看：提示词里的真实 token，以及之后生成的每一个
-            self.key_mask = torch.ones(B, 1, 1, self.max_len, dtype=torch.bool, device=input_ids.device)
-            self.key_mask[:, 0, 0, :T] = attention_mask.bool()
-        return logits[:, -1]
-
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens: (B,) 上一步生成的 token。把它过一遍所有层、写进缓存，返回下一个 token 的 logits (B, V)。"""
-        B, C, nh = tokens.shape[0], self.n_embd, self.n_head
-        n = self.cache.seq_len + 1  # 写入这个 token 之后缓存里的位置数
-        mask = None if self.key_mask is None else self.key_mask[..., :n]  # (B, 1, 1, n)
-        x = self.wte[tokens] + self.wpe[self.positions]  # (B, C)
-        for i, (ln_1, w_qkv, b_qkv, w_out, w_fc, w_proj, ln_2) in enumerate(self.layers):
-            qkv = _linear(F.layer_norm(x, (C,), *ln_1), w_qkv, b_qkv).view(B, 3, nh, 1, C // nh)  # Q、K、V 各 (B, nh, 1, hs)
-            k, v = self.cache.update(i, qkv[:, 1], qkv[:, 2])  # (B, nh, n, hs)
-            y = F.scaled_dot_product_attention(qkv[:, 0], k, v, attn_mask=mask)  # (B, nh, 1, hs)
-            x = x + _linear(y.view(B, C), w_out)
-            x = x + _linear(_linear(F.layer_norm(x, (C,), *ln_2), w_fc, gelu=True), w_proj)
-        self.positions += 1
-        return _linear(F.layer_norm(x, (C,), *self.ln_f), self.head)  # (B, V)
-
-    def keep(self, rows: torch.Tensor) -> None:
-        """只保留批里 rows 这些行（其它行已经生成完了）。"""
-        self.cache.reorder(rows)
-        self.positions = self.positions[rows]
-        if self.key_mask is not None:
-            self.key_mask = self.key_mask[rows]
-
-
-def _linear(x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor] = None, gelu: bool = False) -> torch.Tensor:
-    """x @ W.T (+ b)，可选再过 GELU；w 是 _packed_weights 打包好的权重。x 先转成权重的精度（训练中评估时是 bf16）。"""
-    x = x.to(w.dtype)
-    if w.is_mkldnn:  # oneDNN 打包的权重：一个算子做完矩阵乘、偏置和 GELU
-        return torch.ops.mkldnn._linear_pointwise(x, w, b, "gelu" if gelu else "none", [], "none" if gelu else "")
-    y = x @ w if b is None else torch.addmm(b, x, w)  # w 是连续的 W.T (C_in, C_out)
-    return F.gelu(y) if gelu else y
-
-
-# 模型 → (版本, 打包好的权重)。不挂在模型上：oneDNN 的张量不能 deepcopy 或 pickle，模型被复制、保存时不该带着它；
-# 弱引用：模型没人用了，它的这一份也跟着释放。
-_FAST_WEIGHTS: "weakref.WeakKeyDictionary[GPTLMHeadModel, tuple]" = weakref.WeakKeyDictionary()
-
-
-_optimizer_steps = 0  # 这个进程里所有优化器一共走了多少步（下面 _packed_weights 的缓存键的一部分）
-
-
-def _count_optimizer_step(optimizer, args, kwargs) -> None:
-    global _optimizer_steps
-    _optimizer_steps += 1
-
-
-# 融合的 AdamW（fused=True，train() 用的就是它）原地更新参数，却不增加张量的版本号 p._version；
-# 所以“任何优化器走了一步”也算权重可能变了（torch 的公开接口：对所有优化器生效的 step 后钩子）。
-register_optimizer_step_post_hook(_count_optimizer_step)
-
-
-def _packed_weights(model: GPTLMHeadModel, rows: int = 1) -> list[torch.Tensor]:
-    """每层 [W_qkv, b_qkv, W_out, W_fc, W_proj]（展平成一个列表），最后是 lm_head 的 W；都是打包好的新张量。
-
-    rows：一次乘几行（生成时的批大小）。CPU 上，在这台机器、这个行数下 oneDNN 更快（_onednn_is_faster 实测）时，
-    torch.ops.mkldnn._reorder_linear_weight 把 W 排成 oneDNN 矩阵乘要的内存布局，以后每次乘都不用再排
-    （torch.compile 在 CPU 上冻结权重时也这样做）；否则（以及别的设备）是连续存放的 W.T，交给 torch.addmm。
-    打包一遍要复制整个模型（约 15 MB，十几毫秒），所以每个模型存一份（_FAST_WEIGHTS）重复使用；权重一旦变了（训练的一步、
-    load_state_dict、.to(设备)）它们的版本号或地址就变了，下次调用自动重做；优化器走过一步也重做（融合的 AdamW
-    改了参数却不改版本号，见 _count_optimizer_step）。autocast（训练中评估用 bf16）时
-    直接存成 autocast 的精度，免得每步都把整个 W 转换一遍。
-    """
-    device = model.lm_head.weight.device.type
-    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else model.lm_head.weight.dtype
-    sources = _fast_sources(model)
-    onednn = device == "cpu" and _onednn_is_faster([p for p in sources if p.dim() == 2], dtype, rows)
-    key = (dtype, onednn, _optimizer_steps, [(p.data_ptr(), p._version) for p in sources])
-    cached = _FAST_WEIGHTS.get(model)
-    if cached is None or cached[0] != key:
-        pack = _onednn_pack if onednn else (lambda w: w.t().contiguous())
-        weights = [(pack(p.detach().to(dtype)) if p.dim() == 2 else p.detach().to(dtype)) for p in sources]
-        _FAST_WEIGHTS[model] = cached = (key, weights)
-    return cached[1]
-
-
-def _fast_sources(model: GPTLMHeadModel) -> list[torch.Tensor]:
-    """快速路径要打包的参数，顺序同 _packed_weights 的返回值。"""
-    return [p for blk in model.transformer.blocks for p in (blk.attn.qkv_proj.weight, blk.attn.qkv_proj.bias,
-            blk.attn.out_proj.weight, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight)] + [model.lm_head.weight]
-
-
-def _onednn_pack(w: torch.Tensor) -> torch.Tensor:
-    return torch.ops.mkldnn._reorder_linear_weight(w.contiguous())
-
-
-_ONEDNN_FASTER: dict[tuple, bool] = {}  # (矩阵形状, 精度, 行数档, 线程数) → oneDNN 是否更快
-
-
-def _onednn_is_faster(matrices: list[torch.Tensor], dtype: torch.dtype, rows: int) -> bool:
-    """这台 CPU 上，rows 行的输入乘这些矩阵，oneDNN 打包的权重比 W.T + addmm 快吗？（实测一次，记住结果）
-
-    行数按 2 的幂分档（1、2、4、…、64 及以上），每档量一次：两种读法交错各做 5 遍，比最快的一遍。
-    2 核 AMD EPYC Zen 3 上：3.9M 参数的模型约 0.1 秒，44.7M 参数（768×6）的 0.6–0.9 秒；每个进程每档只量一次。
-    """
-    if not _onednn_works(dtype):
-        return False
-    bucket = min(1 << (rows - 1).bit_length(), 64)
-    key = (tuple(w.shape for w in matrices), dtype, bucket, torch.get_num_threads())
-    if key not in _ONEDNN_FASTER:
-        gen = torch.Generator().manual_seed(0)  # 自己的随机数生成器：测速不能挪动生成用的随机状态
-        ws = [w.detach().to(dtype) for w in matrices]
-        xs = [torch.randn(bucket, w.shape[1], generator=gen).to(dtype) for w in ws]
-        ways = {True: [_onednn_pack(w) for w in ws], False: [w.t().contiguous() for w in ws]}
-        best = dict.fromkeys(ways, float("inf"))
-        with torch.no_grad():
-            for _ in range(5):
-                for way, packed in ways.items():
-                    t = time.perf_counter()
-                    for x, w in zip(xs, packed):
-                        _linear(x, w)
-                    best[way] = min(best[way], time.perf_counter() - t)
-        _ONEDNN_FASTER[key] = best[True] < best[False]
-    return _ONEDNN_FASTER[key]
-
-
-@functools.cache
-def _onednn_works(dtype: torch.dtype) -> bool:
-    """这个 PyTorch 在这台 CPU 上能用 oneDNN 打包的矩阵乘吗？（内部算子，有的平台或版本没有：试一次，不行就不用）"""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        w, x = torch.ones(4, 8, dtype=dtype), torch.ones(1, 8, dtype=dtype)
-        return bool(torch.equal(_linear(x, _onednn_pack(w)), x @ w.t()))
-    except (RuntimeError, NotImplementedError, AttributeError):
-        return False
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import sys
@@ -32,8 +33,11 @@ from minigpt.cli import ArgumentParser, UserError, report
 from minigpt import generate
 from minigpt.checkpoint import default_checkpoint, find_checkpoints, load_for_inference  # noqa: F401（find_checkpoints 是公开名字）
 from minigpt.common import pick_device
+from minigpt.fast_decode import decoder_for
 from minigpt.jsonl import natural_examples, read_qa_jsonl
 from minigpt.models import context_length
+
+__all__ = ["Playground", "playground", "load_examples", "probability_html", "find_checkpoints", "main", "N_EXAMPLES"]
 
 N_EXAMPLES = 30  # 每个数据文件最多取多少个示例问题（下拉框太长就不好用了）
 
@@ -126,7 +130,7 @@ class Playground:
         self.runs = 0  # 真正开始的生成次数
         self.ignored_clicks = 0  # 生成中被忽略的点击
 
-        # ---- 控件 ----
+        # ---- 模型选择器的选项：内存中的模型，再是各个 checkpoint ----
         options = []
         if model is not None:
             if tokenizer is None:
@@ -143,9 +147,13 @@ class Playground:
             if key not in [value for _, value in options]:
                 options.append((_label(path), key))
 
+        self._build_widgets(options, load_examples() if examples is None else examples)
+        self.widget = self._layout()
+        self._wire()
+
+    # ---- 控件：建出来、摆好、连上 ----
+    def _build_widgets(self, options: list[tuple[str, str]], examples: list[tuple[str, str]]) -> None:
         self.checkpoint_picker = widgets.Dropdown(options=options, description="模型", layout=widgets.Layout(width="48%"))
-        if examples is None:
-            examples = load_examples()
         self.examples = widgets.Dropdown(
             options=[("— 选一个示例问题 —", "")] + [(f"[{src}] {q}", q) for src, q in examples],
             description="示例", layout=widgets.Layout(width="48%"),
@@ -171,8 +179,9 @@ class Playground:
                         (self.message, "minigpt-message"), (self.prob_html, "minigpt-prob-box")]:
             w.add_class(name)  # 浏览器测试靠这些 class 找到控件
 
+    def _layout(self) -> widgets.VBox:
         sampling_box = widgets.VBox([self.temperature, self.top_k, self.top_p])
-        self.widget = widgets.VBox([
+        return widgets.VBox([
             widgets.HTML("<h3 style='margin:4px 0'>minigpt 答题游乐场</h3>"),
             widgets.HBox([self.checkpoint_picker, self.examples]),
             self.question,
@@ -182,6 +191,8 @@ class Playground:
             self.message, self.answer_html, self.status, self.prob_html,
         ])
 
+    def _wire(self) -> None:
+        """点击和改动各接到哪个方法；再按当前的值刷新一次。"""
         self.generate_button.on_click(self._on_click)
         self.examples.observe(self._on_example, names="value")
         self.mode.observe(self._on_mode, names="value")
@@ -194,20 +205,26 @@ class Playground:
         return self.widget._repr_mimebundle_(**kwargs)
 
     # ---- 模型 ----
-    def _prepare(self, model):
-        model = model.to(self.device).eval()
+    @contextlib.contextmanager
+    def _threads(self):
+        """在 CPU 上时，这段代码里 torch 只用 self.threads 个线程（None = 不改）；出来时恢复原来的线程数。"""
         saved_threads = torch.get_num_threads()
         if self.threads and self.device.type == "cpu":
             torch.set_num_threads(self.threads)
         try:
-            with torch.no_grad():  # 预热一次：第一次前向有一次性的初始化开销，不该算进首字延迟
-                ids = torch.zeros(1, 1, dtype=torch.long, device=self.device)
-                if hasattr(model, "fast_decoder"):  # 快速路径也先打包好权重（并量好一行时用哪种矩阵乘）
-                    model.fast_decoder(2).prefill(ids)
-                else:
-                    model(ids)
+            yield
         finally:
             torch.set_num_threads(saved_threads)
+
+    def _prepare(self, model):
+        model = model.to(self.device).eval()
+        with self._threads(), torch.no_grad():  # 预热一次：第一次前向有一次性的初始化开销，不该算进首字延迟
+            ids = torch.zeros(1, 1, dtype=torch.long, device=self.device)
+            decoder = decoder_for(model, 2)
+            if decoder is not None:  # 快速路径也先打包好权重（并量好一行时用哪种矩阵乘），用的线程数和生成时一样
+                decoder.prefill(ids)
+            else:
+                model(ids)
         return model
 
     @property
@@ -281,16 +298,13 @@ class Playground:
             self._thread.join(timeout)
 
     def _run(self, clicked_at: float) -> None:
-        saved_threads = torch.get_num_threads()
         try:
-            if self.threads and self.device.type == "cpu":
-                torch.set_num_threads(self.threads)
-            self._generate(clicked_at)
+            with self._threads():
+                self._generate(clicked_at)
         except Exception as e:  # 界面里说清楚出了什么错，按钮恢复可用
             self._set_message(f"生成失败：{type(e).__name__}: {html.escape(str(e))}", "error")
             self.status.value = "生成失败"
         finally:
-            torch.set_num_threads(saved_threads)
             self.generate_button.description = "生成"
             self.generate_button.disabled = False
             with self._lock:
@@ -312,13 +326,12 @@ class Playground:
         if unknown:
             shown = "".join(f"“{html.escape(c)}”" for c in unknown)
             notes.append(f"这些字不在词表里，模型只能把它们当作 &lt;unk&gt;：{shown}（照样回答，但别太当真）")
-        prompt, _ = tokenizer.encode(question, None, max_length=10**9, pad_to_max_length=False)  # 问题 + <sep>
         n_ctx = context_length(model)
-        room = n_ctx - len(prompt)  # 问题 + <sep> + 回答 必须放进上下文
+        room = generate.answer_room(model, tokenizer, question)  # 问题 + <sep> + 回答 必须放进上下文
         if room < 1:
             self.answer_html.value = ""
             self._set_message(
-                f"问题太长：{len(question)} 个字，加上 &lt;sep&gt; 是 {len(prompt)} 个位置，"
+                f"问题太长：{len(question)} 个字，加上 &lt;sep&gt; 是 {n_ctx - room} 个位置，"
                 f"而模型最多只能看 {n_ctx} 个位置（还要给回答留位置）。请把问题缩短到 {n_ctx - 2} 个字以内。", "error")
             return
         max_new = int(self.max_new_tokens.value)
@@ -328,30 +341,26 @@ class Playground:
         self._set_message("<br>".join(notes), "warn" if notes else "info")
 
         self.runs += 1
-        stop_ids = (tokenizer.sep_token_id,)
-        input_ids = torch.tensor([prompt], dtype=torch.long, device=self.device)
-        ids, probs = [], []
+        pieces = []
         self._show_answer(question, "", streaming=True)
         self.status.value = "生成中……"
         start = time.perf_counter()
-        # fast=True：第 7 章的快速解码（不需要编译，第一个字不用等），结果与普通路径相同
-        for token_id, prob in generate.stream_generate(model, input_ids, max_new, stop_token_ids=stop_ids, fast=True,
-                                                       pad_token_id=tokenizer.pad_token_id, **self.sampling_kwargs()):
+        # 默认走第 7 章的快速解码（fast=True：不需要编译，第一个字不用等），结果与普通路径相同
+        for piece in generate.stream_answer(model, tokenizer, question, max_new_tokens=max_new, **self.sampling_kwargs()):
             if self.first_char_latency is None:
                 self.first_char_latency = time.perf_counter() - clicked_at
-            if token_id in stop_ids:
-                break
-            ids.append(int(token_id))
-            probs.append(float(prob))
-            self.last_answer = tokenizer.decode(ids)
+            pieces.append(piece)
+            self.last_answer = "".join(pieces)
             self._show_answer(question, self.last_answer, streaming=True)  # 每个字更新一次：流式
         elapsed = time.perf_counter() - start
-        self.last_answer, self.last_probs = tokenizer.decode(ids), probs
+        if self.first_char_latency is None:  # 空回答：第一个 token 就是停止符，首字延迟算到它为止
+            self.first_char_latency = elapsed + (start - clicked_at)
+        self.last_answer, self.last_probs = "".join(pieces), [piece.prob for piece in pieces]
         self._show_answer(question, self.last_answer, streaming=False)
-        self.prob_html.value = probability_html([tokenizer.decode([i]) for i in ids], probs)
+        self.prob_html.value = probability_html(pieces, self.last_probs)
         latency = f"{self.first_char_latency:.3f} s" if self.first_char_latency is not None else "—"
-        speed = f"{len(ids) / elapsed:.0f} 字/秒" if elapsed > 0 and ids else "—"
-        self.status.value = f"首字延迟 {latency} · {len(ids)} 个字 · {speed}"
+        speed = f"{len(pieces) / elapsed:.0f} 字/秒" if elapsed > 0 and pieces else "—"
+        self.status.value = f"首字延迟 {latency} · {len(pieces)} 个字 · {speed}"
 
     # ---- 显示（所有用户文本都经过 html.escape） ----
     def _show_answer(self, question: str, answer: str, *, streaming: bool) -> None:

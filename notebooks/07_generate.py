@@ -630,65 +630,45 @@ weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)] 
 mb = sum(w.numel() * w.element_size() for w in weights) / 1e6
 floor_ms = best_ms(lambda: [w.sum() for w in weights])  # 只把权重读一遍、不做乘法：内存能给的最快速度
 xs = {n: torch.randn(1, n) for n in {w.shape[1] for w in weights}}  # 一行输入
-transposed_ms = best_ms(lambda: [xs[w.shape[1]] @ w.T for w in weights])  # nn.Linear 的算法：x @ W.T
-contiguous = [w.T.contiguous() for w in weights]  # 事先转置好、连续存放的 W.T
-contiguous_ms = best_ms(lambda: [xs[w.shape[0]] @ w for w in contiguous])
+row_ms = best_ms(lambda: [xs[w.shape[1]] @ w.T for w in weights])  # nn.Linear 的算法：x @ W.T
 print(f"{len(weights)} 个权重矩阵，共 {mb:.1f} MB（fp32）；只把它们读一遍（w.sum()）{floor_ms:.2f} ms，{mb / floor_ms:.0f} GB/s")
-print(f"一行输入乘一遍全部权重：像 nn.Linear 那样 x @ W.T {transposed_ms:.2f} ms；乘事先转置好的 {contiguous_ms:.2f} ms")
-if torch.backends.mkldnn.is_available():  # PyTorch 自带的 oneDNN：权重事先排成它的内存布局
-    packed = [torch.ops.mkldnn._reorder_linear_weight(w.detach()) for w in weights]
-    onednn = lambda x, p: torch.ops.mkldnn._linear_pointwise(x, p, None, "none", [], "")  # x @ W.T
-    packed_ms = best_ms(lambda: [onednn(xs[p.shape[1]], p) for p in packed])
-    print(f"乘 oneDNN 打包好的权重 {packed_ms:.2f} ms")
-    x16 = {n: torch.randn(16, n) for n in xs}  # 一次 16 行输入（第 6 节的批量生成）
-    mkl16_ms = best_ms(lambda: [x16[w.shape[0]] @ w for w in contiguous])
-    onednn16_ms = best_ms(lambda: [onednn(x16[p.shape[1]], p) for p in packed])
-    print(f"一次 16 行：乘事先转置好的 {mkl16_ms:.2f} ms，乘 oneDNN 打包好的 {onednn16_ms:.2f} ms")
-print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms")
+print(f"一行输入乘一遍全部权重（x @ W.T）{row_ms:.2f} ms；实测用缓存的 generate 每个字 {plain_ms:.2f} ms")
 
 # %% [markdown]
 # 所以一个字的时间主要花在两件事上：
 #
-# 1. **读权重**。这一项省不掉，除非一次生成很多行：读一遍权重，整批的每一行都用上（第 6 节的批量生成就是这样变快的）。
-#    读的方式也有讲究。`nn.Linear` 算的是 `x @ W.T`，只有一行输入时，按转置的方式读 $W$ 通常比读一块连续存好的 $W^\top$ 慢。
-#    PyTorch 在 CPU 上的 fp32 矩阵乘默认交给英特尔的 MKL 库，它在英特尔的 CPU 上调得最好；PyTorch 还自带另一个库
-#    oneDNN，它要求先把权重排成自己的内存布局（“打包”，一次就好）。一行输入时哪种最快，要看机器和线程数
-#    （比较上面第二行的后一个数和第三行），一次算 16 行时又可能是另一种（上面“一次 16 行”那一行）。我们在两种 AMD EPYC
-#    上量过：较新的 Zen 4 上 16 行时 oneDNN 快 1.7–2.8 倍；只有 AVX2 的 Zen 3 上一行时反而是事先转置好的快 1.2–1.6 倍。
-#    换一台机器，这几个数可能完全不同：不要猜，量。快速路径就是这么做的（下面）。
-#    再和第一行比：只读不乘（`w.sum()`）是内存能给的最快速度，一行输入的矩阵乘读的是同样的权重。差几倍也看机器：
-#    在 AMD EPYC Zen 4 上，矩阵乘读权重只有只读的八分之一到一半快（慢在矩阵乘库的“向量 × 矩阵”内核上，不在内存）；
-#    这份输出来自一台只有 AVX2 的 Zen 3，两者接近。哪种情况，这一段都是库和内存的事，我们的代码省不掉。
-# 2. **杂事**（开销，overhead）：每个 `nn.Module` 调用、每次 `view`/`transpose`/`chunk`/`cat` 都是一次 Python 函数调用，
-#    再加一次 PyTorch 的**算子分发**（dispatch：查这个张量在什么设备、什么类型，该调哪个内核），每个几微秒，一步有上百个；
-#    每一步还要重新推算位置编号、检查注意力掩码该不该要。
+# 1. **读权重**（上面第二行的前一个数）。一行输入的矩阵乘，每个权重读进来只用一次，快慢看内存和矩阵乘库，我们的代码
+#    省不掉；除非一次生成很多行：读一遍权重，整批的每一行都用上（第 6 节的批量生成就是这样变快的）。
+# 2. **杂事**（开销，overhead；上面第二行两个数之差的大部分）：每个 `nn.Module` 调用、每次 `view`/`transpose`/`chunk`/`cat`
+#    都是一次 Python 函数调用，再加一次 PyTorch 的**算子分发**（dispatch：查这个张量在什么设备、什么类型，该调哪个内核），
+#    每个几微秒，一步有上百个；每一步还要重新推算位置编号、检查注意力掩码该不该要。
 #
-# `minigpt/model.py` 的 `FastDecoder`（`model.fast_decoder(max_len)` 建一个）两头都省一点，算的东西完全一样：
+# 读权重也有不同的读法：按 `W.T` 读，读事先转置好、连续存放的矩阵，或者交给 PyTorch 自带的另一个矩阵乘库、先把权重排成它的
+# 内存布局。哪种快随 CPU、线程数和一次几行而变，差别能到两三倍；这是矩阵乘库的事，不是本课的重点。各种读法在几台机器上的
+# 实测见 [`benchmarks/README.md`](../benchmarks/README.md)（“快速解码路径”一节）。
 #
-# - 权重事先打包，每个模型存一份、反复用（整个模型复制一遍，十几毫秒；权重一变——训练了一步、加载了别的权重——
-#   下次自动重做）。CPU 上打包成哪种，它第一次用时自己量：用这个模型的矩阵，把“事先转置好 + addmm”和“oneDNN 的布局”
-#   各乘几遍，哪种快用哪种（`_onednn_is_faster`，约 0.1 秒，按一次几行分档记住结果）；GPU 上是转置好的连续矩阵。
-#   MLP 的 GELU 并进前一个矩阵乘，少一个算子（oneDNN 时）；
+# `minigpt/fast_decode.py` 的 `FastDecoder`（`decoder_for(model, max_len)` 建一个）两头都省一点，算的东西完全一样：
+#
+# - 权重事先打包一次（排成这台机器上量出来最快的那种读法：第一次用时各量几遍），每个模型存一份、反复用；
+#   权重一变（训练了一步、加载了别的权重），下次自动重做；
 # - KV cache 按 `max_len` 一次预留好；
 # - 提示词照常走一遍普通的前向（`prefill`，把缓存填好）；之后的每一步（`step`）是一个从头到尾平铺直叙的函数，
 #   没有模块调用，位置编号和掩码只维护一份、原地更新。
 #
 # 它不用 `torch.compile`（把模型编译成融合的内核），所以没有要等的编译时间：游乐场的第一个字不用等。
-# 每一步的全部代码就是下面这些：
+# 这个文件是本章的进阶内容，后面的章节不需要读它。每一步的全部代码就是下面这些：
 
 # %%
 import inspect
 
-import minigpt.model as model_module
-from minigpt.model import FastDecoder
+from minigpt.fast_decode import FastDecoder
 
 print(inspect.getsource(FastDecoder.step))
-print(inspect.getsource(model_module._linear))
 
 # %% [markdown]
 # 和第 5 章的 `Block.forward` 一行对一行：LayerNorm → 注意力 → 残差 → LayerNorm → MLP → 残差，最后 `ln_f` 和
-# `lm_head`。不同的只是写法：没有 `nn.Linear`，每个矩阵乘都是 `_linear(x, 打包好的权重, 偏置)`（下面打印了它），
-# LayerNorm 直接调 `F.layer_norm`。
+# `lm_head`。不同的只是写法：没有 `nn.Linear`，每个矩阵乘都是 `linear(x, 打包好的权重, 偏置)`（就是 `x @ W.T + b`，
+# `gelu=True` 时再过一次 GELU），LayerNorm 直接调 `F.layer_norm`。
 # `generate(..., fast=True)` 用它；`answer`、`answers`（所以第 6 章的精确匹配评估也是）和游乐场默认就走这条路。
 # 先证明它和你写的 `my_cached_greedy` 逐个 token 相同：
 
@@ -714,25 +694,18 @@ speed["快速路径 generate(..., fast=True)"] = n_new / best["快速路径"]
 for name, tps in speed.items():
     print(f"  {tps:6.0f} token/s（×{tps / baseline:.1f}）  {name}")
 fast_ms, pair_ms = (1000 * best[name] / n_new for name in ("快速路径", "普通的缓存路径"))
-print(f"交替着量：快速路径每个字 {fast_ms:.2f} ms，普通的缓存路径 {pair_ms:.2f} ms，快 {pair_ms / fast_ms:.1f} 倍")
-matrices = [w for w in model_module._fast_sources(model) if w.dim() == 2]
-chose_onednn = model_module._onednn_is_faster(matrices, torch.float32, 1)  # 快速路径一行时的选择（已经量过，记住了）
-read_ms = packed_ms if chose_onednn else contiguous_ms
-print(f"每个字省下 {pair_ms - fast_ms:.2f} ms；快速路径在这台机器上选了{'oneDNN 的布局' if chose_onednn else '事先转置好 + addmm'}，"
-      f"读一遍权重要 {read_ms:.2f} ms，nn.Linear 的方式 {transposed_ms:.2f} ms")
+print(f"交替着量：快速路径每个字 {fast_ms:.2f} ms，普通的缓存路径 {pair_ms:.2f} ms，快 {pair_ms / fast_ms:.1f} 倍；"
+      f"一行输入乘一遍全部权重（x @ W.T）{row_ms:.2f} ms")
 assert FAST or fast_ms < pair_ms  # 快速模式（测试）只量一次，太吵，不比
 
 # %% [markdown]
-# 同样的算术，每个字快了不少（倍数见上面的输出）。省下的时间有两个来源：一是读权重的方式（上面最后一行后两个数之差，
-# 可正可负：它选的是自己量出来更快的那种，和上面单独量的结果不一定一致），二是去掉的模块调用和杂事（其余的）。两者各占多少，随机器和当时的负载变化很大（这份输出是在一台 2 核的云主机上跑的，
-# 几次运行之间差得不少），在你的机器上多跑几次这几个单元格看看。剩下的时间里，一大块是一行输入的矩阵乘
-# （上面最后一行“读一遍权重要”的那个数：库和内存的事），其余是每一步的杂事：
-# `FastDecoder` 自己的几十个算子，加上 `generate` 循环本身（判断停止符、取 argmax、记下哪些行还在生成……）。
+# 同样的算术，每个字快了不少（倍数见上面的输出）。省下的来自两处：去掉的模块调用和杂事，以及读权重的方式
+# （它用的是自己在这台机器上量出来更快的读法，不一定是 `x @ W.T`）。两者各占多少，随机器和当时的负载变化很大（这份输出是在一台 2 核的共享云主机上跑的，
+# 几次运行之间差得不少），在你的机器上多跑几次这几个单元格看看。剩下的时间里，一大块是一行输入的矩阵乘（库和内存的事），
+# 其余是每一步的杂事：`FastDecoder` 自己的几十个算子，加上 `generate` 循环本身（判断停止符、取 argmax、记下哪些行还在生成……）。
 # 要再快，就得把一整步融合成少数几个内核（`torch.compile`；GPU 上还有 CUDA graph，把一整步录下来一次重放）。
-# 我们在两种 2 核的 AMD EPYC 上量过 `torch.compile`（`python benchmarks/bench_compile.py`）：一步编译之后，
-# 256 维的模型每步是即时执行的 0.91–1.01 倍（不比它快），第一次调用却要先编译：Zen 4 上 4 秒左右（磁盘上已有
-# 编译缓存时不到 1 秒），Zen 3 上 18 秒。第一个字要等编译，换来的却不是速度——对在游乐场里问几句话的场景不划算，
-# 所以课程停在这里。
+# 在 2 核的 CPU 上，`torch.compile` 编译之后每步并不比即时执行快，第一次调用却要先等几秒到十几秒的编译
+# （`python benchmarks/bench_compile.py`，数字在 `benchmarks/README.md`）：对在游乐场里问几句话的场景不划算，所以课程停在这里。
 # `benchmarks/bench_generate.py` 在同一台机器上把这几种循环和 transformers 的 `generate` 放在一起比。
 
 # ## 6. 批量生成
@@ -753,7 +726,7 @@ assert batched == one_by_one  # 左填充 + mask：与逐个生成一字不差
 print(f"{len(batch_questions)} 个问题：逐个 {t_single:.2f} s，批量 {t_batch:.2f} s，快 {t_single / t_batch:.1f} 倍")
 
 # %% [markdown]
-# 快这么多，是因为每一步把权重读一遍，整批的每一行都用上（第 5 节：一个字的时间大头是读权重）。
+# 快这么多，是因为每一步的固定花费（把权重读一遍、上百个算子的杂事，第 5 节）由整批的每一行分摊，而不是每行各付一遍。
 # 第 6 章的精确匹配评估就是这样批量生成的（`minigpt/generate.py` 的 `greedy_answers`）。
 
 # %% [markdown]
@@ -986,14 +959,15 @@ show_progress(7)
 # | `my_repetition_penalty` | `generate.py` 的 `apply_repetition_penalty` | 逐位相同 |
 # | `my_generate`（贪心/采样/惩罚） | `generate.py` 的 `generate`（内部循环 `_steps`） | 60 次生成逐个 token 相同 |
 # | `MyKVCache`、`my_cached_greedy` | `kv_cache.py` 的 `KVCache`、`generate(...)` | 逐个 token 相同 |
-# | （读懂）快速路径 | `model.py` 的 `FastDecoder`、`generate(..., fast=True)` | 与 `my_cached_greedy` 逐个 token 相同 |
+# | （读懂）快速路径 | `fast_decode.py` 的 `FastDecoder`、`generate(..., fast=True)` | 与 `my_cached_greedy` 逐个 token 相同 |
 #
 # - 生成 = 反复“取最后一个位置的 logits → 选一个字 → 接上”。贪心确定；采样由温度、top-k、top-p 决定从哪个分布里抽；
 #   `top_k=1` 的采样就是贪心。
 # - 对这个只会背答案的小模型，采样和重复惩罚都不会让回答更好，事实问答用贪心。
 # - KV cache 去掉了“每步把前缀重算一遍”：投影和 MLP 从每个回答 $O(T^2)$ 降到 $O(T)$，注意力仍随长度增长。
-#   之后一个字的时间主要花在把权重读一遍（只有一行输入时，快慢由内存决定，不由算术决定）和杂事（Python 调用、
-#   算子分发）上；快速路径读事先转置好的权重、去掉杂事，算的东西不变；批量生成让读一遍权重服务整批。你量到的加速见第 5 节。
+#   之后一个字的时间花在两处：杂事（Python 调用、算子分发）和把权重读一遍（只有一行输入时，快慢由内存和矩阵乘库决定，
+#   不由算术决定），各占多少看机器；快速路径把权重事先打包好、去掉杂事，算的东西不变；批量生成让每一步的这些花费由整批分摊。
+#   你量到的加速见第 5 节。
 # - 没见过的成语，模型照样回答（幻觉）；逐字的概率把它在猜的地方标了出来。
 #
 # 下一章把同样的训练和生成用在一个现代的结构上：[第 8 章　Qwen3](08_qwen3.ipynb)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from minigpt.generate import (answer, answers, apply_repetition_penalty, filter_logits,
-                              generate, sample_next, stream_generate)
+                              generate, sample_next, stream_answer, stream_generate)
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB = 40
@@ -67,182 +67,7 @@ def test_batched_rows_equal_rows_alone_and_finished_rows_are_padded(tiny):
             assert len(alone) <= 15
 
 
-# ------------------------------------------------------------------ the fast path (model.fast_decoder) == the plain path
-@pytest.mark.parametrize("seed,lengths", [(0, [5]), (1, [7, 3, 5]), (2, [4, 4]), (3, [9, 1, 6, 2])])
-@pytest.mark.parametrize("stops", [(2, 3, 4, 5), None])
-def test_fast_path_gives_the_plain_greedy_tokens(seed, lengths, stops, tiny):
-    """Batch 1 and left-padded batches; with stop tokens (rows finish at different steps and leave the batch)."""
-    model = tiny(seed, n_embd=64, n_head=4)
-    _, ids, mask = left_padded(lengths, seed)
-    kw = dict(attention_mask=mask, stop_token_ids=stops)
-    plain = generate(model, ids, 25, **kw)
-    assert torch.equal(generate(model, ids, 25, fast=True, **kw), plain)
-    assert torch.equal(plain, generate(model, ids, 25, use_cache=False, **kw))
-
-
-def test_fast_path_equals_plain_on_the_shipped_checkpoint():
-    """The real model (3.9M parameters): near-ties are likelier than in a tiny random model."""
-    path = ROOT / "checkpoints" / "minigpt-idiom.pth"
-    if not path.is_file():
-        pytest.skip("no shipped checkpoint")
-    from minigpt.checkpoint import load_for_inference
-
-    model, tok = load_for_inference(path, "cpu")
-    questions = ["画蛇添足是什么意思？", "守株待兔的拼音是什么？", "“一心一意”的下一个成语是什么？", "什么"]
-    plain = answers(model, tok, questions, batch_size=2, fast=False)
-    assert answers(model, tok, questions, batch_size=2, fast=True) == plain
-    assert [answer(model, tok, q, fast=True) for q in questions] == plain
-
-
-def test_fast_path_samples_stream_and_penalises_like_the_plain_path(tiny):
-    model = tiny(21)
-    prompt = torch.tensor([7, 8, 9, 2])
-    for kw in (dict(do_sample=True, seed=5, top_k=8, temperature=0.9), dict(repetition_penalty=1.5)):
-        plain = list(stream_generate(model, prompt, 15, stop_token_ids=(2, 3), **kw))
-        fast = list(stream_generate(model, prompt, 15, stop_token_ids=(2, 3), fast=True, **kw))
-        assert [t for t, _ in fast] == [t for t, _ in plain]
-        assert [p for _, p in fast] == pytest.approx([p for _, p in plain])
-
-
-def test_fast_decoder_step_by_step_matches_the_model(tiny):
-    """FastDecoder alone: each step's logits equal the plain cached forward's (left-padded batch)."""
-    model = tiny(22, n_embd=64, n_head=4)
-    _, ids, mask = left_padded([6, 2, 4], seed=22)
-    dec, cache = model.fast_decoder(ids.shape[1] + 5), model.new_kv_cache(ids.shape[1] + 5)
-    with torch.inference_mode():
-        fast = dec.prefill(ids, mask)
-        plain = model(ids, mask, kv_cache=cache, logits_to_keep=1)[:, -1]
-        for _ in range(5):
-            torch.testing.assert_close(fast, plain)
-            token = plain.argmax(-1)
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
-            fast, plain = dec.step(token), model(token[:, None], mask, kv_cache=cache, logits_to_keep=1)[:, -1]
-
-
-def test_fast_path_follows_weight_changes(tiny):
-    """The transposed weights are cached on the model; a training step (in-place update) must invalidate them."""
-    model = tiny(23)
-    _, ids, mask = left_padded([5, 3], seed=23)
-    before = generate(model, ids, 12, attention_mask=mask, fast=True, stop_token_ids=None)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.5)
-    after = generate(model, ids, 12, attention_mask=mask, fast=True, stop_token_ids=None)
-    assert torch.equal(after, generate(model, ids, 12, attention_mask=mask, stop_token_ids=None))
-    assert not torch.equal(after, before)
-
-
-def test_fast_path_follows_a_fused_adamw_step(tiny):
-    """AdamW(fused=True) (train()'s optimizer) updates parameters in place without bumping their version counters:
-    the fast path must still see the new weights after optimizer.step()."""
-    model = tiny(26)
-    _, ids, mask = left_padded([5, 3], seed=26)
-    kw = dict(attention_mask=mask, stop_token_ids=None)
-    before = generate(model, ids, 12, fast=True, **kw)  # packs (and caches) the current weights
-    optimizer = torch.optim.AdamW(model.parameters(), lr=0.5, fused=True)
-    for p in model.parameters():
-        p.grad = torch.randn_like(p)
-    optimizer.step()
-    after = generate(model, ids, 12, fast=True, **kw)
-    assert torch.equal(after, generate(model, ids, 12, **kw))
-    assert not torch.equal(after, before)
-
-
-@pytest.mark.parametrize("onednn_faster", [True, False])
-def test_fast_path_packs_the_weights_the_probe_found_faster(tiny, monkeypatch, onednn_faster):
-    """On CPU the fast path multiplies by oneDNN-packed weights where they measured faster for this batch size,
-    else by W.T with addmm; both give the plain path's greedy tokens."""
-    import minigpt.model
-    from minigpt.model import _onednn_works, _packed_weights
-
-    if onednn_faster and not _onednn_works(torch.float32):
-        pytest.skip("this PyTorch has no usable oneDNN")
-    asked = []
-    monkeypatch.setattr(minigpt.model, "_onednn_is_faster", lambda ms, dtype, rows: asked.append(rows) or onednn_faster)
-    model = tiny(24, n_embd=64, n_head=4)
-    assert all(w.is_mkldnn is onednn_faster for w in _packed_weights(model) if w.dim() == 2)
-    _, ids, mask = left_padded([7, 3, 5], seed=24)
-    kw = dict(attention_mask=mask, stop_token_ids=(2, 3, 4, 5))
-    assert torch.equal(generate(model, ids, 25, fast=True, **kw), generate(model, ids, 25, **kw))
-    assert asked[-1] == 3  # the decoder asked for its batch size
-
-
-def test_onednn_probe_picks_the_way_that_measured_faster(monkeypatch):
-    """_onednn_is_faster times both ways on the model's own matrices and keeps the faster, per row bucket."""
-    import time as time_module
-
-    import minigpt.model
-    from minigpt.model import _onednn_works
-
-    if not _onednn_works(torch.float32):
-        pytest.skip("this PyTorch has no usable oneDNN")
-    real_linear = minigpt.model._linear
-    for slow_onednn in (True, False):
-        def slowed(x, w, b=None, gelu=False):
-            if w.is_mkldnn is slow_onednn:
-                time_module.sleep(0.002)
-            return real_linear(x, w, b, gelu)
-
-        monkeypatch.setattr(minigpt.model, "_linear", slowed)
-        monkeypatch.setattr(minigpt.model, "_ONEDNN_FASTER", {})
-        ws = [torch.randn(48, 16), torch.randn(16, 48)]
-        assert minigpt.model._onednn_is_faster(ws, torch.float32, 1) is (not slow_onednn)
-        assert minigpt.model._onednn_is_faster(ws, torch.float32, 3) is (not slow_onednn)
-        assert minigpt.model._onednn_is_faster(ws, torch.float32, 500) is (not slow_onednn)
-        assert sorted(k[2] for k in minigpt.model._ONEDNN_FASTER) == [1, 4, 64]  # rows 1, 3 -> 4, 500 -> 64
-
-
-def test_a_model_that_generated_fast_can_still_be_copied_and_pickled(tiny):
-    """The packed weights live outside the model: deepcopy (export does it) and torch.save must not meet them."""
-    import copy
-    import io
-
-    model = tiny(27)
-    _, ids, mask = left_padded([5, 3], seed=27)
-    kw = dict(attention_mask=mask, stop_token_ids=None)
-    first = generate(model, ids, 8, fast=True, **kw)
-    twin = copy.deepcopy(model)
-    torch.save(model, io.BytesIO())
-    assert torch.equal(generate(twin, ids, 8, fast=True, **kw), first)
-
-
-def test_fast_path_without_onednn_gives_the_plain_greedy_tokens(tiny, monkeypatch):
-    """The other branch (GPU, or a PyTorch built without oneDNN): contiguous W.T and torch.addmm."""
-    from minigpt.model import _packed_weights
-
-    import minigpt.model
-
-    model = tiny(25, n_embd=64, n_head=4)
-    monkeypatch.setattr(minigpt.model, "_onednn_works", lambda dtype: False)
-    assert not any(w.is_mkldnn for w in _packed_weights(model))
-    _, ids, mask = left_padded([7, 3, 5], seed=25)
-    kw = dict(attention_mask=mask, stop_token_ids=(2, 3, 4, 5))
-    assert torch.equal(generate(model, ids, 25, fast=True, **kw), generate(model, ids, 25, **kw))
-
-
-def test_fast_path_under_bf16_autocast_matches_the_plain_path(tiny):
-    """Training evaluates under bf16 autocast: the packed weights are then bf16, and logits agree to bf16 precision."""
-    model = tiny(26, n_embd=64, n_head=4)
-    _, ids, mask = left_padded([6, 2, 4], seed=26)
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        dec, cache = model.fast_decoder(ids.shape[1] + 4), model.new_kv_cache(ids.shape[1] + 4)
-        fast = dec.prefill(ids, mask)
-        plain = model(ids, mask, kv_cache=cache, logits_to_keep=1)[:, -1]
-        for _ in range(4):
-            torch.testing.assert_close(fast.float(), plain.float(), atol=0.05, rtol=0.05)
-            token = plain.argmax(-1)
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
-            fast, plain = dec.step(token), model(token[:, None], mask, kv_cache=cache, logits_to_keep=1)[:, -1]
-    assert fast.dtype == torch.bfloat16
-
-
-def test_fast_flag_is_ignored_by_models_without_a_fast_decoder():
-    qwen3 = pytest.importorskip("minigpt.qwen3")
-    torch.manual_seed(0)
-    model = qwen3.Qwen3ForCausalLM(qwen3.course_config(VOCAB, preset="tiny")).eval()
-    _, ids, mask = left_padded([6, 3], seed=9)
-    kw = dict(attention_mask=mask, stop_token_ids=(2, 3, 4))
-    assert torch.equal(generate(model, ids, 10, fast=True, **kw), generate(model, ids, 10, **kw))
+# the fast path (minigpt/fast_decode.py) == the plain path: tests/test_fast_decode.py
 
 
 def test_no_stop_gives_exactly_max_new_tokens(tiny):
@@ -378,6 +203,44 @@ def test_answer_clips_to_the_context(tiny, tok):
     assert len(text) <= 1
     with pytest.raises(ValueError, match="问题太长"):
         answer(model, tok, "画蛇添足是什么意思？？？", max_new_tokens=64)
+
+
+def test_stream_answer_pieces_make_the_answer(tiny, tok):
+    model = tiny(15, vocab=tok.get_vocab_size())
+    pieces = list(stream_answer(model, tok, "画蛇添足是什么意思？", max_new_tokens=12))
+    text, probs = answer(model, tok, "画蛇添足是什么意思？", max_new_tokens=12, return_probs=True)
+    assert "".join(pieces) == text and [p.prob for p in pieces] == probs
+    assert all(isinstance(p, str) and len(p) == 1 for p in pieces)  # one character per piece (character tokenizer)
+
+
+@pytest.mark.parametrize("sampling", [{}, dict(do_sample=True, seed=3, temperature=0.9, top_k=6, repetition_penalty=1.3)])
+def test_answer_chat_and_playground_share_one_answering_loop(tiny, tok, monkeypatch, capsys, sampling):
+    """generate.answer, the chat CLI's reply and the playground all stream through generate.stream_answer,
+    and give the same text for the same question and settings."""
+    from minigpt import generate as generate_module
+    from minigpt.playground import Playground
+
+    model = next(m for seed in range(16, 60) if answer(m := tiny(seed, vocab=tok.get_vocab_size()), tok,
+                                                         "守株待兔", max_new_tokens=9, **sampling))
+    calls, real = [], generate_module.stream_answer
+    monkeypatch.setattr(generate_module, "stream_answer", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
+    want = generate_module.answer(model, tok, "守株待兔", max_new_tokens=9, **sampling)
+    assert want
+
+    monkeypatch.setattr(generate_module, "load_for_inference", lambda path, device: (model, tok))
+    flags = ["--sample", "--seed", "3", "--temperature", "0.9", "--top-k", "6", "--repetition-penalty", "1.3"]
+    assert generate_module.main(["--question", "守株待兔", "--max-new-tokens", "9", *(flags if sampling else [])]) == 0
+    chat = capsys.readouterr().out.strip().splitlines()[-1]  # the last line is the answer
+
+    pg = Playground(model, tok, examples=[], checkpoints=[], background=False)
+    pg.max_new_tokens.value = 9
+    if sampling:
+        pg.mode.value = "sample"
+        pg.temperature.value, pg.top_k.value, pg.seed.value, pg.repetition_penalty.value = 0.9, 6, 3, 1.3
+    pg.question.value = "守株待兔"
+    pg.generate_button.click()
+    assert want == chat == pg.last_answer
+    assert len(calls) == 3 and all(kw["max_new_tokens"] == 9 for kw in calls)
 
 
 # ------------------------------------------------------------------ chat CLI

@@ -166,3 +166,33 @@ def test_core_modules_say_what_is_public(name):
     assert isinstance(getattr(module, "__all__", None), list), f"minigpt/{name}.py has no __all__"
     assert [n for n in module.__all__ if not hasattr(module, n)] == []
     assert [n for n in module.__all__ if n.startswith("_")] == []
+
+
+DECODE_MODULES = ["model", "fast_decode", "generate", "playground", "kv_cache"]
+
+
+def test_private_torch_apis_live_only_in_the_fast_path():
+    """minigpt/fast_decode.py is the one file that may call torch.ops.* or read Tensor._version: a torch upgrade
+    that breaks them breaks one fenced module, not the model a learner reads, a notebook or a benchmark."""
+    import re
+
+    private = re.compile(r"\btorch\.ops\.|\._version\b")  # private torch ops, a tensor's private version counter
+    files = sorted(PACKAGE.rglob("*.py")) + sorted((ROOT / "notebooks").glob("*.py")) + \
+        sorted((ROOT / "benchmarks").glob("*.py"))
+    users = {str(p.relative_to(ROOT)) for p in files if private.search(p.read_text(encoding="utf-8"))}
+    assert users == {"minigpt/fast_decode.py"}  # and the checker does find them there
+
+
+def test_decode_modules_declare_their_public_names_and_others_import_only_those():
+    import importlib
+
+    for name in DECODE_MODULES:
+        test_core_modules_say_what_is_public(name)  # __all__ exists, its names exist, none private
+    imported = []
+    for path in sorted((ROOT / "tests").glob("*.py")) + sorted((ROOT / "notebooks").glob("*.py")) + \
+            sorted((ROOT / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in {f"minigpt.{n}" for n in DECODE_MODULES}:
+                imported += [(path.name, node.module, a.name) for a in node.names]
+    assert ("test_fast_decode.py", "minigpt.fast_decode", "FastDecoder") in imported  # the scan sees imports
+    assert [i for i in imported if i[2] not in importlib.import_module(i[1]).__all__] == []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import sys
 import unicodedata
 from collections import Counter, defaultdict
@@ -178,9 +179,9 @@ def bpe(piece: bytes, ranks: dict[bytes, int]) -> list[bytes]:
     """一个词的字节级 BPE：反复合并“合并结果在词表里编号最小”的相邻两段（并列时取最左边的）。"""
     parts = [piece[i:i + 1] for i in range(len(piece))]
     while len(parts) > 1:
-        scores = [ranks.get(a + b, len(ranks)) for a, b in zip(parts, parts[1:])]
-        i = min(range(len(scores)), key=scores.__getitem__)
-        if scores[i] == len(ranks):  # 没有哪一对在词表里
+        scores = [ranks.get(a + b, math.inf) for a, b in zip(parts, parts[1:])]
+        i = scores.index(min(scores))  # index 找的是第一个：并列时最左边
+        if scores[i] == math.inf:  # 没有哪一对拼起来在词表里
             break
         parts[i:i + 2] = [parts[i] + parts[i + 1]]
     return parts

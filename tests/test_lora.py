@@ -162,3 +162,31 @@ def test_the_merged_model_exports_through_the_transformers_export(tmp_path, base
     hf = transformers.AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
     with torch.no_grad():
         torch.testing.assert_close(hf(ids()).logits, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [1, 16])
+def test_every_cached_fast_decode_weight_is_rebuilt_after_merge_and_unmerge(base, rows):
+    from minigpt.fast_decode import linear, pack_weights, weight_sources
+
+    def packed_equal_the_weights(model) -> list[torch.Tensor]:
+        """What each cached (packed) weight computes, checked against the model's weights; returned to compare."""
+        packed, sources = pack_weights(model, rows), weight_sources(model)
+        assert len(packed) == len(sources)
+        # x @ W.T with x = I gives W.T: that reads a matrix back out of any packed layout (oneDNN's or W.T)
+        seen = [linear(torch.eye(src.shape[1]), w) if src.dim() == 2 else w for w, src in zip(packed, sources)]
+        for got, src in zip(seen, sources):
+            torch.testing.assert_close(got, src.detach().t() if src.dim() == 2 else src.detach(), rtol=1e-5, atol=1e-6)
+        return seen
+
+    before = packed_equal_the_weights(base)  # the cache now holds the base weights
+    adapted = add_lora(base, rank=4, alpha=8)
+    randomize_b(adapted, seed=7)
+    merge(adapted)
+    after = packed_equal_the_weights(adapted)
+    changed = [not torch.allclose(a, b) for a, b in zip(after, before)]
+    assert sum(changed) == 4 * base.config.n_layer  # every adapted matrix; the qkv biases and lm_head stay
+    unmerge(adapted)
+    with pytest.raises(RuntimeError, match="合并"):  # unmerged, the base weights alone are not the layer's weights
+        pack_weights(adapted, rows)
+    merge_and_unload(adapted)
+    packed_equal_the_weights(adapted)

@@ -17,6 +17,8 @@ B 初始化为 0，所以刚加上时 ΔW = 0，模型和原来完全一样；A 
 （kaiming_uniform，a=√5），与 peft 的默认做法一致（tests/test_lora.py 逐项比较 logits 和 A、B 的梯度）。
 训练完可以把 ΔW 加进 W（merge）：推理时就没有额外的计算；unmerge 再减回去。
 
+要存成普通的检查点（save_checkpoint）或导出（minigpt/export.py），先 merge_and_unload(model)：
+带 LoRA 的模型的 state_dict 里是 qkv_proj.base.weight、qkv_proj.lora_A 这样的键，普通的 GPT 加载不了。
 生成的快速路径（minigpt/fast_decode.py）直接读每层的 .weight。合并之后 LoRALinear.weight 就是原层的权重
 （已经加上了 ΔW）；没合并时读它会报错，而不是悄悄用掉没有 ΔW 的权重：先 merge(model)，或者生成时 fast=False。
 """

@@ -5,6 +5,7 @@
 
 每一章对应一个模块：build_vocab → tokenizer → split_data → qa_dataset → model → train → generate → qwen3。
 第二部分（真正的大模型是怎么做出来的）：
+    bpe.py         第 9 章：字节级 BPE 分词器（训练、按合并顺序编码、Qwen 的真实词表、导出给 tokenizers）
     corpus.py      第 10 章：成语词典写成的预训练语料（固定格式、知识增强两种写法）
     pretrain.py    第 10 章：把文档打包成等长的块，每个位置都算损失的预训练
     lora.py        第 11 章：低秩适配器（冻住原模型，只训练 A、B；合并、单独存取适配器）

@@ -5,7 +5,7 @@
     python ./minigpt/generate.py --sample --temperature 0.8 --top-p 0.9 --seed 0
     python -m minigpt.generate --help
 
-生成只和 token id 打交道（encode/decode 只在两端：answer/answers 和命令行）。
+生成只和 token id 打交道（encode/decode 只在两端：stream_answer（answer、命令行、游乐场都用它）和 answers）。
 `generate` 对任何满足模型约定的模型都适用（本章的 GPT 与第 8 章的 Qwen3）：
     model(input_ids, attention_mask=None, *, kv_cache=None, position_ids=None, logits_to_keep=0) -> logits (B, T, vocab)
 （logits_to_keep=1：只要最后一个位置的 logits (B, 1, vocab)，生成只用得到它），

@@ -29,6 +29,7 @@
 import random
 import sys
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 if __package__ in (None, ""):  # 以脚本方式运行时，让 `import minigpt.*` 能找到仓库根目录
@@ -39,12 +40,12 @@ import torch
 from minigpt.cli import ArgumentParser, CheckpointError, UserError, report
 from minigpt.common import REPO_ROOT, unwrap
 from minigpt.jsonl import atomic_write
-from minigpt.models import build_model, config_dict
+from minigpt.models import build_model, config_dict, preset_config
 from minigpt.tokenizer import Tokenizer
 
 __all__ = ["CheckpointError", "FORMAT", "VERSION", "LAST", "BEST", "SHIPPED_CHECKPOINT", "TRAINED_DIRS", "rng_state",
            "set_rng_state", "atomic_save", "make_checkpoint", "save_checkpoint", "release", "read_checkpoint",
-           "load_checkpoint", "load_tokenizer", "load_for_inference", "check_vocab", "trained_checkpoints",
+           "load_checkpoint", "load_tokenizer", "load_for_inference", "check_vocab", "load_base", "trained_checkpoints",
            "default_checkpoint", "find_checkpoints", "main"]
 
 FORMAT = "minigpt-checkpoint"
@@ -235,6 +236,27 @@ def check_vocab(ckpt_or_metadata, tokenizer, path) -> None:
             f"和现在用的（{n_new} 个 token，哈希 {tokenizer.vocab_hash[:12]}）不同。请用检查点里存的词表"
             "（minigpt.checkpoint.load_tokenizer(metadata)），或者从头开始：--no-resume 或换一个 --output-dir。"
         )
+
+
+def load_base(base_path, tokenizer: Tokenizer, vocab_path, *, arch: str | None = None, preset: str | None = None):
+    """问答微调的起点（第 10 章，train.py --init-from）：预训练存下的基座模型（train 模式）。
+
+    词表必须和预训练时完全相同（同一个编号代表同一个字），arch/preset 给出时形状也必须相同；
+    不同就抛出一个 CheckpointError，同时点出两边：基座检查点和词表文件（或要求的预设）。
+    """
+    model, meta = load_checkpoint(base_path)
+    if meta["vocab_hash"] != tokenizer.vocab_hash:
+        raise CheckpointError(
+            f"{base_path} 和 {vocab_path}: 基座模型预训练时的词表（{len(meta['word2id'])} 个 token）和微调用的词表"
+            f"（{tokenizer.get_vocab_size()} 个 token）不同，同一个编号会代表别的字；微调请用预训练时的词表文件")
+    if preset is not None:
+        wanted = asdict(preset_config(arch or meta["arch"], preset, tokenizer.get_vocab_size()))
+        if (arch or meta["arch"]) != meta["arch"] or wanted != meta["config"]:
+            shape = ", ".join(f"{k}={v}" for k, v in meta["config"].items() if wanted.get(k) != v)
+            raise CheckpointError(
+                f"{base_path}: 基座模型是 {meta['arch']}（{shape}），和要求的 --arch {arch or meta['arch']} "
+                f"--preset {preset} 形状不同；请用 --preset 选基座模型的那个预设")
+    return model.train()
 
 
 # ---------------------------------------------------------------- 用哪个模型

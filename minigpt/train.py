@@ -47,7 +47,8 @@ from tqdm.auto import tqdm
 
 from minigpt.cli import ArgumentParser, CheckpointError, DataError, UserError, add_settings, report, setting
 from minigpt.cli import settings_from
-from minigpt.checkpoint import BEST, LAST, check_vocab, read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from minigpt.checkpoint import BEST, LAST, check_vocab, load_base, read_checkpoint, rng_state, save_checkpoint
+from minigpt.checkpoint import set_rng_state
 from minigpt.common import autocast, end_processes, init_processes, pick_device, print0, resolve_dtype, unwrap
 from minigpt.evaluate import EvalSet, evaluate, format_report, taught_heldout
 from minigpt.jsonl import read_qa_jsonl
@@ -70,6 +71,7 @@ TIMED_STEPS = 10  # 然后量这么多步来估计每步多久
 TIMED_SECONDS = 10.0  # 单进程时最多量这么多秒（慢的机器上 10 步可能要好几分钟）
 EVALS_PER_RUN = 10  # 没给 --eval-every 时一次训练评估约这么多次……
 MIN_EVAL_EVERY = 50  # ……但最多每 50 步一次
+EM_NAMES = {"train": "训练", "heldout": "换问法", "val": "验证"}  # 评估那一行的精确匹配，按这个顺序
 CPU_MINUTES = 15.0  # CPU 上没给步数、轮数或时间时的时间预算
 
 
@@ -250,7 +252,16 @@ def prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype_
     if train_ds.num_truncated:
         say(f"注意：{train_ds.num_truncated} 个训练问答对超过 {max_length} 个 token，已被截断")
 
-    model = base.to(procs.device)
+    model, train_model, optimizer = setup_model(base, s, procs, use_compile)
+    return Run(s, model, train_model, optimizer, tokenizer, arch_of(base), train_ds, evalset, sampler,
+               batches_per_epoch, pad_stats["padded_tokens"] / procs.world, procs.device, dtype, procs.world,
+               procs.rank, Path(output_dir), say)
+
+
+def setup_model(model, s: TrainSettings, procs, use_compile: bool):
+    """(模型, 训练步用的模型, 优化器)：模型放到设备上、train 模式；多进程时包 DDP，可选 torch.compile。
+    第 10 章的预训练（minigpt/pretrain.py）也用它。"""
+    model = unwrap(model).to(procs.device)
     model.train()
     optimizer = make_optimizer(model, s.lr, s.weight_decay, procs.device)
     train_model = model
@@ -259,9 +270,7 @@ def prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype_
         train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     if use_compile:
         train_model = torch.compile(train_model)
-    return Run(s, model, train_model, optimizer, tokenizer, arch_of(base), train_ds, evalset, sampler,
-               batches_per_epoch, pad_stats["padded_tokens"] / procs.world, procs.device, dtype, procs.world,
-               procs.rank, Path(output_dir), say)
+    return model, train_model, optimizer
 
 
 def heldout_pairs(path, train_path, train_pairs, say) -> list:
@@ -442,7 +451,8 @@ def finish(run: Run, st: LoopState, history: History, log: RunLog) -> None:
     save_last(run, st, history, states)
     history.final = {"metrics": row, "train": em_train, "val": em_val}
     run.say(f"完成：{st.step} 步，用时 {st.elapsed() / 60:.1f} 分钟；验证损失 {row['val_loss']:.4f}（最低 {st.best_val:.4f}）")
-    run.say(format_report(row))
+    if None not in row["exact_match"].values():  # 预训练可以只提问一边，或者不提问
+        run.say(format_report(row))
     if row["val_loss"] > st.best_val:
         # 种子代码保留验证损失最低的那一步；过了那一步，模型还在继续记住学过的成语
         run.say(f"注意：{BEST} 是验证损失最低的那一步，不是最后的权重；"
@@ -505,9 +515,9 @@ def training_loop(run: Run, st: LoopState, history: History, log: RunLog | None,
         last_step = stop or (st.total_steps is not None and st.step >= st.total_steps)
         if st.step % st.eval_every == 0 and not last_step and run.rank == 0:
             row = evaluate_and_save(run, st, history, log)[0]
-            em = row["exact_match"]
-            bar.write(f"第 {st.step} 步：训练损失 {loss:.4f}  验证损失 {row['val_loss']:.4f}  精确匹配 训练 {em['train']:.1%}"
-                      + (f" 换问法 {em['heldout']:.1%}" if "heldout" in em else "") + f" 验证 {em['val']:.1%}")
+            em = {k: v for k, v in row["exact_match"].items() if v is not None}  # 预训练可以不提问
+            bar.write(f"第 {st.step} 步：训练损失 {loss:.4f}  验证损失 {row['val_loss']:.4f}" + ("  精确匹配" if em else "")
+                      + "".join(f" {name} {em[k]:.1%}" for k, name in EM_NAMES.items() if k in em))
         # 按时钟保存只在单进程时做：多进程时每个进程都得参加同样的保存
         if st.step % st.save_every == 0 or (run.world == 1 and time.perf_counter() - st.last_save > 120):
             save_last(run, st, history, gather_rng(run.world))
@@ -532,23 +542,28 @@ def train(model, tokenizer, train_path, val_path, *, settings: TrainSettings | N
     say = (lambda *a, **k: print0(procs.rank, *a, **k)) if verbose else (lambda *a, **k: None)
     try:
         run = prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype, compile, say)
-        history = History()
-        st = resume_or_start(run, resume, history)
-        log = RunLog(run.output_dir / METRICS, tensorboard_dir, keep_until_step=st.step or None) if run.rank == 0 else None
-        bar = tqdm(total=st.schedule_steps(), initial=st.step, desc="训练", unit="步",
-                   disable=not progress or run.rank != 0, dynamic_ncols=True)
-        st.t_start = st.last_save = time.perf_counter()
-        try:
-            training_loop(run, st, history, log, bar, callback)
-        except KeyboardInterrupt:
-            bar.close()
-            interrupted(run, st, history, log)
-            return history
-        bar.close()
-        finish(run, st, history, log)
-        return history
+        return run_loop(run, resume, tensorboard_dir, progress, callback)
     finally:
         end_processes(procs)
+
+
+def run_loop(run: Run, resume: bool, tensorboard_dir, progress: bool, callback) -> History:
+    """续训或从头开始，训练到结束（或 Ctrl-C），最后评估、保存。train() 和第 10 章的 pretrain() 都用它。"""
+    history = History()
+    st = resume_or_start(run, resume, history)
+    log = RunLog(run.output_dir / METRICS, tensorboard_dir, keep_until_step=st.step or None) if run.rank == 0 else None
+    bar = tqdm(total=st.schedule_steps(), initial=st.step, desc="训练", unit="步",
+               disable=not progress or run.rank != 0, dynamic_ncols=True)
+    st.t_start = st.last_save = time.perf_counter()
+    try:
+        training_loop(run, st, history, log, bar, callback)
+    except KeyboardInterrupt:
+        bar.close()
+        interrupted(run, st, history, log)
+        return history
+    bar.close()
+    finish(run, st, history, log)
+    return history
 
 
 # ====================================================================== 命令行
@@ -559,7 +574,17 @@ def build_parser():
     p.add_argument("--train", default="./data/train.jsonl", help="训练用的问答对（JSONL）")
     p.add_argument("--val", default="./data/val.jsonl", help="验证用的问答对（JSONL）")
     p.add_argument("--vocab", default="./data/vocab.json", help="build_vocab.py 建的词表")
-    p.add_argument("--output-dir", default="output", help="last_model.pth、best_model.pth、metrics.jsonl 写到这里")
+    p.add_argument("--init-from", default=None, metavar="PATH",
+                   help="从预训练的基座模型开始微调（第 10 章，python -m minigpt.pretrain 的 last_model.pth）；"
+                        "--vocab 必须是预训练用的词表")
+    add_run_options(p)
+    add_settings(p, TrainSettings)  # --batch-size、--lr、--max-steps……：每个 TrainSettings 字段一个
+    return p
+
+
+def add_run_options(p, output_dir="output", tensorboard_dir="runs/minigpt") -> None:
+    """数据以外、设置以外的选项：写到哪里、什么模型、在哪里算、续训。train.py 和 pretrain.py 共用。"""
+    p.add_argument("--output-dir", default=output_dir, help="last_model.pth、best_model.pth、metrics.jsonl 写到这里")
     p.add_argument("--arch", choices=["gpt", "qwen3"], default="gpt", help="模型架构")
     p.add_argument("--preset", default="cpu", help="模型大小，见 python -m minigpt.models（gpt：seed 是种子代码的 768×6 层；"
                    "qwen3：同名的 qwen3-seed、qwen3-cpu、qwen3-tiny）")
@@ -570,10 +595,8 @@ def build_parser():
     p.add_argument("--resume", dest="resume", action="store_true", default=True,
                    help="output-dir/last_model.pth 存在就接着训练（默认就是这样）")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="从头开始（覆盖 --output-dir 里的检查点）")
-    p.add_argument("--tensorboard-dir", default="runs/minigpt", help="TensorBoard 日志文件夹（'' 表示不写）")
+    p.add_argument("--tensorboard-dir", default=tensorboard_dir, help="TensorBoard 日志文件夹（'' 表示不写）")
     p.add_argument("--no-progress", action="store_true", help="不显示 tqdm 进度条（只打印日志）")
-    add_settings(p, TrainSettings)  # --batch-size、--lr、--max-steps……：每个 TrainSettings 字段一个
-    return p
 
 
 SPLIT = "先切分数据：python ./minigpt/split_data.py --input ./data/data.jsonl --train_ratio 0.8"
@@ -613,7 +636,11 @@ def main(argv=None) -> int:
     try:
         device = pick_device(args.device)
         settings = settings_from(args, TrainSettings)
-        model, tokenizer = new_model(args.vocab, args.arch, args.preset, settings.seed, device)
+        if args.init_from:
+            tokenizer = Tokenizer(args.vocab)
+            model = load_base(args.init_from, tokenizer, args.vocab, arch=args.arch, preset=args.preset)
+        else:
+            model, tokenizer = new_model(args.vocab, args.arch, args.preset, settings.seed, device)
         history = train(model, tokenizer, args.train, args.val, settings=cpu_budget(settings, device),
                         output_dir=args.output_dir, device=device, dtype=args.dtype, compile=args.compile,
                         resume=args.resume, tensorboard_dir=args.tensorboard_dir or None, progress=not args.no_progress)

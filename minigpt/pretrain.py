@@ -146,6 +146,8 @@ class PretrainSettings(TrainSettings):
     batch_size: int = setting(16, "每步多少行（每行 block_size 个 token，没有填充）")
     val_fraction: float = setting(0.01, "没给 --val-corpus 时，留出多少比例的文档只算验证损失")
     eval_samples: int = setting(100, "每次评估问多少道 --qa-train 和 --qa-val 的题")
+    # 一行 128 个 token：1,000 行（问答训练的默认）的一次前向在 2 核 CPU 上要半分钟以上
+    val_loss_samples: int | None = setting(200, "验证损失在验证文字的多少行（固定的子集）上算")
 
 
 def packed_datasets(tokenizer, docs, val_docs, qa_train, qa_val, block_size, s: PretrainSettings, say=print):

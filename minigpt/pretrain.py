@@ -34,9 +34,9 @@ block_size + 1 个 token（`pack`）。没有填充，每个位置都有要预�
 **为什么不加按文档隔开的注意力掩码。** 一行里常有好几篇文档，因果注意力让后一篇也看得见前一篇。
 按文档隔开（块对角掩码）可以避免，但这里不用：(1) 每行开头那篇文档完全不受影响（因果注意力只往左看，
 tests/test_pretrain.py 检查它和单独计算的 logits 相同），后面的文档多看到的只是另一个成语的词条，
-前面有 <sep> 隔开，模型很快学会 <sep> 之前的内容和之后无关；(2) 课程的模型只接受“因果 + 右填充”的掩码，
-这样训练走 SDPA 的 is_causal 快路径，块对角掩码要给每行建一个 T×T 的掩码，走慢路径；(3) GPT-2、nanoGPT、
-nanochat 的预训练都这样做（Llama 3 在很长的上下文里才加文档掩码）。代价是：模型在文档开头偶尔
+前面有 <sep> 隔开，模型很快学会 <sep> 之前的内容和之后无关；(2) 课程的模型只接受 (B, T) 的填充掩码
+（model.py 的 attention_mask），块对角掩码得改模型、给每行建一个 T×T 的掩码，训练也更慢；(3) GPT-2、
+nanoGPT、nanochat 的预训练都这样做（Llama 3 在很长的上下文里才加文档掩码）。代价是：模型在文档开头偶尔
 “看见”的上文和以后提问时不同；文档开头前面总有 <sep>，这个差别很小。
 """
 from __future__ import annotations
@@ -134,7 +134,6 @@ def corpus_tokenizer(docs: list[str], qa_paths, output) -> Tokenizer:
         counter.update(count_chars(path, warn=lambda message: None))
     atomic_write_text(output, vocab_json(vocab_from_counter(counter)))
     return Tokenizer(output)
-
 
 
 # ====================================================================== 训练

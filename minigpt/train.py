@@ -540,11 +540,13 @@ def train(model, tokenizer, train_path, val_path, *, settings: TrainSettings | N
     s = replace(settings or TrainSettings(), **overrides)
     procs = init_processes(pick_device("auto") if device is None else torch.device(device))
     say = (lambda *a, **k: print0(procs.rank, *a, **k)) if verbose else (lambda *a, **k: None)
+    history = None
     try:
         run = prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype, compile, say)
-        return run_loop(run, resume, tensorboard_dir, progress, callback)
-    finally:
-        end_processes(procs)
+        history = run_loop(run, resume, tensorboard_dir, progress, callback)
+        return history
+    finally:  # 正常跑完时各进程先到齐再拆进程组；出错或 Ctrl-C 时不等（见 end_processes）
+        end_processes(procs, finished=history is not None and not history.interrupted)
 
 
 def run_loop(run: Run, resume: bool, tensorboard_dir, progress: bool, callback) -> History:

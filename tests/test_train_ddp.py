@@ -39,3 +39,19 @@ def test_two_processes_agree_on_when_a_time_budget_ends(tmp_path, qa_data_factor
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env=ENV)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "完成：" in done.stdout
+
+
+@pytest.mark.parametrize("finished, calls", [(True, ["barrier", "destroy"]), (False, ["destroy"])])
+def test_end_processes_waits_for_every_process_only_after_a_normal_finish(monkeypatch, finished, calls):
+    """A process that leaves first may still have a gloo thread holding its last collective's tensors (SIGABRT when
+    it lets go during Python's shutdown): after a normal run all wait at a barrier; after an error nobody waits."""
+    from minigpt import common
+
+    seen = []
+    monkeypatch.setattr(common.dist, "barrier", lambda: seen.append("barrier"))
+    monkeypatch.setattr(common.dist, "destroy_process_group", lambda: seen.append("destroy"))
+    common.end_processes(common.Processes(torch.device("cpu"), world=2, rank=1, own_group=True), finished=finished)
+    assert seen == calls
+    seen.clear()
+    common.end_processes(common.Processes(torch.device("cpu"), world=2, rank=1, own_group=False), finished=finished)
+    assert seen == []  # someone else's group: theirs to take down

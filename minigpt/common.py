@@ -119,13 +119,13 @@ def init_processes(device: torch.device) -> Processes:
     return Processes(device, world, dist.get_rank(), own)
 
 
-def end_processes(procs: Processes, finished: bool = True) -> None:
-    """拆掉 init_processes 建的进程组。正常跑完（finished=True）时先 barrier：所有进程到齐了再拆。
+def end_processes(procs: Processes, finished: bool = False) -> None:
+    """拆掉 init_processes 建的进程组。正常跑完时传 finished=True：先 barrier，所有进程到齐了再拆。
 
     不等的话，先跑完的进程（1 号不做最后的评估）会在最后一次通信刚结束时就退出。gloo 的后台线程这时可能
     还拿着那次通信的张量；等它放手时 Python 已经在关闭，放手要拿的 GIL 拿不到，线程被强行结束，进程以
     SIGABRT 中止（"terminate called without an active exception"）。barrier 不带 Python 的张量，晚放手也无妨。
-    出错或 Ctrl-C 时不等：别的进程可能永远走不到这里。
+    出错或 Ctrl-C 时（默认 finished=False）不等：别的进程可能永远走不到这里。
     """
     if not procs.own_group:
         return

@@ -258,29 +258,31 @@ def check_playground_in_browser(checkpoint) -> None:
 
 
 # ====================================================================== an exercise and a quiz, as a learner uses them
-EXERCISE_ID = "5.2"  # chapter 5: scaled dot-product attention with a causal mask
+EXERCISE_ID = "5.1"  # chapter 5: attention with a sliding-window causal mask
 EXERCISE_STUB = '''import math
 import torch
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
-def my_attention(q, k, v):
-    """q, k: (B, nh, T, hs)；v: (B, nh, T, hv)。返回 (B, nh, T, hv)。"""
+def my_attention(q, k, v, window):
+    """q, k: (B, nh, T, hs)；v: (B, nh, T, hv)。位置 i 只看 i-window < j <= i。返回 (B, nh, T, hv)。"""
     raise NotImplementedError  # 在这里写你的代码
 
-check("5.2", my_attention)'''
+check("5.1", my_attention)'''
 EXERCISE_SOLUTION = '''import math
 import torch
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
-def my_attention(q, k, v):
+def my_attention(q, k, v, window):
     T = q.shape[-2]
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    visible = (j <= i) & (i - j < window)
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    causal = torch.ones(T, T, dtype=torch.bool).tril()
-    return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1) @ v
+    return scores.masked_fill(~visible, float("-inf")).softmax(dim=-1) @ v
 
-check("5.2", my_attention)'''
+check("5.1", my_attention)'''
+HINT_CELL = 'hint("5.1")'  # the learner asks for a hint: one step per run
 # the learner forgets the 1/√d: the checker's hint names it
 EXERCISE_BROKEN = EXERCISE_SOLUTION.replace(" / math.sqrt(q.shape[-1])", "")
 QUIZ_CHAPTER = 5
@@ -312,7 +314,7 @@ def check_exercise_and_quiz_in_browser() -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     nb_path = ARTIFACTS / "browser_exercise_quiz.ipynb"
     setup = (ROOT / "tests" / "setup_cell.py").read_text(encoding="utf-8")
-    write_notebook(nb_path, [setup, EXERCISE_STUB, f"from minigpt.exercises import quiz\n\nquiz({QUIZ_CHAPTER})"])
+    write_notebook(nb_path, [setup, EXERCISE_STUB, HINT_CELL, f"from minigpt.exercises import quiz\n\nquiz({QUIZ_CHAPTER})"])
 
     start = time.monotonic()
 
@@ -335,10 +337,18 @@ def check_exercise_and_quiz_in_browser() -> None:
             outputs = exercise.locator(".jp-OutputArea-output")
             error = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
 
-            # Run All: the stub reports "not done yet" with the first hint, no traceback
+            # Run All: the stub reports "not done yet" and how to ask, no hint, no traceback
             outputs.filter(has_text="还没做").or_(error).first.wait_for(timeout=left_ms(120))
             stub_text = exercise.inner_text()
-            assert "还没做" in stub_text and "Traceback" not in stub_text, stub_text
+            assert "还没做" in stub_text and 'hint("5.1")' in stub_text and "Traceback" not in stub_text, stub_text
+            assert "💡" not in stub_text, stub_text
+
+            # the hint cell below gave step 1 on Run All; running it again gives step 2
+            hint_cell = cells.nth(2)
+            hint_cell.locator(".jp-OutputArea-output").filter(has_text="提示 1/").first.wait_for(timeout=left_ms(60))
+            hint_cell.locator(".cm-content").click()
+            page.keyboard.press("Shift+Enter")
+            hint_cell.locator(".jp-OutputArea-output").filter(has_text="提示 2/").first.wait_for(timeout=left_ms(60))
 
             def type_and_run(code: str) -> None:
                 editor = exercise.locator(".cm-content")
@@ -363,7 +373,7 @@ def check_exercise_and_quiz_in_browser() -> None:
             page.screenshot(path=str(ARTIFACTS / "browser_exercise.png"))
 
             # the quiz below: the text version is printed, the widget answers
-            quiz_cell = cells.nth(2)
+            quiz_cell = cells.nth(3)
             card = quiz_cell.locator(".minigpt-quiz-card").first
             card.wait_for(timeout=left_ms(60))
             assert "不含答案" in quiz_cell.inner_text()
@@ -388,5 +398,5 @@ def check_exercise_and_quiz_in_browser() -> None:
             raise
         finally:
             browser.close()
-    print(f"\nbrowser: exercise {EXERCISE_ID} stub → 还没做, solution → 通过, broken → hint; "
+    print(f"\nbrowser: exercise {EXERCISE_ID} stub → 还没做, hint() → step 1 then 2, solution → 通过, broken → hint; "
           f"quiz {question.id}: {wrong} → 不对, {right} → 正确; whole run {time.monotonic() - start:.0f} s")

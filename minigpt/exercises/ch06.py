@@ -163,6 +163,20 @@ PREDS = ["足智多谋", "huà shé tiān zú", "比喻做了多余的事", "一
 REFS = ["足智多谋", "huà shé tiān zú", "比喻做了多余的事，非但无益，反而不合适。", "一丝一毫", "苟延残喘"]
 
 
+def _explain_share(args, got):
+    """你的比例比精确匹配高还是低：太宽松（不是一字不差也算对），还是太严格？"""
+    preds, refs = args
+    try:
+        yours, exact = float(got), sum(p == r for p, r in zip(preds, refs)) / len(refs)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    if 0 <= yours <= 1 and yours > exact:
+        return "你多算了答对的题：一字不差（p == r）才算对；多了空格或标点、大小写不同、只是包含参考答案，都不算。"
+    if 0 <= yours < exact:
+        return "你少算了答对的题：回答和它自己的参考答案一字不差（p == r）时就算对。"
+    return None
+
+
 def _char_share(preds, refs):
     return sum(sum(a == b for a, b in zip(p, r)) / max(len(p), len(r)) for p, r in zip(preds, refs)) / len(refs)
 
@@ -198,6 +212,7 @@ def exact_match(preds, refs):
            "zip(preds, refs) 把两边按题配对；字符串用 == 比较（不要 strip、lower，也不要 in）；True 相加就是个数。",
            "return sum(p == r for p, r in zip(preds, refs)) / len(refs)。"],
     patterns=("percent",),
+    explain=_explain_share,
     proved="你的精确匹配与训练报告里的一致：多一个句号、少半句话，都不算答对。",
     wrong=[
         Wrong(lambda preds, refs: sum(p.strip() == r.strip() for p, r in zip(preds, refs)) / len(refs),

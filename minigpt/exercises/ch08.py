@@ -30,6 +30,9 @@ def _rms(x, weight, eps=1e-6, *, center=False, mean=True, eps_inside=True, scale
     return y * weight if scale else y
 
 
+UPCAST_HINT = "bf16 的输入没有升到 float32（或舍入的先后不对）：先 x.float() 算出 x / rms，转回 x.dtype，再乘 weight。"
+
+
 register(Exercise(
     id="8.1", stars=1, title="RMSNorm：只缩放，不减均值", name="rms_norm",
     task=r"""
@@ -72,9 +75,9 @@ def rms_norm(x, weight, eps=1e-6):
         Wrong(lambda x, w, eps=1e-6: _rms(x, w, eps, eps_inside=False), "eps 加在根号里面：sqrt(mean(x²) + eps)。"),
         Wrong(lambda x, w, eps=1e-6: _rms(x, w, eps, scale=False), "最后还要乘 weight（γ）。"),
         Wrong(lambda x, w, eps=1e-6: _rms(x, w, 1e-6), "用参数 eps，不要写死 1e-6：不同模型的 rms_norm_eps 不一样。"),
-        Wrong(lambda x, w, eps=1e-6: _rms(x, w, eps, upcast=False),
-              "bf16 的输入没有升到 float32：平方、求平均、开方都在 bf16 里做会失真。先 x.float() 算，转回 x.dtype 再乘 weight。"),
+        Wrong(lambda x, w, eps=1e-6: _rms(x, w, eps, upcast=False), UPCAST_HINT),
     ],
+    explain=lambda args, got: UPCAST_HINT if args[0].dtype == torch.bfloat16 else None,  # float32 的用例都过了，只错在 bf16
 ))
 
 
@@ -87,6 +90,11 @@ def _rope_reference(x, position_ids, theta, rotary_dim):
 def _partial(x, position_ids, theta, rotary_dim, **mistake):
     """前 rotary_dim 维用 _rope（可以带一种错误），其余原样接上。"""
     return torch.cat([_rope(x[..., :rotary_dim], position_ids, theta, **mistake), x[..., rotary_dim:]], dim=-1)
+
+
+def _partial_freq_of_d(x, position_ids, theta, rotary_dim):
+    """频率的分母用了整个头的 d：θ^(−2i/d) = (θ^(r/d))^(−2i/r)。"""
+    return _partial(x, position_ids, theta ** (rotary_dim / x.shape[-1]), rotary_dim)
 
 
 def _rope(x, position_ids, theta, *, interleaved=False, sign=1, freq_step=2, offset=0, swap=False):
@@ -147,6 +155,7 @@ def apply_rotary(x, position_ids, theta, rotary_dim):
               "整个头都转了：只转前 rotary_dim 维，后面的 d − rotary_dim 维原样保留（x[..., rotary_dim:]）。"),
         Wrong(lambda x, p, t, r: torch.cat([_rope(x, p, t)[..., :r], x[..., r:]], dim=-1),
               "频率和配对要按 rotary_dim 算，不是按整个头的 d：θ_i = theta^(−2i/r)，第 i 维与第 i + r/2 维配对。"),
+        Wrong(_partial_freq_of_d, "频率的分母是 rotary_dim，不是整个头的 d：θ_i = theta^(−2i/r)，用 torch.arange(0, r, 2) / r。"),
         Wrong(lambda x, p, t, r: _partial(x, p, t, r, interleaved=True),
               "配对方式不对：Qwen3（和 transformers）把第 i 维与第 i + r/2 维配对（前一半、后一半），不是相邻的两维（2i, 2i+1）。"),
         Wrong(lambda x, p, t, r: _partial(x, p, t, r, sign=-1), "旋转方向反了：x'_i = x_i·cos − x_{i+r/2}·sin，x'_{i+r/2} = x_{i+r/2}·cos + x_i·sin。"),

@@ -352,18 +352,23 @@ def _cached(ex: Exercise, fn: Callable, case: Case):
 
 
 def _known_mistake(ex: Exercise, case: Case, got, call: Callable) -> Wrong | None:
-    """你的结果和哪种已知的错误写法一模一样？只在这个用例上碰巧一样不算：其余用例上也要一样（你的代码出错的用例不比）。"""
+    """你的结果和哪种已知的错误写法一模一样？只在这个用例上碰巧一样不够：在其余用例上（那种写法答错的地方）
+    和你一样的次数不能少于不一样的次数。几种都像时取最像的。"""
     candidates = [w for w in ex.wrong if _same(ex, w, case, got)]
+    score = dict.fromkeys(map(id, candidates), 0)
     for other in ex.cases:
-        if not candidates:
-            break
-        if other is not case:
-            try:
-                yours = _run(ex, call, other.args())
-            except Exception:
-                continue
-            candidates = [w for w in candidates if _same(ex, w, other, yours)]
-    return candidates[0] if candidates else None
+        if not candidates or other is case:
+            continue
+        try:
+            yours = _run(ex, call, other.args())
+        except Exception:
+            continue
+        expected = _cached(ex, ex.reference, other)
+        for w in candidates:
+            if not _same(ex, w, other, expected):  # 这种写法在这个用例上也答错：看你是不是错得一样
+                score[id(w)] += 1 if _same(ex, w, other, yours) else -1
+    best = max(candidates, key=lambda w: score[id(w)], default=None)
+    return best if best is not None and score[id(best)] >= 0 else None
 
 
 def _same(ex: Exercise, wrong: Wrong, case: Case, got) -> bool:

@@ -25,6 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from minigpt.cli import ConfigError, DataError, report
+
 QUIZ_FILE = Path(__file__).with_name("quizzes.json")
 CHAPTERS = range(1, 9)  # 第 1–8 章
 MIN_PER_CHAPTER, MAX_PER_CHAPTER = 5, 8
@@ -32,7 +34,7 @@ LETTERS = "ABCDEFGH"
 KINDS = {"single": "单选", "multiple": "多选"}
 
 
-class QuizDataError(ValueError):
+class QuizDataError(DataError):
     """题库文件有问题：消息里写明文件、题号和原因。"""
 
 
@@ -86,7 +88,7 @@ def validate(data, source="quizzes.json") -> list[Question]:
         seen.add(qid)
         chapter = raw.get("chapter")
         if not isinstance(chapter, int) or chapter not in CHAPTERS:
-            bad(where, f"chapter 应当是 1–8 的整数，现在是 {chapter!r}")
+            bad(where, f"chapter 应当是 {CHAPTERS[0]}–{CHAPTERS[-1]} 的整数，现在是 {chapter!r}")
         elif isinstance(qid, str) and not qid.startswith(f"q{chapter}."):
             bad(where, f"编号应当以 “q{chapter}.” 开头（第 {chapter} 章）")
         kind = raw.get("kind")
@@ -158,7 +160,7 @@ def load_quizzes(path=QUIZ_FILE) -> list[Question]:
 
 def chapter_questions(chapter: int, path=QUIZ_FILE) -> list[Question]:
     if chapter not in CHAPTERS:
-        raise ValueError(f"没有第 {chapter} 章：小测验只有第 1–8 章")
+        raise ValueError(f"没有第 {chapter} 章：小测验在第 {CHAPTERS[0]}–{CHAPTERS[-1]} 章")
     return [q for q in load_quizzes(path) if q.chapter == chapter]
 
 
@@ -309,22 +311,20 @@ def quiz(chapter: int) -> None:
 # ====================================================================== 命令行
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m minigpt.exercises.quiz", description="查看或检查各章小测验的题目。")
-    p.add_argument("chapter", nargs="?", type=int, help="打印这一章的题目（1–8）")
+    p.add_argument("chapter", nargs="?", type=int, help=f"打印这一章的题目（{CHAPTERS[0]}–{CHAPTERS[-1]}）")
     p.add_argument("--answers", action="store_true", help="连同答案和每个选项的解释一起打印（给老师/自查用）")
     p.add_argument("--check", action="store_true", help="只检查题库文件，打印每章题数")
     args = p.parse_args(argv)
     try:
         questions = load_quizzes()
     except QuizDataError as e:
-        print(f"错误：{e}", file=sys.stderr)
-        return 1
+        return report(e)
     if args.check or args.chapter is None:
         counts = {ch: sum(q.chapter == ch for q in questions) for ch in CHAPTERS}
         print(f"题库 {QUIZ_FILE.name} 检查通过：共 {len(questions)} 题；" + "，".join(f"第 {c} 章 {n} 题" for c, n in counts.items()))
         return 0
     if args.chapter not in CHAPTERS:
-        print(f"错误：没有第 {args.chapter} 章（1–8）", file=sys.stderr)
-        return 1
+        return report(ConfigError(f"没有第 {args.chapter} 章（小测验在第 {CHAPTERS[0]}–{CHAPTERS[-1]} 章）"))
     print(text_version([q for q in questions if q.chapter == args.chapter], show_answers=args.answers))
     return 0
 

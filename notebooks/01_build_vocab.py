@@ -107,7 +107,7 @@ for line in lines[:4]:
 
 # %%
 from collections import Counter
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def count_chars(pairs):
@@ -145,7 +145,7 @@ print(counter)
 # 对照：`minigpt/build_vocab.py` 的 `vocab_from_counter`（`SPECIAL_TOKENS`）。卡住了运行 `hint("1.2")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch01.py)
 
 # %%
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def build_word2id(counter):
@@ -303,6 +303,8 @@ print("最常见的 15 个字符：")
 for ch, n in counter.most_common(15):
     print(f"  {ch!r:6} {n:6,}  {n / total:6.2%}")
 print(f"出现次数最少的字也出现了 {min(counter.values())} 次")
+top = counter.most_common(100)
+print(f"第 1 名出现的次数是第 100 名（{top[99][0]!r}，{top[99][1]:,} 次）的 {top[0][1] / top[99][1]:.1f} 倍（练习 1.3）")
 assert counter.most_common(1)[0][1] > 10_000
 
 # %% [markdown]
@@ -365,7 +367,7 @@ assert "a" not in counter
 # 对照：`minigpt/build_vocab.py` 的 `count_chars`（统计），`Counter.most_common()`（按次数从多到少）。卡住了运行 `hint("1.4")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch01.py)
 
 # %%
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def chars_for_coverage(counter, p):
@@ -507,7 +509,7 @@ print("stderr:", r.stderr.strip(), "| 退出码:", r.returncode)
 
 # %%
 from minigpt.build_vocab import vocab_from_counter
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def ids_changed(old_word2id, new_counter):

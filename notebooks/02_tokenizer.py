@@ -87,7 +87,7 @@ print("词表大小:", len(word2id), " pad/unk/sep =", PAD, UNK, SEP)
 # 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode_text`。卡住了运行 `hint("2.1")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch02.py)
 
 # %%
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def encode_text(text, word2id):
@@ -107,7 +107,7 @@ check("2.1", encode_text)
 # 对照：`minigpt/tokenizer.py` 的 `Tokenizer.decode`。卡住了运行 `hint("2.2")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch02.py)
 
 # %%
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def decode(ids, id2word):
@@ -129,7 +129,7 @@ check("2.2", decode)
 # 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode`。卡住了运行 `hint("2.3")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch02.py)
 
 # %%
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def encode_pair(question, answer, word2id, max_length):
@@ -291,6 +291,7 @@ print(f"{len(lengths)} 对问答，长度：最短 {lengths.min()}，平均 {len
       f"中位数 {np.median(lengths):.0f}，最长 {lengths.max()}")
 for max_length in (32, 48, 64, 128):
     print(f"max_length={max_length:3}：会被截断 {int((lengths > max_length).sum()):5} 对")
+print(f"都补齐到 128 时，{1 - lengths.mean() / 128:.1%} 的位置是 <pad>（练习 2.4）")
 
 # %%
 import matplotlib.pyplot as plt
@@ -330,7 +331,7 @@ assert lengths.max() <= 128 and lengths.mean() < 30  # 上面这段话的两个�
 
 # %%
 import math
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def pick_max_length(lengths, coverage):
@@ -351,7 +352,7 @@ check("2.5", pick_max_length)
 # 对照：`minigpt/tokenizer.py` 的 `Tokenizer.encode`（种子的截断），`QADataset.num_truncated`（数了有多少对被截断）。卡住了运行 `hint("2.6")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch02.py)
 
 # %%
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def encode_keep_sep(question, answer, word2id, max_length):

@@ -87,7 +87,7 @@ for p in pairs[-2:]:
 
 # %%
 import random
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def split_lines(lines, train_ratio, seed):
@@ -215,7 +215,7 @@ check("3.2", my_guess)
 # 对照：`minigpt/split_data.py` 的 `shuffle_and_cut`（按行划分会让同一个成语分到两边）。卡住了运行 `hint("3.3")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch03.py)
 
 # %%
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def seen_share(train_groups, val_groups):
@@ -366,7 +366,7 @@ assert meaning_known < 0.1
 # %%
 import json
 import random
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def split_by_idiom(lines, train_ratio, seed):

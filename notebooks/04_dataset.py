@@ -100,7 +100,7 @@ print(tokenizer.decode(item["targets"].tolist()))
 
 # %%
 import torch
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def shift(tokens):
@@ -124,7 +124,7 @@ check("4.1", shift)
 
 # %%
 import torch
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def make_item(question, answer, tokenizer):
@@ -272,7 +272,7 @@ for t in range(dataset.lengths[idx] + 2):  # 多显示两行，看看填充部�
 
 # %%
 import torch
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
 def collate(items, pad_token_id=0):
@@ -313,7 +313,7 @@ for batch in bucket_batches[:200]:
 print(f"一轮 {len(bucket_batches)} 批，前 200 批 my_collate 与 collate_batch 都逐个张量相同")
 
 # %% [markdown]
-# 模型对每个位置都要做同样的计算，所以“填充位置的占比”就是白花的算力占比。三种做法在一整轮上比一比；先预测，再自己算：
+# 模型对每个位置都要做同样的计算，所以“填充位置的占比”就是白花的算力占比。三种做法在一整轮上比一比；先预测一下：
 
 # %% [markdown]
 # ### 练习 4.4　预测：随机成批、按批补齐时，填充占多少（★）
@@ -331,30 +331,6 @@ from minigpt.exercises import check, hint
 my_guess = ...  # 你的预测：按批补齐时，填充占全部位置的比例（0 到 1）
 
 check("4.4", my_guess)
-
-# %% [markdown]
-# ### 练习 4.5　填充浪费了多少计算（★★）
-#
-# 每一批都要算 `行数 × 宽度` 个位置，其中只有真实 token 是有用的。算出**所有批加起来**，填充占了多大比例：
-#
-# $$\text{waste} = 1 - \frac{\sum \text{真实 token}}{\sum_\text{批} \text{行数} \times \text{宽度}}$$
-#
-# 宽度：`width=None` 时每批填充到这一批最长的那条（练习 4.3）；给了整数时每行都填充到 `width`（种子的固定填充）。
-#
-# - 输入：`lengths`（每个样本的长度），`batches`（每批是样本下标的列表），`width`（`None` 或整数）
-# - 输出：0 到 1 之间的小数
-#
-# 对照：`minigpt/qa_dataset.py` 的 `padding_fraction`。卡住了运行 `hint("4.5")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch04.py)
-
-# %%
-from minigpt.exercises import check
-
-
-def padding_waste(lengths, batches, width=None):
-    """返回填充位置占全部计算位置的比例。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("4.5", padding_waste)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -374,6 +350,30 @@ print("做法                    计算的位置    填充占比   相对计算�
 for name, frac in fractions.items():
     print(f"{pad(name, 22)} {computed[name]:12,}   {frac:8.1%}   {computed[name] / computed['按长度分桶']:8.2f}×")
 
+
+# %% [markdown]
+# ### 练习 4.5　填充浪费了多少计算（★★）
+#
+# 每一批都要算 `行数 × 宽度` 个位置，其中只有真实 token 是有用的。算出**所有批加起来**，填充占了多大比例：
+#
+# $$\text{waste} = 1 - \frac{\sum \text{真实 token}}{\sum_\text{批} \text{行数} \times \text{宽度}}$$
+#
+# 宽度：`width=None` 时每批填充到这一批最长的那条（练习 4.3）；给了整数时每行都填充到 `width`（种子的固定填充）。
+#
+# - 输入：`lengths`（每个样本的长度），`batches`（每批是样本下标的列表），`width`（`None` 或整数）
+# - 输出：0 到 1 之间的小数
+#
+# 对照：`minigpt/qa_dataset.py` 的 `padding_fraction`。卡住了运行 `hint("4.5")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch04.py)
+
+# %%
+from minigpt.exercises import check, hint
+
+
+def padding_waste(lengths, batches, width=None):
+    """返回填充位置占全部计算位置的比例。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("4.5", padding_waste)
 
 # %% [markdown]
 # 注意力的计算量还随长度的**平方**增长（每个位置都要和它前面所有位置打分），固定补齐在那里浪费得更多：

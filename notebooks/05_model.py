@@ -22,20 +22,20 @@
 # 3. 整个 GPT：结构图、权重绑定、GPT-2 初始化；你写的 GPT 装上包里模型的权重，输出一模一样（第 8–9 节）；
 # 4. 用这个模型看左填充、种子代码的 bug、参数分布、初始损失和 KV cache（第 10–14 节）。
 #
-# 每道练习放在它练习的那一节后面。练习按难度编号（★ 越多越难，编号也越大），所以在本章里出现的顺序是
-# 5.2、5.5、5.1、5.4、5.3。
+# 每道练习都放在它要你写的那段代码**之前**：先自己写，判题通过（或者用过提示 `hint("5.N")`）之后再往下读，
+# 看我们的版本，并证明它和包里的相同。练习按出现的顺序编号。
 
 # %% [markdown]
 # ### 怎么读这一章
 #
-# 大约 **2 小时 40 分钟**（读、运行和做练习；只读不做练习要少一半左右），完整运行一遍 15 秒（2 核 CPU）。
+# 大约 **2 小时 45 分钟**（读、运行和做练习；只读不做练习要少一半左右），完整运行一遍 15 秒（2 核 CPU）。
 # 本章分三部分，每部分以练习或小测验结束，读完一部分就可以停下：
 #
 # | 部分 | 内容 | 练习 | 时间 |
 # |---|---|---|---|
-# | 一 | 第 1–4 节：注意力，因果掩码，多头，padding 掩码 | 5.2、5.5 | 约 65 分钟 |
-# | 二 | 第 5–9 节：LayerNorm，GELU 和 MLP，残差与 Block，整个 GPT，证明与包里相同 | 5.1、5.4 | 约 55 分钟 |
-# | 三 | 第 10–14 节：左填充，种子代码的 bug，参数量，初始损失，KV cache 预告；测验 | 5.3 | 约 40 分钟 |
+# | 一 | 第 1–4 节：注意力，因果掩码，多头，padding 掩码 | 5.1、5.2 | 约 65 分钟 |
+# | 二 | 第 5–9 节：LayerNorm，GELU 和 MLP，残差与 Block，整个 GPT，证明与包里相同 | 5.3、5.4 | 约 55 分钟 |
+# | 三 | 第 10–14 节：左填充，种子代码的 bug，参数量，初始损失，KV cache 预告；测验 | 5.5、5.6 | 约 45 分钟 |
 
 # %%
 # 设置：找到仓库根目录（在 Colab 中先克隆并安装），选择设备。每个 notebook 的第一个代码单元都与此相同。
@@ -161,28 +161,31 @@ torch.testing.assert_close(sdpa, causal_out)
 assert torch.allclose(causal_out[1], torch.tensor([1, math.e**2]) / (1 + math.e**2))
 
 # %% [markdown]
-# ### 练习 5.2　带因果掩码的缩放点积注意力（★★）
+# ### 练习 5.1　滑动窗口的因果注意力：只看最近的 window 个位置（★★）
+#
+# 上面写的因果注意力让位置 $i$ 看见 $0..i$ 的所有位置。长文本的模型（如 Mistral）常用**滑动窗口**：
+# 位置 $i$ 只看见自己和它前面的 `window - 1` 个位置，即 $i - \text{window} < j \le i$：
 #
 # $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d}} + M\right) V,\qquad
-# M_{ij} = \begin{cases}0 & j \le i\\ -\infty & j > i\end{cases}$$
+# M_{ij} = \begin{cases}0 & i - \text{window} < j \le i\\ -\infty & \text{其他}\end{cases}$$
 #
-# - 输入：`q`、`k` 形状 `(B, nh, T, hs)`，`v` 形状 `(B, nh, T, hv)`（$d$ = `hs`）
-# - 输出：`(B, nh, T, hv)`；位置 $i$ 只能看见位置 $0..i$
-# - 不要调用 `F.scaled_dot_product_attention`；判题拿它的结果（`is_causal=True`）作期望值。第 1 个用例就是本章开头手算的那个例子。
+# - 输入：`q`、`k` 形状 `(B, nh, T, hs)`，`v` 形状 `(B, nh, T, hv)`（$d$ = `hs`），`window`（≥ 1 的整数）
+# - 输出：`(B, nh, T, hv)`，dtype 与输入相同。`window ≥ T` 时就是普通的因果注意力。
+# - 不要调用 `F.scaled_dot_product_attention`；判题拿它（带 `attn_mask`）的结果作期望值。第 1 个用例是本章开头手算的例子。
 #
-# 对照：`minigpt/model.py` 的 `CausalSelfAttention.forward`（`F.scaled_dot_product_attention(..., is_causal=True)`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch05.py)
+# 对照：`minigpt/model.py` 的 `CausalSelfAttention.forward`（因果的版本：`is_causal=True`）。卡住了运行 `hint("5.1")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch05.py)
 
 # %%
 import math
 import torch
-from minigpt.exercises import check
+from minigpt.exercises import check, hint
 
 
-def my_attention(q, k, v):
-    """q, k: (B, nh, T, hs)；v: (B, nh, T, hv)。返回 (B, nh, T, hv)。"""
+def my_attention(q, k, v, window):
+    """q, k: (B, nh, T, hs)；v: (B, nh, T, hv)。位置 i 只看 i-window < j <= i。返回 (B, nh, T, hv)。"""
     raise NotImplementedError  # 在这里写你的代码
 
-check("5.2", my_attention)
+check("5.1", my_attention)
 
 # %% [markdown]
 # ## 3. 多头注意力
@@ -192,7 +195,38 @@ check("5.2", my_attention)
 #
 # $$\mathrm{MultiHead}(x) = \mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)\,W^O$$
 #
-# $Q, K, V$ 都由输入 $x$ 线性变换得到；模型用一个 `qkv_proj` 一次矩阵乘算出三者。先用 for 循环一个头一个头地算，
+# $Q, K, V$ 都由输入 $x$ 线性变换得到；模型用一个 `qkv_proj` 一次矩阵乘算出三者。先自己写一个（练习 5.2）。
+
+# %% [markdown]
+# ### 练习 5.2　多头因果自注意力（CausalSelfAttention.forward）（★★★）
+#
+# 用 `attn` 的权重写出整个多头注意力层：
+#
+# 1. `attn.qkv_proj(x)` 一次算出 $Q, K, V$（按 q、k、v 的顺序拼在最后一维），各 `(B, T, C)`；
+# 2. 拆成 `nh = attn.config.n_head` 个头：`(B, T, C)` → `(B, nh, T, hs)`，`hs = C // nh`；
+# 3. 每个头做带因果掩码的缩放点积注意力（可以用练习 5.1 的函数、`window` 取 `T`，或 `F.scaled_dot_product_attention`）；
+# 4. 拼回 `(B, T, C)`，经过 `attn.out_proj`。
+#
+# - 输入：`attn`（`minigpt.model.CausalSelfAttention`，dropout 为 0）、`x` 形状 `(B, T, C)`
+# - 输出：`(B, T, C)`。不要直接调用 `attn(x)`。
+#
+# 对照：`minigpt/model.py` 的 `CausalSelfAttention.forward`。卡住了运行 `hint("5.2")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch05.py)
+
+# %%
+import math
+import torch
+import torch.nn.functional as F
+from minigpt.exercises import check, hint
+
+
+def my_mha(attn, x):
+    """attn: CausalSelfAttention；x: (B, T, C)。返回 (B, T, C)。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("5.2", my_mha)
+
+# %% [markdown]
+# 我们的版本。先用 for 循环一个头一个头地算，
 # 看清每一步；包里的 `CausalSelfAttention` 必须给出完全一样的结果。
 
 # %%
@@ -276,34 +310,6 @@ with torch.no_grad():
 print("MyCausalSelfAttention == 包里的 CausalSelfAttention == 逐头循环")
 
 # %% [markdown]
-# ### 练习 5.5　多头因果自注意力（CausalSelfAttention.forward）（★★★）
-#
-# 用 `attn` 的权重写出整个多头注意力层：
-#
-# 1. `attn.qkv_proj(x)` 一次算出 $Q, K, V$（按 q、k、v 的顺序拼在最后一维），各 `(B, T, C)`；
-# 2. 拆成 `nh = attn.config.n_head` 个头：`(B, T, C)` → `(B, nh, T, hs)`，`hs = C // nh`；
-# 3. 每个头做带因果掩码的缩放点积注意力（可以用练习 5.2 的函数，或 `F.scaled_dot_product_attention`）；
-# 4. 拼回 `(B, T, C)`，经过 `attn.out_proj`。
-#
-# - 输入：`attn`（`minigpt.model.CausalSelfAttention`，dropout 为 0）、`x` 形状 `(B, T, C)`
-# - 输出：`(B, T, C)`。不要直接调用 `attn(x)`。
-#
-# 对照：`minigpt/model.py` 的 `CausalSelfAttention.forward`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch05.py)
-
-# %%
-import math
-import torch
-import torch.nn.functional as F
-from minigpt.exercises import check
-
-
-def my_mha(attn, x):
-    """attn: CausalSelfAttention；x: (B, T, C)。返回 (B, T, C)。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("5.5", my_mha)
-
-# %% [markdown]
 # ## 4. padding 掩码
 #
 # 一批句子长短不一，短的要补 `<pad>`。padding 不是内容，真实 token 不应该看它。
@@ -382,7 +388,7 @@ print(row_scores.softmax(-1))  # 第一行全被屏蔽
 # %% [markdown]
 # ---
 #
-# **第一部分到这里结束**（注意力：第 1–4 节和练习 5.2、5.5）。这是一个可以停下的地方。
+# **第一部分到这里结束**（注意力：第 1–4 节和练习 5.1、5.2）。这是一个可以停下的地方。
 # 下次接着读：打开 notebook，选中下面这个单元，运行它上面的所有单元（JupyterLab 菜单 Run → Run All Above Selected Cell，几秒），再往下读。
 #
 # **第二部分**：其余的部件（LayerNorm、GELU、MLP、Block）和整个 GPT。
@@ -402,7 +408,34 @@ print(row_scores.softmax(-1))  # 第一行全被屏蔽
 # - 方差除以 $C$，不是 $C-1$；$\epsilon = 10^{-5}$ 防止除以 0。
 # - $\gamma$、$\beta$ 在 PyTorch 里叫 `weight` 和 `bias`，初始为全 1 和全 0（一开始就是纯粹的归一化）。
 #
-# 模型里的 LayerNorm 直接用 `nn.LayerNorm`（`Block` 的 `ln_1`、`ln_2`，`Transformer` 的 `ln_f`）。自己写一个：
+# 模型里的 LayerNorm 直接用 `nn.LayerNorm`（`Block` 的 `ln_1`、`ln_2`，`Transformer` 的 `ln_f`）。先自己写一个（练习 5.3）。
+
+# %% [markdown]
+# ### 练习 5.3　LayerNorm（★）
+#
+# LayerNorm 把每个 token 的 $C$ 个数变成均值 0、方差 1，再逐维缩放、平移：
+#
+# $$\mathrm{LN}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta,\qquad
+# \mu = \frac1C\sum_i x_i,\quad \sigma^2 = \frac1C\sum_i (x_i-\mu)^2$$
+#
+# - 输入：`x` 形状 `(..., C)`；`weight`（$\gamma$）、`bias`（$\beta$）形状 `(C,)`；`eps` 默认 `1e-5`（与 `nn.LayerNorm` 相同）
+# - 输出：与 `x` 同形状、同 dtype。不要调用 `F.layer_norm` / `nn.LayerNorm`，用 `mean`、`sqrt` 自己写。
+#
+# 对照：`minigpt/model.py` 里 `Block` 的 `ln_1`、`ln_2`（`nn.LayerNorm`）。卡住了运行 `hint("5.3")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch05.py)
+
+# %%
+import torch
+from minigpt.exercises import check, hint
+
+
+def my_layer_norm(x, weight, bias, eps=1e-5):
+    """x: (..., C)；weight, bias: (C,)。对最后一维归一化，返回与 x 同形状的张量。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("5.3", my_layer_norm)
+
+# %% [markdown]
+# 我们的版本：
 
 # %%
 class MyLayerNorm(nn.Module):
@@ -436,30 +469,6 @@ my_ln = MyLayerNorm(8)
 my_ln.load_state_dict(ln.state_dict())
 torch.testing.assert_close(my_ln(x), ln(x))
 print("MyLayerNorm == nn.LayerNorm")
-
-# %% [markdown]
-# ### 练习 5.1　LayerNorm（★）
-#
-# LayerNorm 把每个 token 的 $C$ 个数变成均值 0、方差 1，再逐维缩放、平移：
-#
-# $$\mathrm{LN}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta,\qquad
-# \mu = \frac1C\sum_i x_i,\quad \sigma^2 = \frac1C\sum_i (x_i-\mu)^2$$
-#
-# - 输入：`x` 形状 `(..., C)`；`weight`（$\gamma$）、`bias`（$\beta$）形状 `(C,)`；`eps` 默认 `1e-5`（与 `nn.LayerNorm` 相同）
-# - 输出：与 `x` 同形状。不要调用 `F.layer_norm` / `nn.LayerNorm`，用 `mean`、`sqrt` 自己写。
-#
-# 对照：`minigpt/model.py` 里 `Block` 的 `ln_1`、`ln_2`（`nn.LayerNorm`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch05.py)
-
-# %%
-import torch
-from minigpt.exercises import check
-
-
-def my_layer_norm(x, weight, bias, eps=1e-5):
-    """x: (..., C)；weight, bias: (C,)。对最后一维归一化，返回与 x 同形状的张量。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("5.1", my_layer_norm)
 
 # %% [markdown]
 # ## 6. GELU 和 MLP
@@ -609,7 +618,32 @@ assert ratios[64][0] > 0.5 and ratios[16][1] < 1e-6 and ratios[64][1] == 0
 # LayerNorm 只作用在送进子层的那一份上，主干上一个 LayerNorm 也没有，直通路径完好；每个子层又总能收到尺度固定的输入。
 # 代价是主干本身不再被归一化，所以最后一个 Block 之后要补一个 LayerNorm（`ln_f`），再接输出层。
 #
-# 对应 `minigpt/model.py` 的 `Block`（`forward` 的两行就是上面的公式）：
+# 先自己写一个 Block 的 `forward`（练习 5.4）。
+
+# %% [markdown]
+# ### 练习 5.4　Pre-LN 残差块 Block.forward（★★）
+#
+# 用 `block` 的四个子模块 `ln_1`、`attn`、`ln_2`、`mlp` 写出一个 Pre-LN 解码器块的前向传播：
+#
+# $$x \leftarrow x + \mathrm{Attn}(\mathrm{LN}_1(x)),\qquad x \leftarrow x + \mathrm{MLP}(\mathrm{LN}_2(x))$$
+#
+# - 输入：`block`（`minigpt.model.Block`）、`x` 形状 `(B, T, C)`
+# - 输出：`(B, T, C)`。不要直接调用 `block(x)`。
+#
+# 对照：`minigpt/model.py` 的 `Block.forward`。卡住了运行 `hint("5.4")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch05.py)
+
+# %%
+from minigpt.exercises import check, hint
+
+
+def my_block(block, x):
+    """block: minigpt.model.Block；x: (B, T, C)。返回 (B, T, C)。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("5.4", my_block)
+
+# %% [markdown]
+# 我们的版本，对应 `minigpt/model.py` 的 `Block`（`forward` 的两行就是上面的公式）：
 
 # %%
 class MyBlock(nn.Module):
@@ -644,28 +678,6 @@ with torch.no_grad():
     torch.testing.assert_close(mine_block(x), block(x))  # 纯因果
     torch.testing.assert_close(mine_block(x, left_mask), block(x, left_mask))  # 带左填充掩码
 print("MyBlock == 包里的 Block（纯因果、左填充两种掩码）")
-
-# %% [markdown]
-# ### 练习 5.4　Pre-LN 残差块 Block.forward（★★）
-#
-# 用 `block` 的四个子模块 `ln_1`、`attn`、`ln_2`、`mlp` 写出一个 Pre-LN 解码器块的前向传播：
-#
-# $$x \leftarrow x + \mathrm{Attn}(\mathrm{LN}_1(x)),\qquad x \leftarrow x + \mathrm{MLP}(\mathrm{LN}_2(x))$$
-#
-# - 输入：`block`（`minigpt.model.Block`）、`x` 形状 `(B, T, C)`
-# - 输出：`(B, T, C)`。不要直接调用 `block(x)`。
-#
-# 对照：`minigpt/model.py` 的 `Block.forward`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch05.py)
-
-# %%
-from minigpt.exercises import check
-
-
-def my_block(block, x):
-    """block: minigpt.model.Block；x: (B, T, C)。返回 (B, T, C)。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("5.4", my_block)
 
 # %% [markdown]
 # ## 8. 整个 GPT
@@ -897,7 +909,7 @@ print(model)
 # %% [markdown]
 # ---
 #
-# **第二部分到这里结束**（整个 GPT：第 5–9 节和练习 5.1、5.4）。这是一个可以停下的地方。
+# **第二部分到这里结束**（整个 GPT：第 5–9 节和练习 5.3、5.4）。这是一个可以停下的地方。
 # 下次接着读：打开 notebook，选中下面这个单元，运行它上面的所有单元（JupyterLab 菜单 Run → Run All Above Selected Cell，约 10 秒），再往下读。
 #
 # **第三部分**：用这个模型看左填充、种子代码的 bug、参数分布和初始损失。
@@ -1019,6 +1031,30 @@ except ValueError as e:
 # %% [markdown]
 # ## 12. 参数都在哪里
 #
+# 先用公式自己算一算（练习 5.5），再看下面的表。
+
+# %% [markdown]
+# ### 练习 5.5　用公式算出模型的参数量（★★）
+#
+# 不建模型，只用公式算出 `GPTLMHeadModel` 的参数个数（权重绑定：`lm_head` 与 `wte` 是同一个矩阵，只算一次）。
+# 本章“参数都在哪里”一节的表列出了每个部分；看 `minigpt/model.py` 里每个 `nn.Linear` 有没有 `bias`，`nn.LayerNorm` 有几个参数。
+#
+# - 输入：`n_embd`（$C$）、`n_layer`（$L$）、`vocab_size`（$V$）、`block_size`（上下文长度）
+# - 输出：一个整数。用例包括 `tiny`、`cpu`、`seed` 三个预设的形状。
+#
+# 对照：`minigpt/model.py` 的 `GPTLMHeadModel.num_parameters`。卡住了运行 `hint("5.5")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch05.py)
+
+# %%
+from minigpt.exercises import check, hint
+
+
+def n_params(n_embd, n_layer, vocab_size, block_size):
+    """返回 GPTLMHeadModel 的参数个数（整数）。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("5.5", n_params)
+
+# %% [markdown]
 # 每层 Block 里：`qkv_proj` 是 $C \times 3C$（加 $3C$ 个 bias），`out_proj` 是 $C \times C$，MLP 是 $C \times 4C$ 加 $4C \times C$，
 # 合计约 $12C^2$（再加两个 LayerNorm 的 $4C$）。词向量是 $V \times C$，由于和 `lm_head` 共享，只算一次。
 
@@ -1065,28 +1101,7 @@ for name in PRESETS:
     print(f"{name:5s} {m.num_parameters():>12,} 个参数  （不含词/位置向量 {m.num_parameters(exclude_embeddings=True):>11,}）")
 
 # %% [markdown]
-# ### 练习 5.3　用公式算出模型的参数量（★★）
-#
-# 不建模型，只用公式算出 `GPTLMHeadModel` 的参数个数（权重绑定：`lm_head` 与 `wte` 是同一个矩阵，只算一次）。
-# 本章“参数都在哪里”一节的表列出了每个部分；看 `minigpt/model.py` 里每个 `nn.Linear` 有没有 `bias`，`nn.LayerNorm` 有几个参数。
-#
-# - 输入：`n_embd`（$C$）、`n_layer`（$L$）、`vocab_size`（$V$）、`block_size`（上下文长度）
-# - 输出：一个整数。用例包括 `tiny`、`cpu`、`seed` 三个预设的形状。
-#
-# 对照：`minigpt/model.py` 的 `GPTLMHeadModel.num_parameters`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch05.py)
-
-# %%
-from minigpt.exercises import check
-
-
-def n_params(n_embd, n_layer, vocab_size, block_size):
-    """返回 GPTLMHeadModel 的参数个数（整数）。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("5.3", n_params)
-
-# %% [markdown]
-# ## 13. 初始损失应当约等于 $\ln V$
+# ## 13. 初始损失：训练之前的一次检查
 #
 # 取训练集的前 8 条，用第 4 章的 `collate_batch` 填充到这一批里最长的那条（右填充），交给刚初始化的包里模型：
 
@@ -1106,6 +1121,26 @@ model.eval()
 with torch.no_grad():
     logits = model(input_ids, attention_mask)
 print("logits        ", tuple(logits.shape), "= (批大小, 序列长度, 词表大小)")
+
+# %% [markdown]
+# 这批数据的损失会是多少？先预测（练习 5.6），再往下算。
+
+# %% [markdown]
+# ### 练习 5.6　预测：刚初始化的模型，第一步的损失是多少（★）
+#
+# **先别运行下面的单元格。** 课程的词表有 $V$ 个 token（上面的 `config.vocab_size`，两千多个）。一个刚初始化、什么也没学过的 GPT
+# （权重是很小的随机数），在一批数据上的交叉熵损失大约是多少？
+#
+# 把你的预测赋给 `my_guess`（一个数），再运行。误差在 ±5% 以内算对。
+#
+# 对照：`minigpt/model.py` 的 `GPTLMHeadModel`（GPT-2 初始化）；本节下面的单元格。卡住了运行 `hint("5.6")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch05.py)
+
+# %%
+from minigpt.exercises import check, hint
+
+my_guess = ...  # 你的预测：刚初始化的模型，交叉熵损失大约是多少
+
+check("5.6", my_guess)
 
 # %% [markdown]
 # 刚初始化的模型什么也没学，对每个位置的预测应当接近均匀分布：每个字的概率约 $1/V$。

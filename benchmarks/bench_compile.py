@@ -3,10 +3,10 @@
     python benchmarks/bench_compile.py                  # n_embd 16 and 256, 2 new prompts x 75 steps, 7 repeats
     python benchmarks/bench_compile.py --threads 1 --widths 256
 
-Chapter 7 says why the fast decode path (minigpt/model.py's FastDecoder) is not compiled; this measures it.
+Chapter 7 says why the fast decode path (minigpt/fast_decode.py's FastDecoder) is not compiled; this measures it.
 A compiled step needs fixed shapes, so both versions here use the same static-shape step: a KV buffer of
 block_size positions written in place (index_copy_) and a boolean mask over it, the model's own weights
-(_packed_weights without oneDNN: contiguous W.T), greedy, fp32, batch 1. Per width we print the time per step
+(fast_decode.pack_weights without oneDNN: contiguous W.T), greedy, fp32, batch 1. Per width we print the time per step
 eager and compiled (torch.compile, inductor, default mode, dynamic=False) and the first call's time (the compile
 a learner would wait for). At n_embd 16 the step is nearly all per-operator overhead (Python + dispatch), so
 that row shows what compiling removes; at 256 the matrix-vector products count too.

@@ -33,13 +33,13 @@ import regex
 
 from minigpt.cli import ArgumentParser, CheckpointError, DataError, report
 from minigpt.jsonl import atomic_write_text
-from minigpt.qwen3.chat import PRETOKENIZE_REGEX, _bytes_to_unicode, _merge_for, default_tiktoken_file
+from minigpt.qwen3.chat import PRETOKENIZE_REGEX, bytes_to_unicode, merge_for, default_tiktoken_file
 
 FORMAT = "minigpt-bpe"
 VERSION = 1
 ENDOFTEXT = "<|endoftext|>"  # 文档之间的分隔符（与 Qwen 同名）；第 10 章拼接预训练文本时用
 
-BYTE_TO_CHAR = _bytes_to_unicode()  # 字节 → 一个可见字符（空格 → Ġ）：词表存成 JSON 时好读
+BYTE_TO_CHAR = bytes_to_unicode()  # 字节 → 一个可见字符（空格 → Ġ）：词表存成 JSON 时好读
 CHAR_TO_BYTE = {c: b for b, c in BYTE_TO_CHAR.items()}
 # 最初 256 个 token 的顺序：按可见字符的码位排（先 ! 到 ~，再 ¡ 到 ÿ，最后是控制字符和空格）。
 # 这正是 Qwen 前 256 个 rank 的顺序，也是 tokenizers 训练器给字母表编号的顺序：次数相同时的取舍才和它一样。
@@ -268,7 +268,7 @@ class BPETokenizer:
     # ------------------------------------------------------------ 保存、读取、导出
     def merges(self) -> list[tuple[bytes, bytes]]:
         """每个多字节 token 的合并规则（按编号顺序）：编码它时最后一步合并的两段。"""
-        return [_merge_for(token, self.ranks) for token in self.vocab[256:]]
+        return [merge_for(token, self.ranks) for token in self.vocab[256:]]
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "version": VERSION, "pattern": PRETOKENIZE_REGEX, "normalize": self.normalize,

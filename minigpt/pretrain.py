@@ -197,11 +197,13 @@ def pretrain(model, tokenizer, train_ds, val_ds, *, settings: PretrainSettings |
     s = replace(settings or PretrainSettings(), **overrides)
     procs = init_processes(pick_device("auto") if device is None else torch.device(device))
     say = (lambda *a, **k: print0(procs.rank, *a, **k)) if verbose else (lambda *a, **k: None)
+    history = None
     try:
         run = prepare_packed(model, tokenizer, train_ds, val_ds, s, output_dir, procs, dtype, compile, say)
-        return run_loop(run, resume, tensorboard_dir, progress, callback)
-    finally:
-        end_processes(procs)
+        history = run_loop(run, resume, tensorboard_dir, progress, callback)
+        return history
+    finally:  # 正常跑完时各进程先到齐再拆进程组（见 end_processes）
+        end_processes(procs, finished=history is not None and not history.interrupted)
 
 
 # ====================================================================== 命令行

@@ -38,7 +38,7 @@ register(Exercise(
     task=r"""
 $$\mathrm{RMSNorm}(x) = \gamma \odot \frac{x}{\sqrt{\frac{1}{d}\sum_i x_i^2 + \epsilon}}$$
 
-和 LayerNorm（练习 5.1）比：不减均值，没有 $\beta$。
+和 LayerNorm（练习 5.3）比：不减均值，没有 $\beta$。
 
 - 输入：`x` `(..., d)`，`weight`（$\gamma$）`(d,)`，与 `x` 同一个 dtype；`eps` 默认 `1e-6`
 - 输出：与 `x` 同形状、同 dtype

@@ -41,7 +41,7 @@ ENDOFTEXT_ID, IM_START_ID, IM_END_ID = 151643, 151644, 151645
 THINK_ID, END_THINK_ID = 151667, 151668
 
 
-def _bytes_to_unicode() -> dict[int, str]:
+def bytes_to_unicode() -> dict[int, str]:
     """GPT-2 的字节→可见字符表：BPE 词表以 JSON 字符串保存，控制字符和空格换成可打印的字符（空格→Ġ）。"""
     visible = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
         list(range(ord("®"), ord("ÿ") + 1))
@@ -55,7 +55,7 @@ def _bytes_to_unicode() -> dict[int, str]:
     return mapping
 
 
-def _merge_for(token: bytes, ranks: dict[bytes, int]) -> tuple[bytes, bytes]:
+def merge_for(token: bytes, ranks: dict[bytes, int]) -> tuple[bytes, bytes]:
     """重放 BPE：只用比 token 自己排名靠前的合并，把它的字节合到只剩两段——这两段就是生成它的那条合并。"""
     rank = ranks[token]
     parts = [token[i:i + 1] for i in range(len(token))]
@@ -95,12 +95,12 @@ def build_qwen3_tokenizer_json(path, tiktoken_file=None) -> Path:
     if len(ranks) != NUM_BPE_TOKENS:
         raise DataError(f"{tiktoken_file}: 有 {len(ranks)} 个词，Qwen3 的 BPE 词表应有 {NUM_BPE_TOKENS} 个")
 
-    b2u = _bytes_to_unicode()
+    b2u = bytes_to_unicode()
     as_str = lambda b: "".join(b2u[x] for x in b)  # noqa: E731
     vocab = {as_str(tok): rank for tok, rank in ranks.items()}
     # 合并规则按新词的 rank 排序：rank 越小越早学到、越优先合并
     merges = [(as_str(a), as_str(b)) for a, b in
-              (_merge_for(tok, ranks) for tok, _ in sorted(ranks.items(), key=lambda kv: kv[1]) if len(tok) > 1)]
+              (merge_for(tok, ranks) for tok, _ in sorted(ranks.items(), key=lambda kv: kv[1]) if len(tok) > 1)]
 
     tk = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=False))
     tk.normalizer = normalizers.NFC()

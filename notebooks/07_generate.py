@@ -17,6 +17,18 @@
 # 对应的模块：`minigpt/generate.py`（生成，命令行 `python ./minigpt/generate.py`）、`minigpt/kv_cache.py`（KV cache）、
 # `minigpt/playground.py`（答题游乐场）。
 
+# %% [markdown]
+# ### 怎么读这一章
+#
+# 大约 **2 小时 30 分钟**（读、运行和做练习；只读不做练习要少一半左右），完整运行一遍约 90 秒（2 核 CPU）。
+# 本章分三部分，每部分以练习或小测验结束，读完一部分就可以停下：
+#
+# | 部分 | 内容 | 练习 | 时间 |
+# |---|---|---|---|
+# | 一 | 第 1–4 节：加载模型，贪心循环，温度、top-k、top-p，重复惩罚 | 7.1–7.4 | 约 85 分钟 |
+# | 二 | 第 5–6 节：KV cache，批量生成 | 7.5、7.6 | 约 40 分钟 |
+# | 三 | 第 7–9 节：学会的是成语还是问法，幻觉，注意力热图，游乐场；小测验（附录选读，约 15 分钟） | — | 约 25 分钟 |
+
 # %%
 # 设置：找到仓库根目录（在 Colab 中先克隆并安装），选择设备。每个 notebook 的第一个代码单元都与此相同。
 import os, sys, subprocess
@@ -44,7 +56,7 @@ print(f"device: {device}  fast mode: {FAST}")
 # 命令行 `python ./minigpt/generate.py` 和本章最后的游乐场默认都用它。
 #
 # 为了让本章的输出在每台机器上都一样（测试会逐字比较），下面的演示**固定用仓库自带的模型**；
-# 到了游乐场再换成你的模型。
+# 到了游乐场再换成你的模型（如果你训练过；存下的这次运行还没有，上面打印的是“使用仓库自带的模型”，游乐场也就用它）。
 
 # %%
 import time
@@ -116,6 +128,33 @@ for p, i in zip(top.values.tolist(), top.indices.tolist()):
 # **贪心**（greedy）：每一步都取概率最大的字（argmax）。确定、可复现。写成循环只要十行：
 # 每一步把**整个序列**重新送进模型，取最后一个位置的 logits，选出最大的那个接到后面，选到 `<sep>` 就停。
 # 这也是种子风格的生成（`benchmarks/seed_reference.py` 的 `seed_generate`）：每一步都把前面所有的字重算一遍。
+# 先自己写（练习 7.1），再看我们的十行。
+
+# %% [markdown]
+# ### 练习 7.1　贪心生成循环（★★）
+#
+# 一个 token 一个 token 地生成：每一步把当前序列 `(1, T)` 喂给模型，取**最后一个位置**的 logits，选概率最大的
+# （argmax）接到序列后面；生成了停止符就停（停止符本身也放进结果），最多 `max_new_tokens` 个。不用 KV cache。
+#
+# - 输入：`model`（`GPTLMHeadModel`，`model(ids)` 返回 `(1, T, V)`），`prompt`（`list[int]`），`max_new_tokens`，`stop_id`
+# - 输出：新生成的 token（`list[int]`，不含提示词）
+#
+# 对照：`minigpt/generate.py` 的 `generate(..., use_cache=False)`。卡住了运行 `hint("7.1")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch07.py)
+
+# %%
+import torch
+from minigpt.exercises import check, hint
+
+
+@torch.no_grad()
+def greedy_generate(model, prompt, max_new_tokens, stop_id):
+    """返回新生成的 token 列表（含停止符，不含提示词）。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("7.1", greedy_generate)
+
+# %% [markdown]
+# 我们的版本：
 
 # %%
 def my_greedy(model, ids, max_new_tokens, stop_id):
@@ -155,29 +194,6 @@ print("my_greedy 与 generate 逐个 token 相同（不用缓存、用缓存都�
 # 学过的和没见过的差多少、换个问法还认不认得，第 7 节再量。
 
 # %% [markdown]
-# ### 练习 7.4　贪心生成循环（★★）
-#
-# 一个 token 一个 token 地生成：每一步把当前序列 `(1, T)` 喂给模型，取**最后一个位置**的 logits，选概率最大的
-# （argmax）接到序列后面；生成了停止符就停（停止符本身也放进结果），最多 `max_new_tokens` 个。不用 KV cache。
-#
-# - 输入：`model`（`GPTLMHeadModel`，`model(ids)` 返回 `(1, T, V)`），`prompt`（`list[int]`），`max_new_tokens`，`stop_id`
-# - 输出：新生成的 token（`list[int]`，不含提示词）
-#
-# 对照：`minigpt/generate.py` 的 `generate(..., use_cache=False)`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch07.py)
-
-# %%
-import torch
-from minigpt.exercises import check
-
-
-@torch.no_grad()
-def greedy_generate(model, prompt, max_new_tokens, stop_id):
-    """返回新生成的 token 列表（含停止符，不含提示词）。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("7.4", greedy_generate)
-
-# %% [markdown]
 # ## 3. 采样：温度、top-k、top-p
 #
 # 贪心总选“最保险”的字，同一个问题永远是同一个回答。**采样**（sampling）按概率抽一个字：
@@ -195,7 +211,57 @@ check("7.4", greedy_generate)
 #
 # 判断一个字留不留：**比它更可能的字**的概率和还不到 $p$，它就是凑够 $p$ 所需要的，留下。
 # 分布尖时 top-p 只留一两个字，分布平时留很多，比固定的 $k$ 更灵活。顺序与 transformers 相同：温度 → top-k → top-p。
-# 下面的函数对应 `minigpt/generate.py` 的 `filter_logits`。
+# 先自己写两个过滤器：练习 7.2 是本章不写的 min-p（和温度一起），练习 7.3 是 top-p。
+
+# %% [markdown]
+# ### 练习 7.2　温度 + min-p：按最可能的那个字定门槛（★★）
+#
+# top-k 总留 $k$ 个，top-p 按累计概率留。**min-p** 是另一种截断（transformers 的 `min_p`）：门槛随分布变化——
+# 先除以温度 $z / T$，算出概率 $p_i$；概率低于 **min_p × 最大的那个概率** 的字，logit 设为 `-inf`，其余保留（除以温度后的值）。
+# 分布尖的时候门槛高、留得少；分布平的时候门槛低、留得多。
+#
+# - 输入：`logits` `(B, V)`，`temperature`（> 0），`min_p`（0 到 1 之间）
+# - 输出：`(B, V)`：除以温度后的 logits，被去掉的位置是 `float("-inf")`
+#
+# 对照：本章“采样”一节的 top-k、top-p（`minigpt/generate.py` 的 `filter_logits`）；transformers 的 `MinPLogitsWarper`。卡住了运行 `hint("7.2")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch07.py)
+
+# %%
+import torch
+from minigpt.exercises import check, hint
+
+
+def temperature_min_p(logits, temperature, min_p):
+    """logits: (B, V)。返回 (B, V)：除以 temperature；概率 < min_p × 最大概率 的位置为 -inf。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("7.2", temperature_min_p)
+
+# %% [markdown]
+# ### 练习 7.3　top-p（nucleus）过滤（★★）
+#
+# 按概率从大到小排，保留**最少**的几个字，使它们的概率之和 $\ge p$；其余的 logit 设为 `-inf`。
+# 概率最大的那个字总是保留。结果要放回原来的位置（不是排序后的顺序）。
+#
+# 判断一个字留不留：**比它更可能的字**的概率之和 $< p$ 就留下（它是凑够 $p$ 所需要的）。
+#
+# - 输入：`logits` `(B, V)`，`p`（0 < p ≤ 1）
+# - 输出：`(B, V)`，与输入同样的顺序
+#
+# 对照：`minigpt/generate.py` 的 `filter_logits`（`top_p`）。卡住了运行 `hint("7.3")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch07.py)
+
+# %%
+import torch
+from minigpt.exercises import check, hint
+
+
+def top_p_filter(logits, p):
+    """logits: (B, V)。返回 (B, V)：核（nucleus）之外的位置为 -inf。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("7.3", top_p_filter)
+
+# %% [markdown]
+# 我们的版本：下面的函数对应 `minigpt/generate.py` 的 `filter_logits`。
 
 # %%
 def my_filter_logits(logits, *, temperature=1.0, top_k=None, top_p=None):
@@ -275,51 +341,6 @@ assert p_sorted[:n_nucleus].sum() >= 0.8 > p_sorted[:n_nucleus - 1].sum()  # 最
 print(f"top-p=0.8 留下 {n_nucleus} 个字，它们原来的概率和 = {float(p_sorted[:n_nucleus].sum()):.3f}")
 
 # %% [markdown]
-# ### 练习 7.1　温度和 top-k（★）
-#
-# 先除以温度：$z_i / T$（$T<1$ 分布更尖，$T>1$ 更平）；再只留最大的 $k$ 个 logit，其余设为 `-inf`（softmax 之后概率为 0）。
-#
-# - 输入：`logits` `(B, V)`，`temperature`（> 0），`k`（1 ≤ k ≤ V）
-# - 输出：`(B, V)`：除以温度后的 logits，不在前 $k$ 个的位置是 `float("-inf")`
-#
-# 对照：`minigpt/generate.py` 的 `filter_logits`（`temperature`、`top_k`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch07.py)
-
-# %%
-import torch
-from minigpt.exercises import check
-
-
-def temperature_top_k(logits, temperature, k):
-    """logits: (B, V)。返回 (B, V)：先除以 temperature，只留最大的 k 个，其余为 -inf。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("7.1", temperature_top_k)
-
-# %% [markdown]
-# ### 练习 7.2　top-p（nucleus）过滤（★★）
-#
-# 按概率从大到小排，保留**最少**的几个字，使它们的概率之和 $\ge p$；其余的 logit 设为 `-inf`。
-# 概率最大的那个字总是保留。结果要放回原来的位置（不是排序后的顺序）。
-#
-# 判断一个字留不留：**比它更可能的字**的概率之和 $< p$ 就留下（它是凑够 $p$ 所需要的）。
-#
-# - 输入：`logits` `(B, V)`，`p`（0 < p ≤ 1）
-# - 输出：`(B, V)`，与输入同样的顺序
-#
-# 对照：`minigpt/generate.py` 的 `filter_logits`（`top_p`）。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch07.py)
-
-# %%
-import torch
-from minigpt.exercises import check
-
-
-def top_p_filter(logits, p):
-    """logits: (B, V)。返回 (B, V)：核（nucleus）之外的位置为 -inf。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("7.2", top_p_filter)
-
-# %% [markdown]
 # ## 4. 重复惩罚，然后把它们装进一个生成循环
 #
 # 贪心解码容易进入循环：某个片段一旦出现，它让自己再次出现的概率变大。
@@ -327,7 +348,35 @@ check("7.2", top_p_filter)
 #
 # $$z_i' = \begin{cases} z_i / \theta & z_i > 0 \\ z_i \cdot \theta & z_i \le 0 \end{cases}\qquad \theta > 1$$
 #
-# 两种情况都让出现过的字更不可能被选中。对应 `minigpt/generate.py` 的 `apply_repetition_penalty`。
+# 两种情况都让出现过的字更不可能被选中。先自己写（练习 7.4）。
+
+# %% [markdown]
+# ### 练习 7.4　重复惩罚（★★）
+#
+# 对已经出现过的字 $i$（提示词 + 已生成的）：
+#
+# $$z_i' = \begin{cases} z_i / \theta & z_i > 0 \\ z_i \cdot \theta & z_i \le 0 \end{cases}\qquad (\theta > 1)$$
+#
+# 两种情况都让它更不可能被选中。一个字出现几次都只惩罚一次；没出现过的字不变。不要改动传进来的 `logits`。
+#
+# - 输入：`logits` `(B, V)`，`seen_ids` `(B, L)`（`torch.long`，可能有重复），`penalty`（$\theta$）
+# - 输出：`(B, V)`
+#
+# 对照：`minigpt/generate.py` 的 `apply_repetition_penalty`。卡住了运行 `hint("7.4")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch07.py)
+
+# %%
+import torch
+from minigpt.exercises import check, hint
+
+
+def repetition_penalty(logits, seen_ids, penalty):
+    """logits: (B, V)；seen_ids: (B, L)。返回 (B, V)：出现过的字被惩罚。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("7.4", repetition_penalty)
+
+# %% [markdown]
+# 我们的版本，对应 `minigpt/generate.py` 的 `apply_repetition_penalty`。
 
 # %%
 def my_repetition_penalty(logits, seen_ids, penalty):
@@ -441,30 +490,14 @@ assert distinct[1.3] > distinct[1.0]  # 惩罚之后，重复少了
 # %% [markdown]
 # 惩罚之后重复少了，但多出来的是**另一些**不相干的字：惩罚只能让模型“别再写这个字”，不能让它知道该写什么。
 # 它治的是循环这个症状，对一个本来就不知道答案的模型，换来的是更多样的乱码，而不是更好的回答。
-#
-# ### 练习 7.3　重复惩罚（★★）
-#
-# 对已经出现过的字 $i$（提示词 + 已生成的）：
-#
-# $$z_i' = \begin{cases} z_i / \theta & z_i > 0 \\ z_i \cdot \theta & z_i \le 0 \end{cases}\qquad (\theta > 1)$$
-#
-# 两种情况都让它更不可能被选中。一个字出现几次都只惩罚一次；没出现过的字不变。不要改动传进来的 `logits`。
-#
-# - 输入：`logits` `(B, V)`，`seen_ids` `(B, L)`（`torch.long`，可能有重复），`penalty`（$\theta$）
-# - 输出：`(B, V)`
-#
-# 对照：`minigpt/generate.py` 的 `apply_repetition_penalty`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch07.py)
 
-# %%
-import torch
-from minigpt.exercises import check
-
-
-def repetition_penalty(logits, seen_ids, penalty):
-    """logits: (B, V)；seen_ids: (B, L)。返回 (B, V)：出现过的字被惩罚。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("7.3", repetition_penalty)
+# %% [markdown]
+# ---
+#
+# **第一部分到这里结束**（第 1–4 节和练习 7.1–7.4）。这是一个可以停下的地方。
+# 下次接着读：打开 notebook，选中下面这个单元，运行它上面的所有单元（JupyterLab 菜单 Run → Run All Above Selected Cell，约 10 秒），再往下读。
+#
+# **第二部分**：KV cache（每一步只算新来的那个字）和批量生成。
 
 # %% [markdown]
 # ## 5. KV cache：每一步只算新来的那个字
@@ -477,7 +510,67 @@ check("7.3", repetition_penalty)
 # - 之后每一步：只送进新字 `(1, 1)`，每层把它的 $k, v$ 接在缓存后面，新字的 $q$ 对缓存里**全部**的键做注意力
 #   （它本来就能看见所有过去的位置，不需要因果掩码）。
 #
-# 模型的 `forward` 已经支持这件事（`minigpt/model.py` 的 `CausalSelfAttention.forward`：
+# 缓存要占多少内存？先预测（练习 7.5），下一个单元量给你看。
+
+# %% [markdown]
+# ### 练习 7.5　预测：读满 128 个 token 后，KV cache 有多大（★）
+#
+# **先别往下运行。** 课程的 `cpu` 模型：`n_layer=4`、`n_embd=256`、上下文 128，float32。生成时 KV cache 为**每一层、每个位置**
+# 存下 K 和 V。一条序列读满 128 个 token 之后，缓存里一共有多少 KiB（$2^{10}$ 字节）？
+#
+# 把你的预测赋给 `my_guess`，误差在 ±10% 以内算对。
+#
+# 对照：`minigpt/kv_cache.py` 的 `KVCache`；本节下面的单元格。卡住了运行 `hint("7.5")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch07.py)
+
+# %%
+from minigpt.exercises import check, hint
+
+my_guess = ...  # 你的预测：KV cache 一共多少 KiB
+
+check("7.5", my_guess)
+
+# %%
+# 练习 7.5 的答案：用包里的 KVCache 读满一条序列，数一数缓存里的字节
+from minigpt.kv_cache import KVCache
+
+full_cache = KVCache(model.config.n_layer)
+model(torch.randint(3, model.config.vocab_size, (1, model.config.block_size), device=device), kv_cache=full_cache, logits_to_keep=1)
+kib = sum(t.numel() * t.element_size() for t in full_cache.keys + full_cache.values) / 2**10
+print(f"读满 {full_cache.seq_len} 个 token：{model.config.n_layer} 层 × (K + V) × {model.config.n_embd} 维 × 4 字节 × {full_cache.seq_len} = {kib:,.0f} KiB")
+
+# %% [markdown]
+# 再自己写带缓存的一步注意力（练习 7.6）。
+
+# %% [markdown]
+# ### 练习 7.6　KV cache：只算新来的那个 token（★★★）
+#
+# 生成时每一步只多一个 token。把之前所有位置的键 $K$、值 $V$ 存起来，新的一步只为新 token 算 $q, k, v$：
+#
+# 1. `attn.qkv_proj(x_new)` 得到新 token 的 $q, k, v$，拆成 `(B, nh, 1, hs)`（练习 5.2；`nh = attn.config.n_head`）；
+# 2. 把新的 $k, v$ 接在缓存后面（沿序列那一维）：`(B, nh, S + 1, hs)`；
+# 3. 新 token 的 $q$ 对**全部** $S + 1$ 个键做注意力（它本来就能看见所有过去的位置，不需要因果掩码）；合并头，经过 `attn.out_proj`。
+#
+# 结果必须和把整句重新算一遍时最后一个位置的输出相同。
+#
+# - 输入：`attn`（`CausalSelfAttention`），`x_new` `(B, 1, C)`，`past_k`、`past_v` `(B, nh, S, hs)`（S 可以是 0）
+# - 输出：`(y, k, v)`：`y` `(B, 1, C)`；`k`、`v` 是更新后的缓存 `(B, nh, S + 1, hs)`
+#
+# 对照：`minigpt/model.py` 的 `CausalSelfAttention.forward`（`kv_cache`）和 `minigpt/kv_cache.py` 的 `KVCache.update`。卡住了运行 `hint("7.6")`（一次一步）；[参考答案](../minigpt/exercises/solutions/ch07.py)
+
+# %%
+import torch
+import torch.nn.functional as F
+from minigpt.exercises import check, hint
+
+
+def attend_with_cache(attn, x_new, past_k, past_v):
+    """x_new: (B, 1, C)；past_k, past_v: (B, nh, S, hs)。返回 (y (B, 1, C), k, v (B, nh, S+1, hs))。"""
+    raise NotImplementedError  # 在这里写你的代码
+
+check("7.6", attend_with_cache)
+
+# %% [markdown]
+# 我们的版本。模型的 `forward` 已经支持这件事（`minigpt/model.py` 的 `CausalSelfAttention.forward`：
 # `k, v = kv_cache.update(self.layer_idx, k, v)`），它只要求缓存有两样东西：`update` 和 `seq_len`
 # （已经存了多少个位置，用来给新字编位置号）。下面的 `MyKVCache` 就是 `minigpt/kv_cache.py` 里 `KVCache`
 # 最简单的那种存法（用 `torch.cat` 追加）：
@@ -562,152 +655,12 @@ for name, tps in speed.items():
 # 包里的 `generate` 和 `my_cached_greedy` 算的东西一样，谁快要看机器和当时的负载（这台共享的机器上几次运行互有先后）。它知道最终长度，
 # 一开始就给每层预留好整块缓存（`KVCache(n_layer, max_len=...)`），每步原地写进下一个空位，不用 `torch.cat`
 # 把已缓存的全部复制一遍；可它每一步还要照顾批量生成（哪些行已经结束、停止符、掩码），省下的又花掉了一些。
-# 这两种循环生成一个字都要好几毫秒，而这个模型一个字的算术量很小：时间花到哪里去了？练习之后就来看。
-#
-# ### 练习 7.5　KV cache：只算新来的那个 token（★★★）
-#
-# 生成时每一步只多一个 token。把之前所有位置的键 $K$、值 $V$ 存起来，新的一步只为新 token 算 $q, k, v$：
-#
-# 1. `attn.qkv_proj(x_new)` 得到新 token 的 $q, k, v$，拆成 `(B, nh, 1, hs)`（练习 5.5）；
-# 2. 把新的 $k, v$ 接在缓存后面（沿序列那一维）：`(B, nh, S + 1, hs)`；
-# 3. 新 token 的 $q$ 对**全部** $S + 1$ 个键做注意力（它本来就能看见所有过去的位置，不需要因果掩码）；合并头，经过 `attn.out_proj`。
-#
-# 结果必须和把整句重新算一遍时最后一个位置的输出相同。
-#
-# - 输入：`attn`（`CausalSelfAttention`），`x_new` `(B, 1, C)`，`past_k`、`past_v` `(B, nh, S, hs)`（S 可以是 0）
-# - 输出：`(y, k, v)`：`y` `(B, 1, C)`；`k`、`v` 是更新后的缓存 `(B, nh, S + 1, hs)`
-#
-# 对照：`minigpt/model.py` 的 `CausalSelfAttention.forward`（`kv_cache`）和 `minigpt/kv_cache.py` 的 `KVCache.update`。提示在判题输出里；[参考答案](../minigpt/exercises/solutions/ch07.py)
-
-# %%
-import torch
-import torch.nn.functional as F
-from minigpt.exercises import check
-
-
-def attend_with_cache(attn, x_new, past_k, past_v):
-    """x_new: (B, 1, C)；past_k, past_v: (B, nh, S, hs)。返回 (y (B, 1, C), k, v (B, nh, S+1, hs))。"""
-    raise NotImplementedError  # 在这里写你的代码
-
-check("7.5", attend_with_cache)
+# 这两种循环生成一个字都要一毫秒多（上面每秒七百个左右），而这个模型一个字的算术量很小：时间花到哪里去了？简单说，只有一行输入时，
+# 每生成一个字都要把全部权重从内存里读一遍（每读 4 个字节只做 2 次运算，快慢看内存，不看算力），再加上每一步
+# 上百次 Python 调用和算子分发的杂事；第 6 节的批量生成让整批分摊这些花费。细节、实测和包里的快速解码路径
+# （`minigpt/fast_decode.py`）放在本章末尾的附录里，选读。
 
 # %% [markdown]
-# ### 每一步的时间花在哪里？
-#
-# 有了 KV cache，每生成一个字，模型要做的乘加次数是固定的：每层四个矩阵乘（$QKV$ 投影、输出投影、MLP 的两个），
-# 再加最后的 $C \times V$（`lm_head`），注意力对缓存的那部分很小。拿这个数和这台机器做矩阵乘的速度比一比：
-
-# %%
-cfg = model.config
-C = cfg.n_embd
-macs = cfg.n_layer * (C * 3 * C + C * C + C * 4 * C + 4 * C * C) + C * cfg.vocab_size  # 一个字的乘加次数
-
-
-def best_ms(fn, repeats=20):
-    fn()  # 预热
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1000
-
-
-a, b = torch.randn(512, C), torch.randn(C, 4 * C)
-gflops = 2 * 512 * C * 4 * C / best_ms(lambda: a @ b) / 1e6  # 大矩阵乘每秒做多少十亿次浮点运算（GFLOP/s）
-arith_ms = 2 * macs / (gflops * 1e9) * 1000  # 按大矩阵乘的速度，一个字的算术要多少毫秒
-plain_ms = 1000 / speed["包里的 generate（预留缓存）"]
-print(f"一个字：{2 * macs / 1e6:.1f} MFLOP；这台机器大矩阵乘约 {gflops:.0f} GFLOP/s → 算术只要约 {arith_ms:.2f} ms")
-print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms：按这个算法，算术只占约 {arith_ms / plain_ms:.0%}")
-
-# %% [markdown]
-# 可“大矩阵乘的速度”在这里并不适用。大矩阵乘里，每个权重读进来一次，要和 512 行输入各乘一次；生成一个字时输入只有
-# **一行**，矩阵乘退化成“向量 × 矩阵”：每个权重读进来只用一次（读 4 个字节，做 2 次浮点运算），
-# 快慢取决于内存读得多快，而不是算得多快。每生成一个字，全部权重都要读一遍。只做这件事要多久？
-
-# %%
-weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]  # 每层 4 个，加上 lm_head
-mb = sum(w.numel() * w.element_size() for w in weights) / 1e6
-floor_ms = best_ms(lambda: [w.sum() for w in weights])  # 只把权重读一遍、不做乘法：内存能给的最快速度
-xs = {n: torch.randn(1, n) for n in {w.shape[1] for w in weights}}  # 一行输入
-row_ms = best_ms(lambda: [xs[w.shape[1]] @ w.T for w in weights])  # nn.Linear 的算法：x @ W.T
-print(f"{len(weights)} 个权重矩阵，共 {mb:.1f} MB（fp32）；只把它们读一遍（w.sum()）{floor_ms:.2f} ms，{mb / floor_ms:.0f} GB/s")
-print(f"一行输入乘一遍全部权重（x @ W.T）{row_ms:.2f} ms；实测用缓存的 generate 每个字 {plain_ms:.2f} ms")
-
-# %% [markdown]
-# 所以一个字的时间主要花在两件事上：
-#
-# 1. **读权重**（上面第二行的前一个数）。一行输入的矩阵乘，每个权重读进来只用一次，快慢看内存和矩阵乘库，我们的代码
-#    省不掉；除非一次生成很多行：读一遍权重，整批的每一行都用上（第 6 节的批量生成就是这样变快的）。
-# 2. **杂事**（开销，overhead；上面第二行两个数之差的大部分）：每个 `nn.Module` 调用、每次 `view`/`transpose`/`chunk`/`cat`
-#    都是一次 Python 函数调用，再加一次 PyTorch 的**算子分发**（dispatch：查这个张量在什么设备、什么类型，该调哪个内核），
-#    每个几微秒，一步有上百个；每一步还要重新推算位置编号、检查注意力掩码该不该要。
-#
-# 读权重也有不同的读法：按 `W.T` 读，读事先转置好、连续存放的矩阵，或者交给 PyTorch 自带的另一个矩阵乘库、先把权重排成它的
-# 内存布局。哪种快随 CPU、线程数和一次几行而变，差别能到两三倍；这是矩阵乘库的事，不是本课的重点。各种读法在几台机器上的
-# 实测见 [`benchmarks/README.md`](../benchmarks/README.md)（“快速解码路径”一节）。
-#
-# `minigpt/fast_decode.py` 的 `FastDecoder`（`decoder_for(model, max_len)` 建一个）两头都省一点，算的东西完全一样：
-#
-# - 权重事先打包一次（排成这台机器上量出来最快的那种读法：第一次用时各量几遍），每个模型存一份、反复用；
-#   权重一变（训练了一步、加载了别的权重），下次自动重做；
-# - KV cache 按 `max_len` 一次预留好；
-# - 提示词照常走一遍普通的前向（`prefill`，把缓存填好）；之后的每一步（`step`）是一个从头到尾平铺直叙的函数，
-#   没有模块调用，位置编号和掩码只维护一份、原地更新。
-#
-# 它不用 `torch.compile`（把模型编译成融合的内核），所以没有要等的编译时间：游乐场的第一个字不用等。
-# 这个文件是本章的进阶内容，后面的章节不需要读它。每一步的全部代码就是下面这些：
-
-# %%
-import inspect
-
-from minigpt.fast_decode import FastDecoder
-
-print(inspect.getsource(FastDecoder.step))
-
-# %% [markdown]
-# 和第 5 章的 `Block.forward` 一行对一行：LayerNorm → 注意力 → 残差 → LayerNorm → MLP → 残差，最后 `ln_f` 和
-# `lm_head`。不同的只是写法：没有 `nn.Linear`，每个矩阵乘都是 `linear(x, 打包好的权重, 偏置)`（就是 `x @ W.T + b`，
-# `gelu=True` 时再过一次 GELU），LayerNorm 直接调 `F.layer_norm`。
-# `generate(..., fast=True)` 用它；`answer`、`answers`（所以第 6 章的精确匹配评估也是）和游乐场默认就走这条路。
-# 先证明它和你写的 `my_cached_greedy` 逐个 token 相同：
-
-# %%
-# NBVAL_CHECK_OUTPUT
-for q, _, _ in questions:
-    prompt = prompt_ids(q)
-    fast_ids = generate.generate(model, prompt, 64, stop_token_ids=(SEP,), fast=True)
-    assert torch.equal(fast_ids, my_cached_greedy(model, prompt, 64, SEP))
-print(f"{len(questions)} 个问题：generate(..., fast=True) 与 my_cached_greedy 逐个 token 相同")
-
-# %%
-loops = {"普通的缓存路径": lambda: generate.generate(model, speed_prompt, n_new, stop_token_ids=()),
-         "快速路径": lambda: generate.generate(model, speed_prompt, n_new, stop_token_ids=(), fast=True)}
-loops["快速路径"]()  # 第一次：打包权重（之后复用）
-best = dict.fromkeys(loops, float("inf"))
-for _ in range(2 * repeats):  # 两条路径交替着量：机器忽快忽慢时，两者受的影响一样
-    for name, loop in loops.items():
-        t0 = time.perf_counter()
-        loop()
-        best[name] = min(best[name], time.perf_counter() - t0)
-speed["快速路径 generate(..., fast=True)"] = n_new / best["快速路径"]
-for name, tps in speed.items():
-    print(f"  {tps:6.0f} token/s（×{tps / baseline:.1f}）  {name}")
-fast_ms, pair_ms = (1000 * best[name] / n_new for name in ("快速路径", "普通的缓存路径"))
-print(f"交替着量：快速路径每个字 {fast_ms:.2f} ms，普通的缓存路径 {pair_ms:.2f} ms，快 {pair_ms / fast_ms:.1f} 倍；"
-      f"一行输入乘一遍全部权重（x @ W.T）{row_ms:.2f} ms")
-assert FAST or fast_ms < pair_ms  # 快速模式（测试）只量一次，太吵，不比
-
-# %% [markdown]
-# 同样的算术，每个字快了不少（倍数见上面的输出）。省下的来自两处：去掉的模块调用和杂事，以及读权重的方式
-# （它用的是自己在这台机器上量出来更快的读法，不一定是 `x @ W.T`）。两者各占多少，随机器和当时的负载变化很大（这份输出是在一台 2 核的共享云主机上跑的，
-# 几次运行之间差得不少），在你的机器上多跑几次这几个单元格看看。剩下的时间里，一大块是一行输入的矩阵乘（库和内存的事），
-# 其余是每一步的杂事：`FastDecoder` 自己的几十个算子，加上 `generate` 循环本身（判断停止符、取 argmax、记下哪些行还在生成……）。
-# 要再快，就得把一整步融合成少数几个内核（`torch.compile`；GPU 上还有 CUDA graph，把一整步录下来一次重放）。
-# 在 2 核的 CPU 上，`torch.compile` 编译之后每步并不比即时执行快，第一次调用却要先等几秒到十几秒的编译
-# （`python benchmarks/bench_compile.py`，数字在 `benchmarks/README.md`）：对在游乐场里问几句话的场景不划算，所以课程停在这里。
-# `benchmarks/bench_generate.py` 在同一台机器上把这几种循环和 transformers 的 `generate` 放在一起比。
-
 # ## 6. 批量生成
 #
 # `answers()` 把多个问题一起生成。问题长短不一，要补齐成一个矩形：补在**左边**（左填充），每一行最后一个位置都是真实的字，
@@ -726,8 +679,16 @@ assert batched == one_by_one  # 左填充 + mask：与逐个生成一字不差
 print(f"{len(batch_questions)} 个问题：逐个 {t_single:.2f} s，批量 {t_batch:.2f} s，快 {t_single / t_batch:.1f} 倍")
 
 # %% [markdown]
-# 快这么多，是因为每一步的固定花费（把权重读一遍、上百个算子的杂事，第 5 节）由整批的每一行分摊，而不是每行各付一遍。
+# 快这么多，是因为每一步的固定花费（把权重读一遍、上百个算子的杂事，第 5 节末尾）由整批的每一行分摊，而不是每行各付一遍。
 # 第 6 章的精确匹配评估就是这样批量生成的（`minigpt/generate.py` 的 `greedy_answers`）。
+
+# %% [markdown]
+# ---
+#
+# **第二部分到这里结束**（第 5–6 节和练习 7.5、7.6）。这是一个可以停下的地方。
+# 下次接着读：打开 notebook，选中下面这个单元，运行它上面的所有单元（JupyterLab 菜单 Run → Run All Above Selected Cell，约 30 秒），再往下读。
+#
+# **第三部分**：拿这个模型做实验：换个问法还认得吗，没见过的成语会怎样，生成时在看哪里。
 
 # %% [markdown]
 # ## 7. 学会的是成语，还是问题的字符串？
@@ -922,7 +883,7 @@ pg = playground(your_checkpoint)
 
 # %% [markdown]
 # 上面是一个 Jupyter 控件：在 GitHub 上或重新打开的 notebook 里，它只显示成一行文字，要运行这个单元格才能用。
-# 下面用代码“点”一次它的按钮，把结果打印出来：
+# 下面用代码“点”一次它的按钮，把结果打印出来（存下的这次运行里没有第 6 章训练的模型，所以是仓库自带的）：
 
 # %%
 pg.question.value = "“画蛇添足”是什么意思？"
@@ -931,6 +892,127 @@ pg.wait()  # 在 Jupyter 里生成在后台线程里进行：等它结束
 print(f"模型：{pg.checkpoint_picker.label}")
 print(f"问：{pg.question.value}\n答：{pg.last_answer}")
 print(pg.status.value)
+
+# %% [markdown]
+# ## 附录（选读）：每一步的时间花在哪里？
+#
+# 本章的主线到第 9 节为止，这个附录可以跳过，直接做小测验。它接着第 5 节的测速往下问：用到第 5 节的 `speed`、
+# `speed_prompt`、`n_new` 和 `my_cached_greedy`，所以先把上面的单元都运行过。
+#
+#
+# 有了 KV cache，每生成一个字，模型要做的乘加次数是固定的：每层四个矩阵乘（$QKV$ 投影、输出投影、MLP 的两个），
+# 再加最后的 $C \times V$（`lm_head`），注意力对缓存的那部分很小。拿这个数和这台机器做矩阵乘的速度比一比：
+
+# %%
+cfg = model.config
+C = cfg.n_embd
+macs = cfg.n_layer * (C * 3 * C + C * C + C * 4 * C + 4 * C * C) + C * cfg.vocab_size  # 一个字的乘加次数
+
+
+def best_ms(fn, repeats=20):
+    fn()  # 预热
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
+a, b = torch.randn(512, C), torch.randn(C, 4 * C)
+gflops = 2 * 512 * C * 4 * C / best_ms(lambda: a @ b) / 1e6  # 大矩阵乘每秒做多少十亿次浮点运算（GFLOP/s）
+arith_ms = 2 * macs / (gflops * 1e9) * 1000  # 按大矩阵乘的速度，一个字的算术要多少毫秒
+plain_ms = 1000 / speed["包里的 generate（预留缓存）"]
+print(f"一个字：{2 * macs / 1e6:.1f} MFLOP；这台机器大矩阵乘约 {gflops:.0f} GFLOP/s → 算术只要约 {arith_ms:.2f} ms")
+print(f"实测用缓存的 generate 每个字 {plain_ms:.2f} ms：按这个算法，算术只占约 {arith_ms / plain_ms:.0%}")
+
+# %% [markdown]
+# 可“大矩阵乘的速度”在这里并不适用。大矩阵乘里，每个权重读进来一次，要和 512 行输入各乘一次；生成一个字时输入只有
+# **一行**，矩阵乘退化成“向量 × 矩阵”：每个权重读进来只用一次（读 4 个字节，做 2 次浮点运算），
+# 快慢取决于内存读得多快，而不是算得多快。每生成一个字，全部权重都要读一遍。只做这件事要多久？
+
+# %%
+weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]  # 每层 4 个，加上 lm_head
+mb = sum(w.numel() * w.element_size() for w in weights) / 1e6
+floor_ms = best_ms(lambda: [w.sum() for w in weights])  # 只把权重读一遍、不做乘法：内存能给的最快速度
+xs = {n: torch.randn(1, n) for n in {w.shape[1] for w in weights}}  # 一行输入
+row_ms = best_ms(lambda: [xs[w.shape[1]] @ w.T for w in weights])  # nn.Linear 的算法：x @ W.T
+print(f"{len(weights)} 个权重矩阵，共 {mb:.1f} MB（fp32）；只把它们读一遍（w.sum()）{floor_ms:.2f} ms，{mb / floor_ms:.0f} GB/s")
+print(f"一行输入乘一遍全部权重（x @ W.T）{row_ms:.2f} ms；实测用缓存的 generate 每个字 {plain_ms:.2f} ms")
+
+# %% [markdown]
+# 所以一个字的时间主要花在两件事上：
+#
+# 1. **读权重**（上面第二行的前一个数）。一行输入的矩阵乘，每个权重读进来只用一次，快慢看内存和矩阵乘库，我们的代码
+#    省不掉；除非一次生成很多行：读一遍权重，整批的每一行都用上（第 6 节的批量生成就是这样变快的）。
+# 2. **杂事**（开销，overhead；上面第二行两个数之差的大部分）：每个 `nn.Module` 调用、每次 `view`/`transpose`/`chunk`/`cat`
+#    都是一次 Python 函数调用，再加一次 PyTorch 的**算子分发**（dispatch：查这个张量在什么设备、什么类型，该调哪个内核），
+#    每个几微秒，一步有上百个；每一步还要重新推算位置编号、检查注意力掩码该不该要。
+#
+# 读权重也有不同的读法：按 `W.T` 读，读事先转置好、连续存放的矩阵，或者交给 PyTorch 自带的另一个矩阵乘库、先把权重排成它的
+# 内存布局。哪种快随 CPU、线程数和一次几行而变，差别能到两三倍；这是矩阵乘库的事，不是本课的重点。各种读法在几台机器上的
+# 实测见 [`benchmarks/README.md`](../benchmarks/README.md)（“快速解码路径”一节）。
+#
+# `minigpt/fast_decode.py` 的 `FastDecoder`（`decoder_for(model, max_len)` 建一个）两头都省一点，算的东西完全一样：
+#
+# - 权重事先打包一次（排成这台机器上量出来最快的那种读法：第一次用时各量几遍），每个模型存一份、反复用；
+#   权重一变（训练了一步、加载了别的权重），下次自动重做；
+# - KV cache 按 `max_len` 一次预留好；
+# - 提示词照常走一遍普通的前向（`prefill`，把缓存填好）；之后的每一步（`step`）是一个从头到尾平铺直叙的函数，
+#   没有模块调用，位置编号和掩码只维护一份、原地更新。
+#
+# 它不用 `torch.compile`（把模型编译成融合的内核），所以没有要等的编译时间：游乐场的第一个字不用等。
+# 这个文件是本章的进阶内容，后面的章节不需要读它。每一步的全部代码就是下面这些：
+
+# %%
+import inspect
+
+from minigpt.fast_decode import FastDecoder
+
+print(inspect.getsource(FastDecoder.step))
+
+# %% [markdown]
+# 和第 5 章的 `Block.forward` 一行对一行：LayerNorm → 注意力 → 残差 → LayerNorm → MLP → 残差，最后 `ln_f` 和
+# `lm_head`。不同的只是写法：没有 `nn.Linear`，每个矩阵乘都是 `linear(x, 打包好的权重, 偏置)`（就是 `x @ W.T + b`，
+# `gelu=True` 时再过一次 GELU），LayerNorm 直接调 `F.layer_norm`。
+# `generate(..., fast=True)` 用它；`answer`、`answers`（所以第 6 章的精确匹配评估也是）和游乐场默认就走这条路。
+# 先证明它和你写的 `my_cached_greedy` 逐个 token 相同：
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for q, _, _ in questions:
+    prompt = prompt_ids(q)
+    fast_ids = generate.generate(model, prompt, 64, stop_token_ids=(SEP,), fast=True)
+    assert torch.equal(fast_ids, my_cached_greedy(model, prompt, 64, SEP))
+print(f"{len(questions)} 个问题：generate(..., fast=True) 与 my_cached_greedy 逐个 token 相同")
+
+# %%
+loops = {"普通的缓存路径": lambda: generate.generate(model, speed_prompt, n_new, stop_token_ids=()),
+         "快速路径": lambda: generate.generate(model, speed_prompt, n_new, stop_token_ids=(), fast=True)}
+loops["快速路径"]()  # 第一次：打包权重（之后复用）
+best = dict.fromkeys(loops, float("inf"))
+for _ in range(2 * repeats):  # 两条路径交替着量：机器忽快忽慢时，两者受的影响一样
+    for name, loop in loops.items():
+        t0 = time.perf_counter()
+        loop()
+        best[name] = min(best[name], time.perf_counter() - t0)
+speed["快速路径 generate(..., fast=True)"] = n_new / best["快速路径"]
+for name, tps in speed.items():
+    print(f"  {tps:6.0f} token/s（×{tps / baseline:.1f}）  {name}")
+fast_ms, pair_ms = (1000 * best[name] / n_new for name in ("快速路径", "普通的缓存路径"))
+print(f"交替着量：快速路径每个字 {fast_ms:.2f} ms，普通的缓存路径 {pair_ms:.2f} ms，快 {pair_ms / fast_ms:.1f} 倍；"
+      f"一行输入乘一遍全部权重（x @ W.T）{row_ms:.2f} ms")
+assert FAST or fast_ms < pair_ms  # 快速模式（测试）只量一次，太吵，不比
+
+# %% [markdown]
+# 同样的算术，每个字快了一些（这份输出里从 1.36 ms 降到 1.11 ms，快 1.2 倍）。省下的来自两处：去掉的模块调用和杂事，以及读权重的方式
+# （它用的是自己在这台机器上量出来更快的读法，不一定是 `x @ W.T`）。两者各占多少，随机器和当时的负载变化很大（这份输出是在一台 2 核的共享云主机上跑的，
+# 几次运行之间差得不少），在你的机器上多跑几次这几个单元格看看。剩下的时间里，一大块是一行输入的矩阵乘（库和内存的事），
+# 其余是每一步的杂事：`FastDecoder` 自己的几十个算子，加上 `generate` 循环本身（判断停止符、取 argmax、记下哪些行还在生成……）。
+# 要再快，就得把一整步融合成少数几个内核（`torch.compile`；GPU 上还有 CUDA graph，把一整步录下来一次重放）。
+# 在 2 核的 CPU 上，`torch.compile` 编译之后每步并不比即时执行快，第一次调用却要先等几秒到十几秒的编译
+# （`python benchmarks/bench_compile.py`，数字在 `benchmarks/README.md`）：对在游乐场里问几句话的场景不划算，所以课程停在这里。
+# `benchmarks/bench_generate.py` 在同一台机器上把这几种循环和 transformers 的 `generate` 放在一起比。
 
 # %% [markdown]
 # ## 小测验
@@ -967,7 +1049,7 @@ show_progress(7)
 # - KV cache 去掉了“每步把前缀重算一遍”：投影和 MLP 从每个回答 $O(T^2)$ 降到 $O(T)$，注意力仍随长度增长。
 #   之后一个字的时间花在两处：杂事（Python 调用、算子分发）和把权重读一遍（只有一行输入时，快慢由内存和矩阵乘库决定，
 #   不由算术决定），各占多少看机器；快速路径把权重事先打包好、去掉杂事，算的东西不变；批量生成让每一步的这些花费由整批分摊。
-#   你量到的加速见第 5 节。
+#   你量到的加速见第 5 节和附录。
 # - 没见过的成语，模型照样回答（幻觉）；逐字的概率把它在猜的地方标了出来。
 #
 # 下一章把同样的训练和生成用在一个现代的结构上：[第 8 章　Qwen3](08_qwen3.ipynb)

@@ -4,11 +4,13 @@
 
 Given a jupytext source (NN_name.py), it first carries the source into NN_name.ipynb
 (`jupytext --to ipynb --update`), then executes the notebook top to bottom. Runs with MINIGPT_FAST=0
-(full mode) unless you set it, from the repo root, with the current Python.
+(full mode) unless you set it, from the repo root, with the current Python, and with an empty exercise progress
+file (MINIGPT_PROGRESS), so the stored outputs never show exercises solved on the machine that ran them.
 """
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +26,9 @@ def execute(path: Path, timeout: int = 3600) -> None:
         path = path.with_suffix(".ipynb")
     nb = nbformat.read(path, as_version=4)
     os.environ.setdefault("MINIGPT_FAST", "0")
+    # an empty progress file: stored outputs must not show exercises solved on the machine that ran them
+    progress = tempfile.TemporaryDirectory()
+    os.environ["MINIGPT_PROGRESS"] = str(Path(progress.name) / "progress.json")
     start = time.time()
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
     nbformat.write(nb, path)

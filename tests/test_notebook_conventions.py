@@ -33,3 +33,27 @@ def test_stored_outputs_come_from_one_top_to_bottom_run(path):
 def test_some_cells_are_checked_by_nbval(path):
     sources = ["".join(c["source"]) for c in code_cells(path)]
     assert any("# NBVAL_CHECK_OUTPUT" in s for s in sources), "no deterministic cell is compared by nbval"
+
+
+def stored_text(path) -> str:
+    return "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                     for c in code_cells(path) for o in c["outputs"])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_stored_outputs_give_away_no_hint_and_no_solved_exercise(path):
+    """Learners read the notebooks on GitHub: a stored output never shows a hint step or an exercise passed."""
+    from minigpt.exercises.core import all_exercises
+
+    text = stored_text(path)
+    leaked = [(ex.id, h[:40]) for ex in all_exercises() for h in ex.hints if h.strip() and h in text]
+    assert not leaked, f"hint text in stored outputs: {leaked}"
+    solved = [line for line in text.splitlines() if line.startswith("✅ 练习")]
+    assert not solved, f"an exercise is stored as solved: {solved}"
+
+
+def test_the_hint_scan_can_fail():
+    from minigpt.exercises.core import all_exercises
+
+    ex = all_exercises()[0]
+    assert any(h in f"⏳ 提示：{ex.hints[0]}" for h in ex.hints)  # the scan above would see a printed hint

@@ -106,11 +106,11 @@ def test_broken_data_is_reported(raw, tmp_path):
             qs.remove(q)
 
     def bad_chapter(qs):
-        qs[0]["chapter"] = 9
+        qs[0]["chapter"] = CHAPTERS[-1] + 1
 
     cases = {dup_id: "编号重复", answer_not_an_option: "答案 “E” 不是选项", missing_why: "没有解释 why",
              duplicate_option: "选项重复", two_answers_single: "单选题只能有一个答案", wrong_key: "答案标错了",
-             too_few: "第 3 章：有 4 道题，应当是 5–8 道", bad_chapter: "chapter 应当是 1–8 的整数"}
+             too_few: "第 3 章：有 4 道题，应当是 5–8 道", bad_chapter: f"chapter 应当是 1–{CHAPTERS[-1]} 的整数"}
     for edit, expected in cases.items():
         message = broken(raw, edit)
         assert message.startswith("quizzes.json 有 ") and expected in message, (edit.__name__, message)
@@ -196,7 +196,7 @@ def test_quiz_in_a_kernel_displays_the_widget(monkeypatch, capsys):
 
 
 def test_quiz_never_raises(capsys, monkeypatch, tmp_path):
-    quiz(9)
+    quiz(CHAPTERS[-1] + 1)
     assert "小测验打不开" in capsys.readouterr().out
     bad = tmp_path / "quizzes.json"
     bad.write_text("{", encoding="utf-8")

@@ -56,14 +56,14 @@ if __package__ in (None, ""):  # 以 `python ./minigpt/pretrain.py` 运行时
 
 from minigpt.build_vocab import count_chars, vocab_from_counter, vocab_json
 from minigpt.cli import ArgumentParser, ConfigError, DataError, UserError, add_settings, report, setting, settings_from
-from minigpt.common import end_processes, init_processes, pick_device, print0, resolve_dtype, unwrap
+from minigpt.common import pick_device, resolve_dtype, unwrap
 from minigpt.corpus import read_corpus
 from minigpt.evaluate import EvalSet
 from minigpt.jsonl import atomic_write_text, read_qa_jsonl
 from minigpt.models import arch_of, context_length, width_of
 from minigpt.qa_dataset import BucketBatchSampler
 from minigpt.tokenizer import Tokenizer
-from minigpt.train import History, Run, TrainSettings, add_run_options, cpu_budget, new_model, run_loop, setup_model
+from minigpt.train import History, Run, TrainSettings, add_run_options, cpu_budget, new_model, run_in_processes, setup_model
 
 
 def encode_documents(tokenizer: Tokenizer, docs: list[str]) -> list[list[int]]:
@@ -195,15 +195,9 @@ def pretrain(model, tokenizer, train_ds, val_ds, *, settings: PretrainSettings |
              tensorboard_dir="runs/pretrain", callback=None, progress=True, verbose=True, **overrides) -> History:
     """在打包的文本上训练 model（train.train 的预训练版本，同一个 run_loop）；返回每一步的训练损失（History）。"""
     s = replace(settings or PretrainSettings(), **overrides)
-    procs = init_processes(pick_device("auto") if device is None else torch.device(device))
-    say = (lambda *a, **k: print0(procs.rank, *a, **k)) if verbose else (lambda *a, **k: None)
-    history = None
-    try:
-        run = prepare_packed(model, tokenizer, train_ds, val_ds, s, output_dir, procs, dtype, compile, say)
-        history = run_loop(run, resume, tensorboard_dir, progress, callback)
-        return history
-    finally:  # 正常跑完时各进程先到齐再拆进程组（见 end_processes）
-        end_processes(procs, finished=history is not None and not history.interrupted)
+    return run_in_processes(lambda procs, say: prepare_packed(model, tokenizer, train_ds, val_ds, s, output_dir, procs,
+                                                              dtype, compile, say),
+                            device, verbose, resume, tensorboard_dir, progress, callback)
 
 
 # ====================================================================== 命令行

@@ -64,7 +64,9 @@ from minigpt.generate import greedy_answers  # noqa: F401
 
 __all__ = ["TrainSettings", "History", "train", "train_step", "make_optimizer", "lr_at", "new_model", "cpu_budget",
            "build_parser", "main", "LAST", "BEST", "METRICS", "load_checkpoint", "load_tokenizer", "char_accuracy",
-           "greedy_answers", "autocast", "bf16_is_faster", "resolve_dtype"]
+           "greedy_answers", "autocast", "bf16_is_faster", "resolve_dtype",
+           # 预训练（minigpt/pretrain.py）换了数据、共用这些
+           "Run", "setup_model", "add_run_options", "run_in_processes", "run_loop"]
 
 WARMUP_STEPS_UNTIMED = 10  # 前 10 步不算进时长估计（每种新的批长度都要建新的内核和缓冲区，CPU 上实测慢约一倍）
 TIMED_STEPS = 10  # 然后量这么多步来估计每步多久
@@ -538,12 +540,19 @@ def train(model, tokenizer, train_path, val_path, *, settings: TrainSettings | N
     settings 是一组 TrainSettings（默认值见那里）；其它关键字参数改其中的字段（max_steps、lr、eval_every……）。
     """
     s = replace(settings or TrainSettings(), **overrides)
+    return run_in_processes(lambda procs, say: prepare(model, tokenizer, train_path, val_path, s, output_dir, procs,
+                                                       dtype, compile, say),
+                            device, verbose, resume, tensorboard_dir, progress, callback)
+
+
+def run_in_processes(make_run, device, verbose: bool, resume: bool, tensorboard_dir, progress: bool, callback) -> History:
+    """建进程组（torchrun 时）、用 make_run(procs, say) 准备好 Run、跑 run_loop，最后拆进程组。
+    train() 和预训练（minigpt/pretrain.py）共用它，只是准备 Run 的函数不同。"""
     procs = init_processes(pick_device("auto") if device is None else torch.device(device))
     say = (lambda *a, **k: print0(procs.rank, *a, **k)) if verbose else (lambda *a, **k: None)
     history = None
     try:
-        run = prepare(model, tokenizer, train_path, val_path, s, output_dir, procs, dtype, compile, say)
-        history = run_loop(run, resume, tensorboard_dir, progress, callback)
+        history = run_loop(make_run(procs, say), resume, tensorboard_dir, progress, callback)
         return history
     finally:  # 正常跑完时各进程先到齐再拆进程组；出错或 Ctrl-C 时不等（见 end_processes）
         end_processes(procs, finished=history is not None and not history.interrupted)

@@ -33,7 +33,7 @@ import regex
 
 from minigpt.cli import ArgumentParser, CheckpointError, DataError, report
 from minigpt.jsonl import atomic_write_text
-from minigpt.qwen3.chat import PRETOKENIZE_REGEX, bytes_to_unicode, merge_for, default_tiktoken_file
+from minigpt.qwen3.chat import PRETOKENIZE_REGEX, byte_level_bpe, bytes_to_unicode, merge_for, default_tiktoken_file
 
 FORMAT = "minigpt-bpe"
 VERSION = 1
@@ -297,17 +297,12 @@ class BPETokenizer:
 
     def export_tokenizers_json(self, path) -> Path:
         """写成 Hugging Face tokenizers 的 tokenizer.json：transformers.PreTrainedTokenizerFast 能直接读，编号相同。"""
-        from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+        from tokenizers import AddedToken, normalizers
 
         vocab = {to_chars(t): i for i, t in enumerate(self.vocab)}
-        merges = [(to_chars(a), to_chars(b)) for a, b in self.merges()]
-        tk = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+        tk = byte_level_bpe(vocab, [(to_chars(a), to_chars(b)) for a, b in self.merges()])
         if self.normalize:
             tk.normalizer = getattr(normalizers, self.normalize)()
-        tk.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-        tk.decoder = decoders.ByteLevel()
         tk.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in self.special_ids])
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

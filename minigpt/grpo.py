@@ -18,12 +18,23 @@
 3. 一个回答的损失 = 它的 token 损失的平均；总损失 = 所有回答的平均（TRL 的 loss_type="grpo"）。
 
 每批样本只更新 iterations 次（默认 1：这时 π_old 就是 π，ρ = 1，clip 不起作用，和 TRL 的默认一样）。
+grpo_step 的统计里 flat_groups 是奖励全相同（优势全是 0）的组所占的比例：它一直接近 1 时模型学不到东西
+（minigpt.diagnose.diagnose_post_training 的 reward_collapse）。
+
+对照基线：拒绝采样微调（rejection sampling fine-tuning）。同样每题抽 G 个回答，只留下词典判对的，
+当普通的问答数据做监督微调（train.py --init-from）：
+
+    pairs, counts = rejection_samples(model, tokenizer, idioms, samples_per_prompt=8, seed=0)
+    write_qa(pairs, "output/ch11/rft/train.jsonl")
 """
+import json
+
 import torch
 
 from minigpt.dpo import ids_batch, token_logprobs
+from minigpt.jsonl import atomic_write_text
 from minigpt.generate import generate
-from minigpt.reward import chain_reward
+from minigpt.reward import bare, chain_reward
 
 CHAIN_PROMPT = "{}接龙"  # 出题的问法：人们平常这样问（checkpoints/README.md 的“平常的问法”里有它）
 
@@ -83,10 +94,10 @@ def grpo_step(policy, reference, optimizer, tokenizer, idioms, *, group_size: in
     questions = [CHAIN_PROMPT.format(w) for w in idioms]
     prompts, replies = sample_groups(policy, tokenizer, questions, group_size, max_new_tokens=max_new_tokens,
                                      temperature=temperature, seed=seed, fast=fast)
-    sep = tokenizer.sep_token_id
-    texts = [tokenizer.decode([t for t in r if t != sep]) for r in replies]
+    texts = _texts(tokenizer, replies)
     rewards = torch.tensor([chain_reward(w, t) for w, t in zip((w for w in idioms for _ in range(group_size)), texts)])
-    advantages = group_advantages(rewards.view(len(idioms), group_size)).flatten()  # (N,)
+    groups = rewards.view(len(idioms), group_size)  # (P, G)
+    advantages = group_advantages(groups).flatten()  # (N,)
     batch = ids_batch(prompts, replies, tokenizer.pad_token_id)
     with torch.no_grad():
         old_logp = token_logprobs(policy, batch)
@@ -97,5 +108,41 @@ def grpo_step(policy, reference, optimizer, tokenizer, idioms, *, group_size: in
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    flat = (groups == groups[:, :1]).all(dim=1).float().mean().item()  # 全对或全错的组：优势全是 0
     return {"loss": loss.item(), "reward": rewards.mean().item(), "length": sum(map(len, texts)) / len(texts),
-            **stats, "answers": texts}
+            "flat_groups": flat, **stats, "answers": texts}
+
+
+def _texts(tokenizer, replies: list[list[int]]) -> list[str]:
+    sep = tokenizer.sep_token_id
+    return [tokenizer.decode([t for t in r if t != sep]) for r in replies]
+
+
+# ---------------------------------------------------------------- 基线：拒绝采样微调
+def rejection_samples(model, tokenizer, idioms, samples_per_prompt: int, *, max_new_tokens: int = 8,
+                      temperature: float = 1.0, seed=None, fast: bool = True) -> tuple[list[dict], dict]:
+    """每个成语抽 samples_per_prompt 个接龙回答，留下词典判对的，去重 → (问答记录, 计数)。
+
+    问答记录是 {"question", "answer", "type": "chain", "idiom"}（write_qa 写成训练数据）；
+    计数：prompts（题数）、samples（抽了几个）、valid（判对的，含重复）、kept（去重后留下的）、
+    prompts_with_valid（至少有一个对的题数：没有的题，这个基线什么也学不到）。
+    """
+    idioms = list(idioms)
+    questions = [CHAIN_PROMPT.format(w) for w in idioms]
+    _, replies = sample_groups(model, tokenizer, questions, samples_per_prompt, max_new_tokens=max_new_tokens,
+                               temperature=temperature, seed=seed, fast=fast)
+    kept, valid = {}, 0
+    for i, text in enumerate(_texts(tokenizer, replies)):
+        w, q = idioms[i // samples_per_prompt], questions[i // samples_per_prompt]
+        if chain_reward(w, text) > 0:
+            valid += 1  # 答案去掉首尾的引号和标点（和判分时一样），同一题同一个答案只留一条
+            kept.setdefault((q, bare(text)), {"question": q, "answer": bare(text), "type": "chain", "idiom": w})
+    records = list(kept.values())
+    counts = {"prompts": len(idioms), "samples": len(replies), "valid": valid, "kept": len(records),
+              "prompts_with_valid": len({r["idiom"] for r in records})}
+    return records, counts
+
+
+def write_qa(records, path) -> None:
+    """问答记录写成课程的问答 JSONL（minigpt.jsonl.read_qa_jsonl 读得回来，train.py 能直接训练），原子写入。"""
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from minigpt.generate import generate
-from minigpt.grpo import group_advantages, grpo_loss, grpo_step, sample_groups
+import minigpt.grpo as grpo
+from minigpt.grpo import group_advantages, grpo_loss, grpo_step, rejection_samples, sample_groups, write_qa
+from minigpt.jsonl import read_qa_jsonl
 from minigpt.reward import NOT_AN_IDIOM, SAME_IDIOM, VALID, WRONG_HEAD, chain_reward, chain_verdict, idioms
 
 
@@ -136,6 +138,7 @@ def test_a_step_with_one_sample_per_group_and_no_kl_changes_nothing(tiny_chain):
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     stats = grpo_step(model, copy.deepcopy(model), optimizer, tok, ["画蛇添足", "一丝不苟"], group_size=1, beta=0.0, seed=0)
     assert stats["loss"] == 0.0 and len(stats["answers"]) == 2
+    assert stats["flat_groups"] == 1.0  # one answer per group: every group is all equal, no advantage anywhere
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
 
@@ -144,14 +147,56 @@ def test_a_step_pushes_up_the_rewarded_answers(tiny_chain, monkeypatch):
     """Reward answers whose first character is in GOOD: after one step the model puts more probability there."""
     model, tok = tiny_chain
     good = "画蛇添足智多谋勇双全"
-    import minigpt.grpo as grpo
     monkeypatch.setattr(grpo, "chain_reward", lambda idiom, answer: float(answer[:1] in good and answer[:1] != ""))
     reference = copy.deepcopy(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     stats = grpo_step(model, reference, optimizer, tok, ["画蛇添足"], group_size=8, seed=1, max_new_tokens=4)
     assert 0.0 < stats["reward"] < 1.0  # the group has something to compare
+    assert stats["flat_groups"] == 0.0
     x = torch.tensor([tok.encode("画蛇添足接龙", None, pad_to_max_length=False)[0]])
     ids = [tok.word2id[c] for c in good]
     with torch.no_grad():
         after, before = (m(x)[0, -1].softmax(-1)[ids].sum() for m in (model, reference))
     assert after > before + 0.01
+
+
+# ---------------------------------------------------------------- baseline: rejection-sampling fine-tuning
+def test_rejection_samples_keep_the_valid_answers_once_each(tiny_chain, monkeypatch):
+    """Stub reward: an answer is valid when it starts with 足, 智 or 一. Expected records are worked out here from the raw
+    samples that sample_groups gives for the same seed."""
+    model, tok = tiny_chain
+    monkeypatch.setattr(grpo, "chain_reward", lambda idiom, answer: float(answer[:1] in "足智一"))
+    idioms = ["画蛇添足", "一丝不苟", "智勇双全"]
+    records, counts = rejection_samples(model, tok, idioms, 6, max_new_tokens=3, seed=11)
+    _, replies = sample_groups(model, tok, [f"{w}接龙" for w in idioms], 6, max_new_tokens=3, seed=11)
+    answers = [tok.decode([t for t in r if t != tok.sep_token_id]) for r in replies]
+    valid = [(idioms[i // 6], a) for i, a in enumerate(answers) if a[:1] in "足智一"]
+    expected = list(dict.fromkeys(valid))
+    assert [(r["idiom"], r["answer"]) for r in records] == expected
+    assert all(r["question"] == r["idiom"] + "接龙" and r["type"] == "chain" for r in records)
+    assert counts == {"prompts": 3, "samples": 18, "valid": len(valid), "kept": len(expected),
+                      "prompts_with_valid": len({w for w, _ in expected})}
+    assert 0 < len(valid)  # the seed gives this test something to keep
+
+
+def test_greedy_duplicates_are_kept_once_and_written_as_qa_jsonl(tiny_chain, monkeypatch, tmp_path):
+    model, tok = tiny_chain
+    with torch.no_grad():  # an untrained model with tied embeddings answers <sep> at once: make it say something
+        model.lm_head.weight[tok.sep_token_id] *= 0.2
+    monkeypatch.setattr(grpo, "chain_reward", lambda idiom, answer: 1.0)
+    records, counts = rejection_samples(model, tok, ["画蛇添足", "一丝不苟"], 4, max_new_tokens=4, temperature=1e-6)
+    assert counts == {"prompts": 2, "samples": 8, "valid": 8, "kept": 2, "prompts_with_valid": 2}
+    path = tmp_path / "rft" / "train.jsonl"
+    path.parent.mkdir()
+    write_qa(records, path)
+    back = read_qa_jsonl(path, warn=lambda m: None)
+    assert [(p.question, p.answer, p.type) for p in back] == [(r["question"], r["answer"], "chain") for r in records]
+
+
+def test_rejection_samples_with_the_real_reward_strip_quotes(char_tokenizer, monkeypatch):
+    tok = char_tokenizer(CHARS + "“”")
+    monkeypatch.setattr(grpo, "sample_groups", lambda *a, **k: ([], [tok.encode_text(t) for t in
+                                                                     ["“足智多谋”", "足智多谋", "智勇双全", "足智多"]]))
+    records, counts = rejection_samples(None, tok, ["画蛇添足"], 4)
+    assert [r["answer"] for r in records] == ["足智多谋"]
+    assert counts == {"prompts": 1, "samples": 4, "valid": 2, "kept": 1, "prompts_with_valid": 1}

@@ -47,6 +47,18 @@ def group_advantages(rewards: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     return centered / (rewards.std(dim=1, keepdim=True) + eps)
 
 
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """逐 token 的 k3 估计：d = log π_ref − log π，KL = e^d − d − 1（≥ 0，d = 0 时是 0）。形状同输入。"""
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1
+
+
+def clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, clip_eps: float) -> torch.Tensor:
+    """min(ρ·A, clip(ρ, 1−ε, 1+ε)·A)：ratio (N, T)，advantages (N,) → (N, T)，要最大化的目标（损失是它的相反数）。"""
+    A = advantages[:, None]  # (N, 1)：一个回答的每个 token 共用它的优势
+    return torch.min(ratio * A, ratio.clamp(1 - clip_eps, 1 + clip_eps) * A)
+
+
 def grpo_loss(logp, old_logp, ref_logp, advantages, mask, *, clip_eps: float = 0.2, beta: float = 0.04):
     """(损失, {"kl": 平均每 token 的 k3 KL, "clipped": 被截断的 token 比例})。
 
@@ -55,11 +67,8 @@ def grpo_loss(logp, old_logp, ref_logp, advantages, mask, *, clip_eps: float = 0
     """
     mask = mask.float()
     ratio = torch.exp(logp - old_logp)  # (N, T)
-    A = advantages[:, None]  # (N, 1)
-    surrogate = torch.min(ratio * A, ratio.clamp(1 - clip_eps, 1 + clip_eps) * A)
-    d = ref_logp - logp
-    kl = torch.exp(d) - d - 1  # k3，逐 token，≥ 0
-    per_token = -surrogate + beta * kl
+    kl = k3_kl(logp, ref_logp)
+    per_token = -clipped_surrogate(ratio, advantages, clip_eps) + beta * kl
     per_answer = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (N,)
     n_tokens = mask.sum().clamp(min=1)
     clipped = ((ratio - ratio.clamp(1 - clip_eps, 1 + clip_eps)).abs() > 0).float()

@@ -74,7 +74,8 @@ from pathlib import Path
 from minigpt.cli import ArgumentParser, report
 
 __all__ = ["KINDS", "Finding", "Curve", "load_curves", "rolling_median", "smooth_and_noise", "diagnose_loss",
-           "print_diagnosis", "POST_TRAINING_KINDS", "diagnose_post_training", "read_post_training", "print_post_training", "main"]
+           "print_diagnosis", "POST_TRAINING_KINDS", "diagnose_post_training", "read_post_training",
+           "print_post_training", "main"]
 
 KINDS = ("healthy", "nan", "stuck_at_ln_v", "instant_zero", "overfitting", "lr_too_high")
 

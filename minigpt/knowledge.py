@@ -1,0 +1,254 @@
+"""第 10 章的实验：只在预训练里当文字读过的知识，微调以后问得出来吗？（Allen-Zhu & Li 2023 在成语上重做）
+
+    python -m minigpt.knowledge prepare                          # output/ch10/：两半成语的问答、语料、共用的词表
+    python -m minigpt.knowledge run augmented --threads 1        # 预训练 20 分钟 → 在 A 半的问答上微调 8 分钟 → 问 B 半
+    python -m minigpt.knowledge run fixed --threads 1            # 同样的时间，语料是固定格式
+    python -m minigpt.knowledge run mixed --threads 1            # 28 分钟的预训练里混进 A 半的问答（不再微调）
+    python -m minigpt.knowledge run sft_only --threads 1         # 不预训练，28 分钟只在 A 半的问答上训练
+    python -m minigpt.knowledge report                           # 只重新评估训练好的检查点
+    python -m minigpt.knowledge table                            # 各变体在 B 半上的精确匹配（按题型）
+    python -m minigpt.knowledge collect                          # → notebooks/results/10_knowledge.json（第 10 章画图用）
+
+课程的 3,782 个成语按种子分成两半。预训练的语料写**全部**成语的拼音和释义（minigpt.corpus，只写这两个
+事实：语料短三倍，30 分钟能多读几遍）；微调只用 A 半成语的问答（data/data.jsonl 的四种题型）；最后问 B 半
+成语的问题——它们的拼音和释义，模型只在预训练里当文字读过。每个变体都用同样的总时间（默认 28 分钟）。
+
+变体（VARIANTS）：fixed / augmented 先预训练再微调，mixed 把 A 半的问答当文档混进预训练（论文的
+“混合训练”），sft_only 不预训练（对照：B 半的事实模型从没见过，只能编）。
+"""
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # 以 `python ./minigpt/knowledge.py` 运行时
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from minigpt.checkpoint import LAST, load_checkpoint, load_tokenizer
+from minigpt.cli import ArgumentParser, UserError, report
+from minigpt.corpus import corpus_jsonl
+from minigpt.evaluate import exact_match_report
+from minigpt.jsonl import QAPair, atomic_write, atomic_write_text, read_qa_jsonl
+from minigpt.runlog import read_metrics
+
+__all__ = ["FACTS", "VARIANTS", "SFT_LR", "IN_SENTENCE", "split_idioms", "prepare", "run_variant", "knowledge_report",
+           "table", "collect", "main"]
+
+COURSE_DATA = Path(__file__).resolve().parent.parent / "data" / "data.jsonl"
+HELDOUT = COURSE_DATA.with_name("heldout_phrasings.jsonl")
+FACTS = ("pinyin", "meaning")  # 语料写哪几个事实
+VARIANTS = {"fixed": ("fixed", False), "augmented": ("augmented", False), "mixed": ("augmented", True),
+            "sft_only": (None, False)}  # 名字 → (预训练语料的写法，None：不预训练；问答是否混进预训练)
+SFT_LR = 5e-4  # 第二阶段：比从头训练（1e-3）小，基座学到的东西不被冲掉
+EVAL_PER_TYPE = 200  # 最终报告每种题型问多少道
+
+
+def split_idioms(records, seed: int = 0) -> tuple[set, set]:
+    """(A 半, B 半)：records（带 idiom 字段的问答对）里的成语，按种子打乱后对半分。"""
+    idioms = sorted({r.record["idiom"] for r in records})
+    random.Random(seed).shuffle(idioms)
+    half = len(idioms) // 2
+    return set(idioms[:half]), set(idioms[half:])
+
+
+def _jsonl(pairs) -> str:
+    return "".join(p.raw + "\n" for p in pairs)
+
+
+def prepare(root="output/ch10", data=COURSE_DATA, seed: int = 0, say=print) -> dict:
+    """写出实验的输入：qa_a.jsonl（微调用）、qa_b.jsonl（只提问）、corpus_fixed/augmented.jsonl、vocab.json。"""
+    from minigpt.pretrain import COURSE_QA, corpus_tokenizer
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    pairs = read_qa_jsonl(data, warn=say, summary=False)
+    a, b = split_idioms(pairs, seed)
+    atomic_write_text(root / "qa_a.jsonl", _jsonl(p for p in pairs if p.record["idiom"] in a))
+    atomic_write_text(root / "qa_b.jsonl", _jsonl(p for p in pairs if p.record["idiom"] in b))
+    docs = []
+    for form in ("fixed", "augmented"):
+        text = corpus_jsonl(form, idioms=a | b, facts=FACTS)
+        atomic_write(root / f"corpus_{form}.jsonl", lambda f: f.write(text))
+        docs += [json.loads(line)["text"] for line in text.decode("utf-8").splitlines()]
+    tok = corpus_tokenizer(docs, [data, *COURSE_QA[1:]], root / "vocab.json")
+    say(f"{root}：A 半 {len(a):,} 个成语、B 半 {len(b):,} 个；词表 {len(tok):,} 个 token")
+    return {"a": a, "b": b}
+
+
+def run_variant(variant: str, root="output/ch10", *, minutes: float = 28, sft_minutes: float = 8,
+                threads: int | None = None, extra=()) -> dict:
+    """跑一个变体（预训练 minutes - sft_minutes 分钟，再微调 sft_minutes 分钟；mixed、sft_only 只有一段），
+    然后在两半成语上评估，写 root/variant/report.json 并返回它。"""
+    from minigpt import pretrain, train
+
+    form, mixed = VARIANTS[variant]
+    root, out = Path(root), Path(root) / variant
+    common = ["--vocab", str(root / "vocab.json"), "--no-resume", "--tensorboard-dir", "", "--no-progress",
+              *(["--threads", str(threads)] if threads else []), *extra]
+    one_stage = mixed or form is None
+    if form is not None:
+        corpus = str(root / f"corpus_{form}.jsonl")  # 验证损失就在读过的文字上算：背下来了多少（不留出成语）
+        args = ["--corpus", corpus, "--val-corpus", corpus, "--qa-val", str(root / "qa_b.jsonl"),
+                "--output-dir", str(out / "pretrain"), "--max-minutes", str(minutes if one_stage else minutes - sft_minutes)]
+        if mixed:
+            args += ["--qa-train", str(root / "qa_a.jsonl")]
+        if pretrain.main(args + common):
+            raise SystemExit(f"{variant}：预训练失败")
+    if not mixed:
+        args = ["--train", str(root / "qa_a.jsonl"), "--val", str(root / "qa_b.jsonl"), "--output-dir", str(out / "sft"),
+                "--max-minutes", str(minutes if one_stage else sft_minutes), "--answer-only-loss", "--heldout", "",
+                "--final-eval-samples", "100"]
+        if form is not None:
+            args += ["--init-from", str(out / "pretrain" / LAST), "--lr", str(SFT_LR), "--warmup-steps", "50"]
+        if train.main(args + common):
+            raise SystemExit(f"{variant}：微调失败")
+    final = out / ("pretrain" if one_stage and form else "sft") / LAST
+    result = knowledge_report(final, root)
+    result.update(variant=variant, minutes=minutes, sft_minutes=0 if one_stage else sft_minutes)
+    atomic_write_text(out / "report.json", json.dumps(result, ensure_ascii=False, indent=1))
+    return result
+
+
+# 问在一句话里的问题：学习者平常这样打字（不是数据的问法模板）。{w} 是成语。
+IN_SENTENCE = {
+    "meaning": ("我同事说我做事总是{w}，{w}到底是什么意思？", "老师批评我的作文{w}，这是啥意思啊", "看新闻看到“{w}”这个词，它是什么意思？"),
+    "pinyin": ("孩子问我{w}怎么读，我也不确定，拼音是什么？", "读课文遇到{w}，这几个字怎么念？", "{w}的拼音怎么写？我要给孩子注音"),
+}
+
+
+def _sample(pairs, per_type: int, seed: int) -> list:
+    picked = []
+    for kind in sorted({p.type for p in pairs}):
+        of_kind = [p for p in pairs if p.type == kind]
+        picked += random.Random(seed).sample(of_kind, min(per_type, len(of_kind)))
+    return picked
+
+
+def _in_sentence(pairs, seed: int) -> list:
+    """B 半的意思、读音题换成问在一句话里的问法（答案不变），每个 (成语, 题型) 一道。"""
+    rng, seen, out = random.Random(seed), set(), []
+    for p in pairs:
+        key = (p.record["idiom"], p.type)
+        if p.type in IN_SENTENCE and key not in seen:
+            seen.add(key)
+            question = rng.choice(IN_SENTENCE[p.type]).format(w=p.record["idiom"])
+            out.append(QAPair(question, p.answer, 0, json.dumps({"question": question, "answer": p.answer,
+                                                                  "type": p.type, "idiom": p.record["idiom"]}, ensure_ascii=False)))
+    return out
+
+
+def _summary(rep: dict, n_examples: int = 40) -> dict:
+    return {"exact_match": rep["exact_match"], "by_type": rep["by_type"],
+            "examples": rep["examples"][:: max(1, len(rep["examples"]) // n_examples)]}
+
+
+def knowledge_report(checkpoint, root="output/ch10", per_type: int = EVAL_PER_TYPE, seed: int = 0) -> dict:
+    """checkpoint 答得怎么样，每组每种题型最多 per_type 道（固定种子抽样）：
+    a（微调过的 A 半，训练时的问法）、a_heldout（A 半，data/heldout_phrasings.jsonl 里没训练过的问法）、
+    b（B 半：只当文字读过）、b_sentence（B 半的意思、读音，问在一句话里），以及 B 半接龙的有效率
+    （回答是词典里以末字开头的成语，minigpt.reward）。"""
+    from minigpt.reward import chain_reward
+
+    model, meta = load_checkpoint(checkpoint)
+    tokenizer = load_tokenizer(meta)
+    quiet = dict(warn=lambda m: None, summary=False)
+    pairs = {half: read_qa_jsonl(Path(root) / f"qa_{half}.jsonl", **quiet) for half in ("a", "b")}
+    a_idioms = {p.record["idiom"] for p in pairs["a"]}
+    heldout = [p for p in read_qa_jsonl(HELDOUT, **quiet) if p.record["idiom"] in a_idioms]
+    groups = {"a": _sample(pairs["a"], per_type, seed), "a_heldout": _sample(heldout, per_type, seed),
+              "b": _sample(pairs["b"], per_type, seed), "b_sentence": _sample(_in_sentence(pairs["b"], seed), per_type, seed)}
+    result = {"checkpoint": str(checkpoint), "step": meta["step"], "params": sum(p.numel() for p in model.parameters())}
+    for name, records in groups.items():
+        rep = exact_match_report(model, tokenizer, records, device="cpu")
+        result[name] = _summary(rep)
+        if name == "b":
+            chains = [(r.record["idiom"], e["predicted"]) for r, e in zip(records, rep["examples"]) if r.type == "chain"]
+            result["b_chain_valid"] = sum(chain_reward(i, a) for i, a in chains) / max(1, len(chains))
+    return result
+
+
+def table(root="output/ch10") -> str:
+    """各变体的报告排成一张表（B 半：意思、读音、逐音节；A 半：全部）。"""
+    lines = ["| 变体 | 分钟 | B·意思 | B·读音 | B·读音逐音节 | B·接龙有效 | B·问在句子里 | A·训练问法 | A·换问法 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for variant in VARIANTS:
+        path = Path(root) / variant / "report.json"
+        if not path.is_file():
+            continue
+        r = json.loads(path.read_text(encoding="utf-8"))
+        b = r["b"]["by_type"]
+        lines.append(f"| {variant} | {r['minutes']:g} | {b['meaning']['exact_match']:.1%} | {b['pinyin']['exact_match']:.1%} "
+                     f"| {b['pinyin']['char_acc']:.1%} | {r['b_chain_valid']:.1%} | {r['b_sentence']['exact_match']:.1%} "
+                     f"| {r['a']['exact_match']:.1%} | {r['a_heldout']['exact_match']:.1%} |")
+    return "\n".join(lines)
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "notebooks" / "results" / "10_knowledge.json"
+
+
+def _curve(path: Path) -> dict:
+    """一段训练的曲线：每 10 步的训练损失，每次评估的验证损失和 B 半各题型的精确匹配。"""
+    rows = read_metrics(path) if path.is_file() else []
+    train_rows = [r for r in rows if "train_loss" in r]
+    evals = [r for r in rows if "val_loss" in r]
+    return {"step": [r["step"] for r in train_rows], "train_loss": [round(r["train_loss"], 4) for r in train_rows],
+            "tokens_per_s": [round(r["tokens_per_s"]) for r in train_rows],
+            "eval_step": [r["step"] for r in evals], "val_loss": [round(r["val_loss"], 4) for r in evals],
+            "val_em": {k: [r["by_type"]["val"].get(k, {}).get("exact_match") for r in evals]
+                       for k in ("meaning", "pinyin", "fill", "chain")}}
+
+
+def collect(root="output/ch10", output=RESULTS) -> dict:
+    """把各变体的 report.json 和两段训练的曲线收进一个文件（第 10 章的 notebook 读它画表和图）。"""
+    results = {}
+    for variant in VARIANTS:
+        path = Path(root) / variant / "report.json"
+        if path.is_file():
+            r = json.loads(path.read_text(encoding="utf-8"))
+            r["curves"] = {stage: _curve(Path(root) / variant / stage / "metrics.jsonl") for stage in ("pretrain", "sft")}
+            results[variant] = r
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(output, json.dumps(results, ensure_ascii=False, indent=1))
+    return results
+
+
+def main(argv=None) -> int:
+    p = ArgumentParser(description="第 10 章的实验：只当文字读过的知识，微调以后问得出来吗？")
+    p.add_argument("command", choices=("prepare", "run", "report", "table", "collect"))
+    p.add_argument("variant", nargs="?", choices=tuple(VARIANTS), help="run 的变体")
+    p.add_argument("--root", default="output/ch10", help="实验文件夹")
+    p.add_argument("--minutes", type=float, default=28, help="每个变体的总分钟数（预训练 + 微调）")
+    p.add_argument("--sft-minutes", type=float, default=8, help="其中微调的分钟数")
+    p.add_argument("--threads", type=int, default=None, help="torch 用几个 CPU 线程（两个变体并排跑时用 1）")
+    args = p.parse_args(argv)
+    try:
+        if args.command == "prepare":
+            prepare(args.root)
+        elif args.command == "run":
+            if args.variant is None:
+                p.error("run 要给一个变体：" + " / ".join(VARIANTS))
+            r = run_variant(args.variant, args.root, minutes=args.minutes, sft_minutes=args.sft_minutes, threads=args.threads)
+            print(json.dumps({k: r[k] for k in ("variant", "step")}, ensure_ascii=False))
+            print(table(args.root))
+        elif args.command == "report":  # 只重新评估（检查点已经训练好）
+            for variant in VARIANTS:
+                final = Path(args.root) / variant / ("pretrain" if variant == "mixed" else "sft") / LAST
+                if final.is_file():
+                    r = {**json.loads((Path(args.root) / variant / "report.json").read_text(encoding="utf-8")),
+                         **knowledge_report(final, args.root)}
+                    atomic_write_text(Path(args.root) / variant / "report.json", json.dumps(r, ensure_ascii=False, indent=1))
+            print(table(args.root))
+        elif args.command == "collect":
+            collect(args.root)
+            print(f"写入 {RESULTS}")
+        else:
+            print(table(args.root))
+    except UserError as e:
+        return report(e)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,7 +3,7 @@
 - Each listed wrong solution (Wrong) has a regression test here: the mistake written again the way a learner would
   write it (not the checker's own function), rejected with that Wrong's hint.
 - Learner-style correct solutions other than the stored one pass (the checker tests properties, not one text).
-- The truths are computed here independently: 10.1's share straight from data/data.jsonl's characters,
+- The truths are computed here independently: 10.3's share straight from data/data.jsonl's characters,
   10.2's rows from the task's own definition, 10.4's numbers by hand.
 Progress goes to a tmp file.
 """
@@ -47,7 +47,7 @@ def passed(exercise_id, answer, capsys) -> str:
     return out
 
 
-# ====================================================================== 10.1 predict: the answer-only share
+# ====================================================================== 10.3 predict: the answer-only share
 def test_answer_share_truth_from_the_raw_data():
     """Character-level: a pair's sequence q <sep> a <sep> has len(q) + len(a) + 1 targets, len(a) + 1 of them learned."""
     rows = [json.loads(line) for line in (ROOT / "data" / "data.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -59,12 +59,12 @@ def test_answer_share_truth_from_the_raw_data():
 
 @pytest.mark.parametrize("guess, words", [(1.0, "预训练"), (0.25, "4 个字")])
 def test_prediction_wrong_guesses(guess, words, capsys):
-    out = rejected("10.1", guess, capsys)
-    assert hint_of("10.1", words) in out and "为什么：" in out
+    out = rejected("10.3", guess, capsys)
+    assert hint_of("10.3", words) in out and "为什么：" in out
 
 
 def test_prediction_half_is_close_enough(capsys):
-    passed("10.1", 0.5, capsys)  # the truth is about 0.49: half the positions are learned
+    passed("10.3", 0.5, capsys)  # the truth is about 0.49: half the positions are learned
 
 
 # ====================================================================== 10.2 pack
@@ -167,7 +167,7 @@ def test_pack_cases_drop_a_tail_and_span_rows():
     assert len({block for _, block, _ in cases}) >= 4 and len({eos for *_, eos in cases}) >= 4
 
 
-# ====================================================================== 10.3 augment
+# ====================================================================== 10.1 augment
 def augment_shuffled(word, facts, k, rng):
     """Another right way: shuffle the facts each time, and make sure two docs differ in order when they can."""
     frames = ["{w}的{k}是{v}。", "关于{w}：{k}，{v}。", "{w}——{k}：{v}。", "提到{w}，它的{k}是{v}。", "成语{w}的{k}为{v}。"]
@@ -228,27 +228,27 @@ def augment_global_random(word, facts, k, rng):
 
 
 def test_augment_other_right_solution_passes(capsys):
-    passed("10.3", augment_shuffled, capsys)
+    passed("10.1", augment_shuffled, capsys)
 
 
 @pytest.mark.parametrize("fn, words", [(augment_same, "一模一样"), (augment_fixed_order, "顺序每篇都一样"),
                                        (augment_pronoun, "用“它”"), (augment_global_random, "只能来自参数 rng")])
 def test_augment_wrong_solutions(fn, words, capsys):
-    assert hint_of("10.3", words) in rejected("10.3", fn, capsys)
+    assert hint_of("10.1", words) in rejected("10.1", fn, capsys)
 
 
 def test_augment_dropped_fact(capsys):
-    out = rejected("10.3", augment_first_facts_only, capsys)
+    out = rejected("10.1", augment_first_facts_only, capsys)
     assert "每个事实" in out, out
 
 
 def test_augment_not_a_list_of_k_strings(capsys):
-    out = rejected("10.3", lambda word, facts, k, rng: "\n".join(augment_shuffled(word, facts, k, rng)), capsys)
+    out = rejected("10.1", lambda word, facts, k, rng: "\n".join(augment_shuffled(word, facts, k, rng)), capsys)
     assert "list" in out, out
 
 
 def test_augment_cases_vary_every_value():
-    cases = [c.args() for c in get("10.3").cases]
+    cases = [c.args() for c in get("10.1").cases]
     for i in range(4):
         assert len({repr(args[i]) for args in cases}) >= 4, i
     assert {len(facts) for _, facts, _, _ in cases} >= {1, 2, 3, 4} and min(k for *_, k, _ in cases) == 1

@@ -18,45 +18,139 @@ from minigpt.tokenizer import Tokenizer
 DATA = Path(__file__).resolve().parents[2] / "data"
 
 
-# ------------------------------------------------------------------------------ 10.1 预测：只学答案时，目标占多少
-def _answer_share(data=DATA / "data.jsonl", vocab=DATA / "vocab.json"):
-    """--answer-only-loss 时要学的目标数 ÷ 每个位置都学时的目标数（全部问答对加起来）。"""
-    with contextlib.redirect_stdout(io.StringIO()):  # QADataset 会打印读了多少行
-        tokenizer = Tokenizer(str(vocab))
-        ds = QADataset(str(data), tokenizer, 128, pad_to_max_length=False, answer_only_loss=True)
-    learned = sum(int((ds[i]["targets"] != tokenizer.pad_token_id).sum()) for i in range(len(ds)))
-    return learned / sum(ds.lengths)  # lengths：每个位置都学时的目标数（不填充，没有被忽略的目标）
+# ------------------------------------------------------------------------------ 10.1 知识增强
+PROPERTIES = ("返回 k 篇文档（list[str]）", "k 篇各不相同", "每篇都写出每个事实（名称和内容）",
+              "每篇点名成语至少 len(facts) 次", "事实的先后顺序在各篇之间有变化", "同一个种子给出同样的结果")
+PROPERTY_HINTS = (
+    "要返回一个 list，里面是 k 个字符串（每篇一个）。",
+    "k 篇要各不相同：同一句话读 k 遍，和只读一遍差不多；换顺序、换句式，写出不同的短文。",
+    "每篇都要写出每个事实：事实的名称（如“读音”）和内容都要出现在这一篇里。",
+    "每一句都要点名成语（不要用“它”“这个成语”代替）：一个事实所在的句子里没有成语的名字，模型就没法把事实和成语联系起来。",
+    "事实的先后顺序要在各篇之间变化：顺序总一样，模型就可能只记住“读音后面跟着意思”这条链，而不是每个事实本身。"
+    "只用 rng.shuffle 的话，篇数少时可能碰巧每篇都一样：要保证有变化，比如第 i 篇从第 i 个事实开始。",
+    "随机性只能来自参数 rng（rng.shuffle、rng.choice）：用 random 模块的全局函数，同样的种子会得到不同的语料，实验就没法重现。",
+)
 
+
+def _name_count(doc, word, facts):
+    return doc.count(word) - sum(value.count(word) for value in facts.values())  # 事实内容里自带的成语不算点名
+
+
+def _order(doc, facts):
+    return tuple(sorted(facts, key=lambda key: doc.find(facts[key])))
+
+
+def _properties(fn, word, facts, k, seed):
+    """用 random.Random(seed) 调用 fn 两次，检查 PROPERTIES 里的每一条；返回 {性质: 是否成立}。"""
+    docs = fn(word, dict(facts), k, random.Random(seed))
+    again = fn(word, dict(facts), k, random.Random(seed))
+    if not (isinstance(docs, list) and len(docs) == k and all(isinstance(d, str) for d in docs)):
+        return dict.fromkeys(PROPERTIES, False)
+    checks = (True, len(set(docs)) == k,
+              all(key in d and value in d for d in docs for key, value in facts.items()),
+              all(_name_count(d, word, facts) >= len(facts) for d in docs),
+              k < 2 or len(facts) < 2 or len({_order(d, facts) for d in docs}) > 1,
+              docs == again)
+    return dict(zip(PROPERTIES, checks))
+
+
+def _explain_property(args, got):
+    """没对上已知的错误写法时：说第一条不成立的性质为什么要紧。"""
+    if not isinstance(got, dict):
+        return None
+    return next((h for p, h in zip(PROPERTIES, PROPERTY_HINTS) if got.get(p) is False), None)
+
+
+FRAMES = ("{w}的{key}是{value}。", "说到{w}，{key}是{value}。", "{w}这个成语，{key}：{value}。", "关于“{w}”的{key}：{value}。")
+
+
+def _augment(word, facts, k, rng, *, bug=None):
+    """参考写法：第 i 篇从第 i 个事实开始（顺序一定有变化），句式随机选，重复的就重抽；bug 打开一种错误写法。"""
+    keys, docs = list(facts), []
+    pick = random if bug == "global_random" else rng
+    for _ in range(100 * k):
+        start = 0 if bug == "fixed_order" else len(docs) % len(keys)
+        order = keys[start:] + keys[:start]
+        if bug == "drop_fact":
+            order = order[:-1]
+        frames = [pick.choice(FRAMES) for _ in order]
+        doc = "".join(f.format(w=word if i == 0 or bug != "pronoun" else "它", key=key, value=facts[key])
+                      for i, (f, key) in enumerate(zip(frames, order)))
+        if bug == "same_doc":
+            return [doc] * k
+        if doc not in docs:
+            docs.append(doc)
+            if len(docs) == k:
+                break
+    return docs
+
+
+def _augment_bug(bug):
+    return lambda word, facts, k, rng: _augment(word, facts, k, rng, bug=bug)
+
+
+MEANINGS = {"画蛇添足": "比喻做了多余的事，非但无益，反而不合适。", "守株待兔": "比喻死守狭隘经验，不知变通。",
+            "一丝不苟": "形容办事认真，连最细微的地方也不马虎。", "亡羊补牢": "比喻出了问题以后想办法补救，可以防止继续受损失。"}
 
 register(Exercise(
-    id="10.1", stars=1, kind="predict", title="预测：微调只学答案，学的是多大一部分", name="my_guess",
+    id="10.1", stars=2, title="知识增强：同样的事实，换着写法说几遍", name="augment",
     task=r"""
-**先别往下运行。** 预训练在**每个位置**都算损失；第 4、6 章的问答微调可以加 `--answer-only-loss`，只学答案。
-一个问答对是一条序列 `问题 <sep> 答案 <sep>`，输入和目标错开一位，所以每个位置都学时，除了第一个 token，
-每个 token 都当一次目标；只学答案时，目标只剩**答案的 token 和结尾的 <sep>**（问题部分的目标换成 `<pad>`，不算损失）。
+Allen-Zhu 和 Li（2023，*Physics of Language Models*, Part 3.1）发现：一个事实在预训练里只用一种写法读过，模型能背出原文，
+微调以后却问不出来；同样的事实换着顺序和句式读过几遍（**知识增强**），才问得出来。写一个知识增强的函数
+（和 `minigpt/corpus.py` 的写法不同：这里事实的名称由调用者给出）：
 
-对课程数据 `data/data.jsonl` 的全部问答对（字符级分词器，一个字一个 token）：只学答案时的目标数，
-占每个位置都学时的目标数的多大比例？写一个 0 到 1 之间的数，误差在 ±0.05 以内算对。
+- 输入：`word`（成语），`facts`（dict，事实的名称 → 内容，如 `{"读音": "huà shé tiān zú", "意思": "比喻做了多余的事……"}`），
+  `k`（要几篇），`rng`（`random.Random`：**唯一**的随机来源）
+- 输出：`list[str]`，k 篇**各不相同**的短文。每篇写出每个事实（名称和内容都出现），**每一句都点名成语**
+  （所以每篇里成语至少出现 `len(facts)` 次），k ≥ 2 且事实不止一个时，各篇里事实的先后顺序不能全都一样
+- 句式自己定，至少准备 4 种，例如 `"{w}的{key}是{value}。"`、`"说到{w}，{key}是{value}。"`
+
+判题不比较文字，而是在很多用例上检查这些性质，并用同一个种子调用两次，结果要完全相同。
 """,
-    where="`minigpt/qa_dataset.py` 的 `QADataset.__getitem__`（`answer_only_loss` 那两行）",
+    where="`minigpt/corpus.py` 的 `entry_text`（augmented 写法：换顺序、换句式、换称呼，随机数的种子是成语本身）",
     stub='''
+import random
+
 from minigpt.exercises import check, hint
 
-my_guess = ...  # 你的预测：只学答案时的目标数 ÷ 每个位置都学时的目标数
+
+def augment(word, facts, k, rng):
+    """k 篇各不相同的短文：每篇写出每个事实、每句都点名成语，顺序在各篇之间变化；随机只用 rng。"""
+    raise NotImplementedError  # 在这里写你的代码
 ''',
-    reference=_answer_share,
-    cases=[],
-    atol=0.05, rtol=0.0,
-    hints=["数据里有四种题：问意思、问拼音、接龙、填空。先想每种题的问题和答案各有几个字，哪种题最多。",
-           "一条序列的目标：每个位置都学时是 问题字数 + 1 + 答案字数；只学答案时是 答案字数 + 1。"
-           "问题大多是“成语“画蛇添足”的意思是什么？”这样十几个字；“意思”题（接近一半）的答案是一整句解释，其余题的答案是 4 个字或一串拼音。",
-           "问题平均约 13 个字，答案平均约 12 个字：(12 + 1) ÷ (13 + 12 + 1) ≈ 一半。"],
-    proved=("课程的问题平均约 13 个字，答案平均约 12 个字（“意思”题的答案是一整句解释），所以只学答案时，"
-            "每一步只有大约一半的位置提供学习信号；预训练的每个位置都是目标，同样的计算学得更多。"
-            "微调仍然只学答案是对的：问题是用户写的，模型要学的是怎样回答，而不是怎样提问；"
-            "问题的那几个字照样当作输入被读到，只是不再要求模型去预测它们。"),
-    wrong=[Wrong(lambda: 1.0, "1.0 是预训练：每个位置都学。只学答案时，问题和它后面 <sep> 的位置都不算损失。"),
-           Wrong(lambda: 0.25, "不是每个答案都只有 4 个字：接龙、填空的答案是一个成语，可占数据近一半的“意思”题，答案是一整句解释。")],
+    reference=_augment,
+    harness=_properties,
+    cases=[
+        Case("两个事实，3 篇", lambda: ("画蛇添足", {"读音": "huà shé tiān zú", "意思": MEANINGS["画蛇添足"]}, 3, 0)),
+        Case("三个事实，5 篇，另一个种子", lambda: ("守株待兔", {"读音": "shǒu zhū dài tù", "意思": MEANINGS["守株待兔"],
+                                                     "出处": "《韩非子·五蠹》。"}, 5, 7)),
+        Case("两个事实，只要 2 篇", lambda: ("一丝不苟", {"意思": MEANINGS["一丝不苟"], "读音": "yī sī bù gǒu"}, 2, 3)),
+        Case("只有一个事实，3 篇", lambda: ("亡羊补牢", {"意思": MEANINGS["亡羊补牢"]}, 3, 11)),
+        Case("只要 1 篇", lambda: ("画蛇添足", {"读音": "huà shé tiān zú", "接龙": "足智多谋"}, 1, 5)),
+        Case("四个事实，4 篇；释义里自己也提到了成语", lambda: (
+            "守株待兔", {"读音": "shǒu zhū dài tù", "意思": "等着守株待兔的人，比喻不知变通。", "近义词": "刻舟求剑",
+                       "反义词": "随机应变"}, 4, 42)),
+        Case("两个事实，4 篇，又一个种子", lambda: ("亡羊补牢", {"读音": "wáng yáng bǔ láo", "接龙": "牢不可破"}, 4, 2026)),
+    ],
+    hints=["先写好 4 种句式（模板），每篇：决定事实的先后顺序，再给每个事实挑一个句式，把成语、事实名称和内容填进去，拼成一篇。",
+           "顺序：第 i 篇从第 i % len(facts) 个事实开始转一圈（或者 rng.shuffle，但要保证不是每篇都一样）；"
+           "句式：rng.choice(模板)。拼出来的短文如果已经有了，就重抽，直到凑够 k 篇。",
+           "keys = list(facts)；docs = []；while len(docs) < k：s = len(docs) % len(keys)；order = keys[s:] + keys[:s]；"
+           "doc = \"\".join(rng.choice(FRAMES).format(w=word, key=key, value=facts[key]) for key in order)；"
+           "if doc not in docs: docs.append(doc)。"],
+    explain=_explain_property,
+    proved=("你的知识增强满足论文要求的几条：每个事实都和成语的名字写在同一句里，顺序和句式在变，k 篇各不相同，"
+            "而且同一个种子总能重现同一份语料。Allen-Zhu & Li 发现，这样读过的事实，微调以后才能被问出来；"
+            "只用一种固定写法读过的，模型记住了原文，却不会在提问时把它取出来。"),
+    wrong=[
+        Wrong(_augment_bug("same_doc"), "k 篇一模一样：同一句话读 k 遍，和只读一遍一样，只是固定写法。要换顺序、换句式写出不同的短文。"),
+        Wrong(_augment_bug("fixed_order"), "只换了句式，事实的顺序每篇都一样：模型可能只记住“这个事实后面跟着那个事实”的文字链，"
+                                           "而不是每个事实本身。让各篇从不同的事实开始（只靠 rng.shuffle，篇数少时也可能碰巧每篇都一样）。"),
+        Wrong(_augment_bug("pronoun"), "只有第一句点了成语的名字，后面用“它”：那些句子里的事实，模型没法和成语联系起来"
+                                       "（论文里把人名换成代词，知识就问不出来了）。每一句都写出成语。"),
+        Wrong(_augment_bug("drop_fact"), "每篇都漏了一个事实：增强是把同样的全部事实换着写法说，每篇都要写出每个事实。"),
+        Wrong(_augment_bug("global_random"), PROPERTY_HINTS[-1]),
+    ],
 ))
 
 
@@ -159,139 +253,45 @@ def pack(docs, block_size, eos_id):
 ))
 
 
-# ------------------------------------------------------------------------------ 10.3 知识增强
-PROPERTIES = ("返回 k 篇文档（list[str]）", "k 篇各不相同", "每篇都写出每个事实（名称和内容）",
-              "每篇点名成语至少 len(facts) 次", "事实的先后顺序在各篇之间有变化", "同一个种子给出同样的结果")
-PROPERTY_HINTS = (
-    "要返回一个 list，里面是 k 个字符串（每篇一个）。",
-    "k 篇要各不相同：同一句话读 k 遍，和只读一遍差不多；换顺序、换句式，写出不同的短文。",
-    "每篇都要写出每个事实：事实的名称（如“读音”）和内容都要出现在这一篇里。",
-    "每一句都要点名成语（不要用“它”“这个成语”代替）：一个事实所在的句子里没有成语的名字，模型就没法把事实和成语联系起来。",
-    "事实的先后顺序要在各篇之间变化：顺序总一样，模型就可能只记住“读音后面跟着意思”这条链，而不是每个事实本身。"
-    "只用 rng.shuffle 的话，篇数少时可能碰巧每篇都一样：要保证有变化，比如第 i 篇从第 i 个事实开始。",
-    "随机性只能来自参数 rng（rng.shuffle、rng.choice）：用 random 模块的全局函数，同样的种子会得到不同的语料，实验就没法重现。",
-)
+# ------------------------------------------------------------------------------ 10.3 预测：只学答案时，目标占多少
+def _answer_share(data=DATA / "data.jsonl", vocab=DATA / "vocab.json"):
+    """--answer-only-loss 时要学的目标数 ÷ 每个位置都学时的目标数（全部问答对加起来）。"""
+    with contextlib.redirect_stdout(io.StringIO()):  # QADataset 会打印读了多少行
+        tokenizer = Tokenizer(str(vocab))
+        ds = QADataset(str(data), tokenizer, 128, pad_to_max_length=False, answer_only_loss=True)
+    learned = sum(int((ds[i]["targets"] != tokenizer.pad_token_id).sum()) for i in range(len(ds)))
+    return learned / sum(ds.lengths)  # lengths：每个位置都学时的目标数（不填充，没有被忽略的目标）
 
-
-def _name_count(doc, word, facts):
-    return doc.count(word) - sum(value.count(word) for value in facts.values())  # 事实内容里自带的成语不算点名
-
-
-def _order(doc, facts):
-    return tuple(sorted(facts, key=lambda key: doc.find(facts[key])))
-
-
-def _properties(fn, word, facts, k, seed):
-    """用 random.Random(seed) 调用 fn 两次，检查 PROPERTIES 里的每一条；返回 {性质: 是否成立}。"""
-    docs = fn(word, dict(facts), k, random.Random(seed))
-    again = fn(word, dict(facts), k, random.Random(seed))
-    if not (isinstance(docs, list) and len(docs) == k and all(isinstance(d, str) for d in docs)):
-        return dict.fromkeys(PROPERTIES, False)
-    checks = (True, len(set(docs)) == k,
-              all(key in d and value in d for d in docs for key, value in facts.items()),
-              all(_name_count(d, word, facts) >= len(facts) for d in docs),
-              k < 2 or len(facts) < 2 or len({_order(d, facts) for d in docs}) > 1,
-              docs == again)
-    return dict(zip(PROPERTIES, checks))
-
-
-def _explain_property(args, got):
-    """没对上已知的错误写法时：说第一条不成立的性质为什么要紧。"""
-    if not isinstance(got, dict):
-        return None
-    return next((h for p, h in zip(PROPERTIES, PROPERTY_HINTS) if got.get(p) is False), None)
-
-
-FRAMES = ("{w}的{key}是{value}。", "说到{w}，{key}是{value}。", "{w}这个成语，{key}：{value}。", "关于“{w}”的{key}：{value}。")
-
-
-def _augment(word, facts, k, rng, *, bug=None):
-    """参考写法：第 i 篇从第 i 个事实开始（顺序一定有变化），句式随机选，重复的就重抽；bug 打开一种错误写法。"""
-    keys, docs = list(facts), []
-    pick = random if bug == "global_random" else rng
-    for _ in range(100 * k):
-        start = 0 if bug == "fixed_order" else len(docs) % len(keys)
-        order = keys[start:] + keys[:start]
-        if bug == "drop_fact":
-            order = order[:-1]
-        frames = [pick.choice(FRAMES) for _ in order]
-        doc = "".join(f.format(w=word if i == 0 or bug != "pronoun" else "它", key=key, value=facts[key])
-                      for i, (f, key) in enumerate(zip(frames, order)))
-        if bug == "same_doc":
-            return [doc] * k
-        if doc not in docs:
-            docs.append(doc)
-            if len(docs) == k:
-                break
-    return docs
-
-
-def _augment_bug(bug):
-    return lambda word, facts, k, rng: _augment(word, facts, k, rng, bug=bug)
-
-
-MEANINGS = {"画蛇添足": "比喻做了多余的事，非但无益，反而不合适。", "守株待兔": "比喻死守狭隘经验，不知变通。",
-            "一丝不苟": "形容办事认真，连最细微的地方也不马虎。", "亡羊补牢": "比喻出了问题以后想办法补救，可以防止继续受损失。"}
 
 register(Exercise(
-    id="10.3", stars=2, title="知识增强：同样的事实，换着写法说几遍", name="augment",
+    id="10.3", stars=1, kind="predict", title="预测：微调只学答案，学的是多大一部分", name="my_guess",
     task=r"""
-Allen-Zhu 和 Li（2023，*Physics of Language Models*, Part 3.1）发现：一个事实在预训练里只用一种写法读过，模型能背出原文，
-微调以后却问不出来；同样的事实换着顺序和句式读过几遍（**知识增强**），才问得出来。写一个知识增强的函数
-（和 `minigpt/corpus.py` 的写法不同：这里事实的名称由调用者给出）：
+**先别往下运行。** 预训练在**每个位置**都算损失；第 4、6 章的问答微调可以加 `--answer-only-loss`，只学答案。
+一个问答对是一条序列 `问题 <sep> 答案 <sep>`，输入和目标错开一位，所以每个位置都学时，除了第一个 token，
+每个 token 都当一次目标；只学答案时，目标只剩**答案的 token 和结尾的 <sep>**（问题部分的目标换成 `<pad>`，不算损失）。
 
-- 输入：`word`（成语），`facts`（dict，事实的名称 → 内容，如 `{"读音": "huà shé tiān zú", "意思": "比喻做了多余的事……"}`），
-  `k`（要几篇），`rng`（`random.Random`：**唯一**的随机来源）
-- 输出：`list[str]`，k 篇**各不相同**的短文。每篇写出每个事实（名称和内容都出现），**每一句都点名成语**
-  （所以每篇里成语至少出现 `len(facts)` 次），k ≥ 2 且事实不止一个时，各篇里事实的先后顺序不能全都一样
-- 句式自己定，至少准备 4 种，例如 `"{w}的{key}是{value}。"`、`"说到{w}，{key}是{value}。"`
-
-判题不比较文字，而是在很多用例上检查这些性质，并用同一个种子调用两次，结果要完全相同。
+对课程数据 `data/data.jsonl` 的全部问答对（字符级分词器，一个字一个 token）：只学答案时的目标数，
+占每个位置都学时的目标数的多大比例？写一个 0 到 1 之间的数，误差在 ±0.05 以内算对。
 """,
-    where="`minigpt/corpus.py` 的 `entry_text`（augmented 写法：换顺序、换句式、换称呼，随机数的种子是成语本身）",
+    where="`minigpt/qa_dataset.py` 的 `QADataset.__getitem__`（`answer_only_loss` 那两行）",
     stub='''
-import random
-
 from minigpt.exercises import check, hint
 
-
-def augment(word, facts, k, rng):
-    """k 篇各不相同的短文：每篇写出每个事实、每句都点名成语，顺序在各篇之间变化；随机只用 rng。"""
-    raise NotImplementedError  # 在这里写你的代码
+my_guess = ...  # 你的预测：只学答案时的目标数 ÷ 每个位置都学时的目标数
 ''',
-    reference=_augment,
-    harness=_properties,
-    cases=[
-        Case("两个事实，3 篇", lambda: ("画蛇添足", {"读音": "huà shé tiān zú", "意思": MEANINGS["画蛇添足"]}, 3, 0)),
-        Case("三个事实，5 篇，另一个种子", lambda: ("守株待兔", {"读音": "shǒu zhū dài tù", "意思": MEANINGS["守株待兔"],
-                                                     "出处": "《韩非子·五蠹》。"}, 5, 7)),
-        Case("两个事实，只要 2 篇", lambda: ("一丝不苟", {"意思": MEANINGS["一丝不苟"], "读音": "yī sī bù gǒu"}, 2, 3)),
-        Case("只有一个事实，3 篇", lambda: ("亡羊补牢", {"意思": MEANINGS["亡羊补牢"]}, 3, 11)),
-        Case("只要 1 篇", lambda: ("画蛇添足", {"读音": "huà shé tiān zú", "接龙": "足智多谋"}, 1, 5)),
-        Case("四个事实，4 篇；释义里自己也提到了成语", lambda: (
-            "守株待兔", {"读音": "shǒu zhū dài tù", "意思": "等着守株待兔的人，比喻不知变通。", "近义词": "刻舟求剑",
-                       "反义词": "随机应变"}, 4, 42)),
-        Case("两个事实，4 篇，又一个种子", lambda: ("亡羊补牢", {"读音": "wáng yáng bǔ láo", "接龙": "牢不可破"}, 4, 2026)),
-    ],
-    hints=["先写好 4 种句式（模板），每篇：决定事实的先后顺序，再给每个事实挑一个句式，把成语、事实名称和内容填进去，拼成一篇。",
-           "顺序：第 i 篇从第 i % len(facts) 个事实开始转一圈（或者 rng.shuffle，但要保证不是每篇都一样）；"
-           "句式：rng.choice(模板)。拼出来的短文如果已经有了，就重抽，直到凑够 k 篇。",
-           "keys = list(facts)；docs = []；while len(docs) < k：s = len(docs) % len(keys)；order = keys[s:] + keys[:s]；"
-           "doc = \"\".join(rng.choice(FRAMES).format(w=word, key=key, value=facts[key]) for key in order)；"
-           "if doc not in docs: docs.append(doc)。"],
-    explain=_explain_property,
-    proved=("你的知识增强满足论文要求的几条：每个事实都和成语的名字写在同一句里，顺序和句式在变，k 篇各不相同，"
-            "而且同一个种子总能重现同一份语料。Allen-Zhu & Li 发现，这样读过的事实，微调以后才能被问出来；"
-            "只用一种固定写法读过的，模型记住了原文，却不会在提问时把它取出来。"),
-    wrong=[
-        Wrong(_augment_bug("same_doc"), "k 篇一模一样：同一句话读 k 遍，和只读一遍一样，只是固定写法。要换顺序、换句式写出不同的短文。"),
-        Wrong(_augment_bug("fixed_order"), "只换了句式，事实的顺序每篇都一样：模型可能只记住“这个事实后面跟着那个事实”的文字链，"
-                                           "而不是每个事实本身。让各篇从不同的事实开始（只靠 rng.shuffle，篇数少时也可能碰巧每篇都一样）。"),
-        Wrong(_augment_bug("pronoun"), "只有第一句点了成语的名字，后面用“它”：那些句子里的事实，模型没法和成语联系起来"
-                                       "（论文里把人名换成代词，知识就问不出来了）。每一句都写出成语。"),
-        Wrong(_augment_bug("drop_fact"), "每篇都漏了一个事实：增强是把同样的全部事实换着写法说，每篇都要写出每个事实。"),
-        Wrong(_augment_bug("global_random"), PROPERTY_HINTS[-1]),
-    ],
+    reference=_answer_share,
+    cases=[],
+    atol=0.05, rtol=0.0,
+    hints=["数据里有四种题：问意思、问拼音、接龙、填空。先想每种题的问题和答案各有几个字，哪种题最多。",
+           "一条序列的目标：每个位置都学时是 问题字数 + 1 + 答案字数；只学答案时是 答案字数 + 1。"
+           "问题大多是“成语“画蛇添足”的意思是什么？”这样十几个字；“意思”题（接近一半）的答案是一整句解释，其余题的答案是 4 个字或一串拼音。",
+           "问题平均约 13 个字，答案平均约 12 个字：(12 + 1) ÷ (13 + 12 + 1) ≈ 一半。"],
+    proved=("课程的问题平均约 13 个字，答案平均约 12 个字（“意思”题的答案是一整句解释），所以只学答案时，"
+            "每一步只有大约一半的位置提供学习信号；预训练的每个位置都是目标，同样的计算学得更多。"
+            "微调仍然只学答案是对的：问题是用户写的，模型要学的是怎样回答，而不是怎样提问；"
+            "问题的那几个字照样当作输入被读到，只是不再要求模型去预测它们。"),
+    wrong=[Wrong(lambda: 1.0, "1.0 是预训练：每个位置都学。只学答案时，问题和它后面 <sep> 的位置都不算损失。"),
+           Wrong(lambda: 0.25, "不是每个答案都只有 4 个字：接龙、填空的答案是一个成语，可占数据近一半的“意思”题，答案是一整句解释。")],
 ))
 
 

@@ -167,6 +167,8 @@ def _value_hint(e, g, atol, rtol) -> tuple[str | None, str | None]:
     ef, gf = e[both], g[both]
     if ef.numel() == 0:
         return None, None
+    if not bool(gf.any()) and bool(ef.any()):
+        return "你的结果全是 0：是不是只建了一个全零的张量，还没把算出来的值放进去？", None
     dot = float((ef * ef).sum())
     if dot > 0:
         c = float((gf * ef).sum()) / dot

@@ -10,9 +10,12 @@ the corpus and data/data.jsonl, built by minigpt.pretrain.corpus_tokenizer) with
   qa        data/data.jsonl through QADataset + BucketBatchSampler + collate_batch, --qa-batch pairs per step,
             each batch padded to its longest row (what python ./minigpt/train.py does)
   packed-N  the augmented corpus through PackedDataset (rows of block_size + 1 tokens, no padding), N rows per step
+  gpt2-packed-N  transformers' GPT2LMHeadModel of the same shape (no dropout), same AdamW and clipping, on the
+            same packed batches as the widest packed-N (transformers shifts the labels itself)
 
 Numbers: useful tokens per second (non-<pad> input positions), the median over interleaved repeats (qa,
-packed-8, packed-32, qa, ...: load on a shared machine hits all alike) with min-max, and how many tokens
+packed-8, packed-32, gpt2, qa, ...: load on a shared machine hits all alike) with min-max, MFU (6 x parameters x
+useful tokens/s over the best fp32 matmul rate measured in the same run, one per repeat), and how many tokens
 10 / 20 / 30 minutes would see at the median rate. Then the size of both corpus forms in characters and
 tokens (characters + one end-of-document token per document), and how many passes over each the budget buys.
 """
@@ -29,7 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
 
-from machine import header  # noqa: E402
+from machine import header, matmul_rate  # noqa: E402
 from minigpt.corpus import FORMS, corpus_documents  # noqa: E402
 from minigpt.models import build_model_for  # noqa: E402
 from minigpt.pretrain import PackedDataset, corpus_tokenizer, encode_documents  # noqa: E402
@@ -39,17 +42,36 @@ from minigpt.train import make_optimizer, resolve_dtype, train_step  # noqa: E40
 DATA = ROOT / "data" / "data.jsonl"
 
 
-def rate(model, optimizer, batches, pad, dtype, seconds):
-    """Useful tokens/s over `seconds` of steps (after two warm-up steps)."""
+def rate(step, batches, seconds):
+    """Useful tokens/s over `seconds` of step(batch) calls (after two warm-up steps)."""
     for batch in batches[:2]:
-        train_step(model, optimizer, batch, pad_token_id=pad, device="cpu", dtype=dtype)
+        step(batch)
     tokens, t0, i = 0, time.perf_counter(), 2
     while time.perf_counter() - t0 < seconds:
         batch = batches[i % len(batches)]
-        train_step(model, optimizer, batch, pad_token_id=pad, device="cpu", dtype=dtype)
+        step(batch)
         tokens += int(batch["attention_mask"].sum())
         i += 1
     return tokens / (time.perf_counter() - t0)
+
+
+def gpt2_step(config, vocab_size):
+    """One AdamW step of transformers' GPT2LMHeadModel with our shape (no dropout, same clip), as a step(batch)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(vocab_size=vocab_size, n_positions=config.block_size, n_embd=config.n_embd,
+                                    n_layer=config.n_layer, n_head=config.n_head, resid_pdrop=0.0, embd_pdrop=0.0,
+                                    attn_pdrop=0.0)).train()
+    optimizer = make_optimizer(hf, 1e-4, 0.01, "cpu")
+
+    def step(batch):
+        loss = hf(input_ids=batch["input_ids"], labels=batch["input_ids"]).loss  # packed rows: no <pad> to ignore
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
+        optimizer.step()
+    return step
 
 
 def main(argv=None):
@@ -86,16 +108,26 @@ def main(argv=None):
     print(f"model: {args.preset}, {sum(q.numel() for q in model.parameters()):,} parameters, vocab {len(tok)}, "
           f"block {block}, dtype {str(dtype).replace('torch.', '')}, threads {torch.get_num_threads()}")
 
+    ours = lambda batch: train_step(model, optimizer, batch, pad_token_id=pad, device="cpu", dtype=dtype)  # noqa: E731
+    steps = {name: ours for name in contenders}
+    widest = f"packed-{max(map(int, args.packed_batches.split(',')))}"
+    steps[f"gpt2-{widest}"], contenders[f"gpt2-{widest}"] = gpt2_step(model.config, len(tok)), contenders[widest]
     results = {name: [] for name in contenders}
+    peaks = []
     for _ in range(args.repeats):
+        peaks.append(matmul_rate("cpu", torch.float32, m=4096, k=model.config.n_embd, n=4 * model.config.n_embd))
         for name, batches in contenders.items():
-            results[name].append(rate(model, optimizer, batches, pad, dtype, args.seconds))
-    base = statistics.median(results["qa"])
-    print("\n| contender | useful tokens/s (median, min-max) | vs qa | 10 min | 20 min | 30 min |\n|---|---|---|---|---|---|")
+            results[name].append(rate(steps[name], batches, args.seconds))
+    base, peak = statistics.median(results["qa"]), max(peaks)  # the best matmul: a busy moment would inflate MFU
+    n_params = sum(q.numel() for q in model.parameters())
+    print(f"\nMFU = 6 x {n_params:,} parameters x useful tokens/s / the best fp32 matmul rate "
+          f"((4096 x {model.config.n_embd}) @ ({model.config.n_embd} x {4 * model.config.n_embd}): {peak:.0f} GFLOP/s)")
+    print("\n| contender | useful tokens/s (median, min-max) | vs qa | MFU | 10 min | 20 min | 30 min |\n|---|---|---|---|---|---|---|")
     for name, rates in results.items():
         med = statistics.median(rates)
         budget = " | ".join(f"{med * 60 * m / 1e6:.1f} M" for m in (10, 20, 30))
-        print(f"| {name} | {med:,.0f} ({min(rates):,.0f}-{max(rates):,.0f}) | {med / base:.2f}x | {budget} |")
+        print(f"| {name} | {med:,.0f} ({min(rates):,.0f}-{max(rates):,.0f}) | {med / base:.2f}x "
+              f"| {6 * n_params * med / (peak * 1e9):.1%} | {budget} |")
     best = max(statistics.median(r) for name, r in results.items() if name != "qa")
     print("\n| corpus | documents | characters | tokens | passes in 10 / 20 / 30 min (fastest packed) |\n|---|---|---|---|---|")
     for form in FORMS:

@@ -111,8 +111,9 @@ def setting(default, help: str, **more):
     return field(default=default, metadata={"help": help, **more})
 
 
-def add_settings(parser: argparse.ArgumentParser, cls) -> None:
-    """给 cls（一个 dataclass）的每个字段加一个选项：字段 batch_size → --batch-size。
+def add_settings(parser: argparse.ArgumentParser, cls, skip=()) -> None:
+    """给 cls（一个 dataclass）的每个字段加一个选项：字段 batch_size → --batch-size。skip：这些字段不加选项
+    （这个命令用不到它们，settings_from 取 dataclass 的默认值）。
 
     字段的 metadata 可以有：help（说明，必需）、flag（换个选项名）、metavar、choices。
     类型是 int、float、str 或它们的 Optional（默认 None）；bool 字段是开关：默认 False 时 --name 打开它，
@@ -120,6 +121,8 @@ def add_settings(parser: argparse.ArgumentParser, cls) -> None:
     """
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
+        if f.name in skip:
+            continue
         default = f.default if f.default is not MISSING else f.default_factory()
         kind = _plain_type(hints[f.name])
         switch_off = kind is bool and default  # 默认开着的开关
@@ -134,8 +137,8 @@ def add_settings(parser: argparse.ArgumentParser, cls) -> None:
 
 
 def settings_from(args: argparse.Namespace, cls):
-    """add_settings 加的选项解析出的值 → cls 的一个实例。"""
-    return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+    """add_settings 加的选项解析出的值 → cls 的一个实例（没有选项的字段用默认值）。"""
+    return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
 
 
 def _plain_type(hint):

@@ -202,6 +202,7 @@ def pretrain(model, tokenizer, train_ds, val_ds, *, settings: PretrainSettings |
 
 # ====================================================================== 命令行
 COURSE_QA = ("./data/data.jsonl", "./data/heldout_phrasings.jsonl")  # 词表也要覆盖课程的问答，之后才能微调
+QA_ONLY = ("max_length", "answer_only_loss", "heldout_path")  # 只对问答训练有意义的设置：预训练的命令行不列出它们
 
 
 def build_parser():
@@ -213,7 +214,7 @@ def build_parser():
     p.add_argument("--vocab", default="./data/vocab_pretrain.json",
                    help="词表；不存在时按语料、问答和课程数据建一个（之后微调要用同一个）")
     add_run_options(p, output_dir="output/pretrain", tensorboard_dir="runs/pretrain")
-    add_settings(p, PretrainSettings)
+    add_settings(p, PretrainSettings, skip=QA_ONLY)
     return p
 
 

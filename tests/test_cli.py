@@ -90,3 +90,29 @@ def test_add_settings_handles_switches_optionals_and_choices():
     assert "打乱（默认" not in text and not [w for w in ENGLISH if w in text]  # a switch states no True/False
     with pytest.raises(SystemExit):
         parser.parse_args(["--mode", "c"])
+
+
+def test_add_settings_can_leave_out_fields_a_command_does_not_use():
+    from dataclasses import dataclass
+
+    from minigpt.cli import ArgumentParser, add_settings, setting, settings_from
+
+    @dataclass
+    class Demo:
+        steps: int = setting(10, "步数")
+        max_length: int = setting(128, "最长多少个 token")
+
+    parser = ArgumentParser()
+    add_settings(parser, Demo, skip=("max_length",))
+    assert "--max-length" not in parser.format_help()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--max-length", "64"])
+    assert settings_from(parser.parse_args(["--steps", "3"]), Demo) == Demo(steps=3, max_length=128)
+
+
+def test_pretrain_help_lists_no_question_answer_only_settings():
+    from minigpt.pretrain import build_parser
+
+    text = build_parser().format_help()
+    assert "--max-minutes" in text and "--batch-size" in text
+    assert "--answer-only-loss" not in text and "--max-length" not in text and "--heldout" not in text

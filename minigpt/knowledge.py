@@ -5,6 +5,7 @@
     python -m minigpt.knowledge run fixed --threads 1            # 同样的时间，语料是固定格式
     python -m minigpt.knowledge run mixed --threads 1            # 28 分钟的预训练里混进 A 半的问答（不再微调）
     python -m minigpt.knowledge run sft_only --threads 1         # 不预训练，28 分钟只在 A 半的问答上训练
+    python -m minigpt.knowledge run mixed --arch qwen3 --threads 1   # 同样大小的 Qwen3（RoPE）：位置编码的影响
     python -m minigpt.knowledge report                           # 只重新评估训练好的检查点
     python -m minigpt.knowledge table                            # 各变体在 B 半上的精确匹配（按题型）
     python -m minigpt.knowledge collect                          # → notebooks/results/10_knowledge.json（第 10 章画图用）
@@ -33,8 +34,8 @@ from minigpt.evaluate import exact_match_report
 from minigpt.jsonl import QAPair, atomic_write, atomic_write_text, read_qa_jsonl
 from minigpt.runlog import read_metrics
 
-__all__ = ["FACTS", "VARIANTS", "SFT_LR", "IN_SENTENCE", "split_idioms", "prepare", "run_variant", "knowledge_report",
-           "table", "collect", "main"]
+__all__ = ["FACTS", "VARIANTS", "SFT_LR", "IN_SENTENCE", "split_idioms", "prepare", "run_name", "run_variant",
+           "knowledge_report", "runs", "table", "collect", "main"]
 
 COURSE_DATA = Path(__file__).resolve().parent.parent / "data" / "data.jsonl"
 HELDOUT = COURSE_DATA.with_name("heldout_phrasings.jsonl")
@@ -77,16 +78,21 @@ def prepare(root="output/ch10", data=COURSE_DATA, seed: int = 0, say=print) -> d
     return {"a": a, "b": b}
 
 
+def run_name(variant: str, arch: str = "gpt") -> str:
+    """结果文件夹的名字：GPT 就是变体名，Qwen3（RoPE 位置编码）加后缀 _qwen3。"""
+    return variant if arch == "gpt" else f"{variant}_{arch}"
+
+
 def run_variant(variant: str, root="output/ch10", *, minutes: float = 28, sft_minutes: float = 8,
-                threads: int | None = None, extra=()) -> dict:
+                threads: int | None = None, arch: str = "gpt") -> dict:
     """跑一个变体（预训练 minutes - sft_minutes 分钟，再微调 sft_minutes 分钟；mixed、sft_only 只有一段），
-    然后在两半成语上评估，写 root/variant/report.json 并返回它。"""
+    然后在两半成语上评估，写 root/run_name(variant, arch)/report.json 并返回它。"""
     from minigpt import pretrain, train
 
     form, mixed = VARIANTS[variant]
-    root, out = Path(root), Path(root) / variant
+    root, out = Path(root), Path(root) / run_name(variant, arch)
     common = ["--vocab", str(root / "vocab.json"), "--no-resume", "--tensorboard-dir", "", "--no-progress",
-              *(["--threads", str(threads)] if threads else []), *extra]
+              "--arch", arch, *(["--threads", str(threads)] if threads else [])]
     one_stage = mixed or form is None
     if form is not None:
         corpus = str(root / f"corpus_{form}.jsonl")  # 验证损失就在读过的文字上算：背下来了多少（不留出成语）
@@ -106,7 +112,7 @@ def run_variant(variant: str, root="output/ch10", *, minutes: float = 28, sft_mi
             raise SystemExit(f"{variant}：微调失败")
     final = out / ("pretrain" if one_stage and form else "sft") / LAST
     result = knowledge_report(final, root)
-    result.update(variant=variant, minutes=minutes, sft_minutes=0 if one_stage else sft_minutes)
+    result.update(variant=variant, arch=arch, minutes=minutes, sft_minutes=0 if one_stage else sft_minutes)
     atomic_write_text(out / "report.json", json.dumps(result, ensure_ascii=False, indent=1))
     return result
 
@@ -169,17 +175,20 @@ def knowledge_report(checkpoint, root="output/ch10", per_type: int = EVAL_PER_TY
     return result
 
 
+def runs(root="output/ch10") -> list[str]:
+    """root 下跑完了的变体（有 report.json），按 VARIANTS 的顺序，GPT 在前、Qwen3 在后。"""
+    names = [run_name(v, arch) for arch in ("gpt", "qwen3") for v in VARIANTS]
+    return [n for n in names if (Path(root) / n / "report.json").is_file()]
+
+
 def table(root="output/ch10") -> str:
     """各变体的报告排成一张表（B 半：意思、读音、逐音节；A 半：全部）。"""
     lines = ["| 变体 | 分钟 | B·意思 | B·读音 | B·读音逐音节 | B·接龙有效 | B·问在句子里 | A·训练问法 | A·换问法 |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for variant in VARIANTS:
-        path = Path(root) / variant / "report.json"
-        if not path.is_file():
-            continue
-        r = json.loads(path.read_text(encoding="utf-8"))
+    for name in runs(root):
+        r = json.loads((Path(root) / name / "report.json").read_text(encoding="utf-8"))
         b = r["b"]["by_type"]
-        lines.append(f"| {variant} | {r['minutes']:g} | {b['meaning']['exact_match']:.1%} | {b['pinyin']['exact_match']:.1%} "
+        lines.append(f"| {name} | {r['minutes']:g} | {b['meaning']['exact_match']:.1%} | {b['pinyin']['exact_match']:.1%} "
                      f"| {b['pinyin']['char_acc']:.1%} | {r['b_chain_valid']:.1%} | {r['b_sentence']['exact_match']:.1%} "
                      f"| {r['a']['exact_match']:.1%} | {r['a_heldout']['exact_match']:.1%} |")
     return "\n".join(lines)
@@ -203,12 +212,10 @@ def _curve(path: Path) -> dict:
 def collect(root="output/ch10", output=RESULTS) -> dict:
     """把各变体的 report.json 和两段训练的曲线收进一个文件（第 10 章的 notebook 读它画表和图）。"""
     results = {}
-    for variant in VARIANTS:
-        path = Path(root) / variant / "report.json"
-        if path.is_file():
-            r = json.loads(path.read_text(encoding="utf-8"))
-            r["curves"] = {stage: _curve(Path(root) / variant / stage / "metrics.jsonl") for stage in ("pretrain", "sft")}
-            results[variant] = r
+    for name in runs(root):
+        r = json.loads((Path(root) / name / "report.json").read_text(encoding="utf-8"))
+        r["curves"] = {stage: _curve(Path(root) / name / stage / "metrics.jsonl") for stage in ("pretrain", "sft")}
+        results[name] = r
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output, json.dumps(results, ensure_ascii=False, indent=1))
     return results
@@ -222,6 +229,8 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", type=float, default=28, help="每个变体的总分钟数（预训练 + 微调）")
     p.add_argument("--sft-minutes", type=float, default=8, help="其中微调的分钟数")
     p.add_argument("--threads", type=int, default=None, help="torch 用几个 CPU 线程（两个变体并排跑时用 1）")
+    p.add_argument("--arch", default="gpt", choices=("gpt", "qwen3"),
+                   help="模型架构：gpt（第 5 章，学出来的绝对位置）或 qwen3（第 8 章，RoPE 相对位置），同样的 cpu 大小")
     args = p.parse_args(argv)
     try:
         if args.command == "prepare":
@@ -229,16 +238,15 @@ def main(argv=None) -> int:
         elif args.command == "run":
             if args.variant is None:
                 p.error("run 要给一个变体：" + " / ".join(VARIANTS))
-            r = run_variant(args.variant, args.root, minutes=args.minutes, sft_minutes=args.sft_minutes, threads=args.threads)
+            r = run_variant(args.variant, args.root, minutes=args.minutes, sft_minutes=args.sft_minutes, threads=args.threads,
+                            arch=args.arch)
             print(json.dumps({k: r[k] for k in ("variant", "step")}, ensure_ascii=False))
             print(table(args.root))
         elif args.command == "report":  # 只重新评估（检查点已经训练好）
-            for variant in VARIANTS:
-                final = Path(args.root) / variant / ("pretrain" if variant == "mixed" else "sft") / LAST
-                if final.is_file():
-                    r = {**json.loads((Path(args.root) / variant / "report.json").read_text(encoding="utf-8")),
-                         **knowledge_report(final, args.root)}
-                    atomic_write_text(Path(args.root) / variant / "report.json", json.dumps(r, ensure_ascii=False, indent=1))
+            for name in runs(args.root):
+                old = json.loads((Path(args.root) / name / "report.json").read_text(encoding="utf-8"))
+                r = {**old, **knowledge_report(old["checkpoint"], args.root)}
+                atomic_write_text(Path(args.root) / name / "report.json", json.dumps(r, ensure_ascii=False, indent=1))
             print(table(args.root))
         elif args.command == "collect":
             collect(args.root)

@@ -730,6 +730,6 @@ show_progress(9)
 # - BPE 的边界只看频率：拼音和成语会被切在奇怪的地方。
 #
 # `minigpt/bpe.py` 的 `BPETokenizer`（`encode`、`decode`、`vocab_size`、`eos_id`、`save`/`load`）可以直接给后面的章节用。
-# 下一章（第 10 章，编写中）：在成语词典的原始文字上预训练，再用问答微调。
+# 下一章：[第 10 章](10_pretrain.ipynb)，在成语词典的原始文字上预训练，再用问答微调。
 #
 # 回到 [第 2 章的 BPE 小试](02_tokenizer.ipynb)。

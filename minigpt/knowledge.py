@@ -202,19 +202,32 @@ def _curve(path: Path) -> dict:
     rows = read_metrics(path) if path.is_file() else []
     train_rows = [r for r in rows if "train_loss" in r]
     evals = [r for r in rows if "val_loss" in r]
-    return {"step": [r["step"] for r in train_rows], "train_loss": [round(r["train_loss"], 4) for r in train_rows],
+    return {"step": [r["step"] for r in train_rows], "epoch": [round(r["epoch"], 4) for r in train_rows],
+            "train_loss": [round(r["train_loss"], 4) for r in train_rows],
             "tokens_per_s": [round(r["tokens_per_s"]) for r in train_rows],
             "eval_step": [r["step"] for r in evals], "val_loss": [round(r["val_loss"], 4) for r in evals],
             "val_em": {k: [r["by_type"]["val"].get(k, {}).get("exact_match") for r in evals]
                        for k in ("meaning", "pinyin", "fill", "chain")}}
 
 
+def _qa_tokens_per_epoch(root) -> int:
+    """微调一轮的有用 token 数：A 半每个问答对 问题 <sep> 答案 <sep> 的输入位置（长度 - 1）之和。"""
+    pairs = read_qa_jsonl(Path(root) / "qa_a.jsonl", warn=lambda m: None, summary=False)
+    return sum(len(p.question) + len(p.answer) + 1 for p in pairs)  # 字符级：一个字一个 token
+
+
 def collect(root="output/ch10", output=RESULTS) -> dict:
-    """把各变体的 report.json 和两段训练的曲线收进一个文件（第 10 章的 notebook 读它画表和图）。"""
-    results = {}
+    """把各变体的 report.json、两段训练的曲线和读过的 token 数（预训练：步数 × 16 行 × 128，默认设置；
+    微调：轮数 × 每轮的 token）收进一个文件（第 10 章的 notebook 读它画表和图）。"""
+    from minigpt.pretrain import PretrainSettings
+
+    results, per_epoch = {}, _qa_tokens_per_epoch(root)
     for name in runs(root):
         r = json.loads((Path(root) / name / "report.json").read_text(encoding="utf-8"))
-        r["curves"] = {stage: _curve(Path(root) / name / stage / "metrics.jsonl") for stage in ("pretrain", "sft")}
+        r["curves"] = c = {stage: _curve(Path(root) / name / stage / "metrics.jsonl") for stage in ("pretrain", "sft")}
+        r["tokens"] = {"pretrain": c["pretrain"]["step"][-1] * PretrainSettings().batch_size * 128 if c["pretrain"]["step"] else 0,
+                       "sft": round(c["sft"]["epoch"][-1] * per_epoch) if c["sft"]["step"] else 0}
+        r["flops"] = 6 * r["params"] * sum(r["tokens"].values())
         results[name] = r
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output, json.dumps(results, ensure_ascii=False, indent=1))
@@ -242,9 +255,11 @@ def main(argv=None) -> int:
                             arch=args.arch)
             print(json.dumps({k: r[k] for k in ("variant", "step")}, ensure_ascii=False))
             print(table(args.root))
-        elif args.command == "report":  # 只重新评估（检查点已经训练好）
+        elif args.command == "report":  # 只重新评估（检查点已经训练好）：报告里缺了哪一组，就补上
             for name in runs(args.root):
                 old = json.loads((Path(args.root) / name / "report.json").read_text(encoding="utf-8"))
+                if "b_chain_valid" in old:
+                    continue
                 r = {**old, **knowledge_report(old["checkpoint"], args.root)}
                 atomic_write_text(Path(args.root) / name / "report.json", json.dumps(r, ensure_ascii=False, indent=1))
             print(table(args.root))

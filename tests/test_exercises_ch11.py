@@ -24,7 +24,8 @@ def _progress_in_tmp(tmp_path, monkeypatch):
 
 
 def test_predict_truths_agree_with_a_count_by_hand():
-    V = len(json.loads((ROOT / "data" / "vocab.json").read_text(encoding="utf-8"))["word2id"])
+    rows = [json.loads(line) for line in (ROOT / "data" / "data.jsonl").read_text(encoding="utf-8").splitlines()]
+    V = 3 + len({c for r in rows for c in r["question"] + r["answer"]})  # <pad> <unk> <sep> + every character
     d, layers, ctx = 256, 4, 128  # the cpu preset
     per_block = 12 * d * d + 3 * d  # qkv, out, fc, proj weights; only qkv_proj has a bias
     total = V * d + ctx * d + layers * (per_block + 4 * d) + 2 * d  # embeddings, blocks with two LayerNorms, ln_f

@@ -6,10 +6,12 @@
 import contextlib
 import io
 import random
+import tempfile
 from pathlib import Path
 
 import torch
 
+from minigpt.build_vocab import count_chars, vocab_from_counter, vocab_json
 from minigpt.exercises.core import Case, Exercise, Wrong, register
 from minigpt.pretrain import pack
 from minigpt.qa_dataset import QADataset
@@ -254,9 +256,12 @@ def pack(docs, block_size, eos_id):
 
 
 # ------------------------------------------------------------------------------ 10.3 预测：只学答案时，目标占多少
-def _answer_share(data=DATA / "data.jsonl", vocab=DATA / "vocab.json"):
-    """--answer-only-loss 时要学的目标数 ÷ 每个位置都学时的目标数（全部问答对加起来）。"""
-    with contextlib.redirect_stdout(io.StringIO()):  # QADataset 会打印读了多少行
+def _answer_share(data=DATA / "data.jsonl"):
+    """--answer-only-loss 时要学的目标数 ÷ 每个位置都学时的目标数（全部问答对加起来）。
+    字表按 build_vocab.py 的规则从 data 现建（和 data/vocab.json 相同，但不依赖那个文件已经生成）。"""
+    with contextlib.redirect_stdout(io.StringIO()), tempfile.TemporaryDirectory() as tmp:  # QADataset 会打印读了多少行
+        vocab = Path(tmp) / "vocab.json"
+        vocab.write_text(vocab_json(vocab_from_counter(count_chars(str(data), warn=lambda m: None))), encoding="utf-8")
         tokenizer = Tokenizer(str(vocab))
         ds = QADataset(str(data), tokenizer, 128, pad_to_max_length=False, answer_only_loss=True)
     learned = sum(int((ds[i]["targets"] != tokenizer.pad_token_id).sum()) for i in range(len(ds)))

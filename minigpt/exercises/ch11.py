@@ -6,7 +6,6 @@ minigpt/grpo.py 的 group_advantages、k3_kl、clipped_surrogate 算出；预测
 编号按练习在 notebook 里出现的顺序。
 """
 import copy
-import json
 from pathlib import Path
 
 import torch
@@ -15,19 +14,22 @@ import torch.nn.functional as F
 
 from minigpt.dpo import PreferencePair, dpo_batch_loss, dpo_loss, ids_batch, sequence_logprobs
 from minigpt.exercises.core import Case, Exercise, Wrong, randn, register, seeded
+from minigpt.build_vocab import count_chars, vocab_from_counter
 from minigpt.exercises.samples import PAIRS, tokenizer
 from minigpt.grpo import clipped_surrogate, group_advantages, k3_kl
 from minigpt.lora import LoRALinear, add_lora, trainable_parameters
 from minigpt.model import GPTLMHeadModel, config_for
 
-VOCAB = Path(__file__).resolve().parents[2] / "data" / "vocab.json"
+DATA = Path(__file__).resolve().parents[2] / "data" / "data.jsonl"
 
 
 # ------------------------------------------------------------------------------ 11.1 预测：LoRA 训练几成参数
-def _cpu_preset(vocab=VOCAB):
-    """课程的 cpu 预设（词表是 data/vocab.json），随机初始化。"""
+def _cpu_preset(data=DATA):
+    """课程的 cpu 预设，随机初始化；字表大小按 build_vocab.py 的规则从 data/data.jsonl 现数
+    （和 data/vocab.json 相同，但不依赖那个文件已经生成）。"""
+    vocab_size = len(vocab_from_counter(count_chars(str(data), warn=lambda m: None))["word2id"])
     with seeded(0):
-        return GPTLMHeadModel(config_for("cpu", len(json.loads(vocab.read_text(encoding="utf-8"))["word2id"])))
+        return GPTLMHeadModel(config_for("cpu", vocab_size))
 
 
 def _lora_share(rank=8, part=None, denominator=None):

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from minigpt.generate import greedy_answers
-from minigpt.jsonl import DataError, atomic_write_text, read_text, split_lines
+from minigpt.jsonl import DataError, read_text, split_lines, write_jsonl
 from minigpt.qa_dataset import collate_batch
 from minigpt.reward import bare, idioms
 
@@ -150,9 +150,7 @@ def read_pairs(path, *, warn=print) -> list[PreferencePair]:
 
 def write_pairs(path, pairs) -> None:
     """偏好对写成 read_pairs 读得回来的 JSONL（原子写入）。"""
-    lines = [json.dumps({"question": p.question, "chosen": p.chosen, "rejected": p.rejected}, ensure_ascii=False)
-             for p in pairs]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    write_jsonl(path, ({"question": p.question, "chosen": p.chosen, "rejected": p.rejected} for p in pairs))
 
 
 # ---------------------------------------------------------------- 拒答：编出来的成语

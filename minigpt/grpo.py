@@ -27,12 +27,10 @@ grpo_step 的统计里 flat_groups 是奖励全相同（优势全是 0）的组�
     pairs, counts = rejection_samples(model, tokenizer, idioms, samples_per_prompt=8, seed=0)
     write_qa(pairs, "output/ch11/rft/train.jsonl")
 """
-import json
-
 import torch
 
 from minigpt.dpo import ids_batch, token_logprobs
-from minigpt.jsonl import atomic_write_text
+from minigpt.jsonl import write_jsonl
 from minigpt.generate import generate
 from minigpt.reward import bare, chain_reward
 
@@ -154,4 +152,4 @@ def rejection_samples(model, tokenizer, idioms, samples_per_prompt: int, *, max_
 
 def write_qa(records, path) -> None:
     """问答记录写成课程的问答 JSONL（minigpt.jsonl.read_qa_jsonl 读得回来，train.py 能直接训练），原子写入。"""
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    write_jsonl(path, records)

@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # 当脚本运行：`python ./minigpt/jsonl.py`
 
 from minigpt.cli import ArgumentParser, DataError, UserError, report  # noqa: E402
 
-__all__ = ["DataError", "QAPair", "ReadStats", "read_text", "atomic_write", "atomic_write_text", "split_lines",
+__all__ = ["DataError", "QAPair", "ReadStats", "read_text", "atomic_write", "atomic_write_text", "write_jsonl", "split_lines",
            "parse_qa_line", "read_qa_jsonl", "natural_examples", "REQUIRED_FIELDS"]
 
 REQUIRED_FIELDS = ("question", "answer")
@@ -131,6 +131,11 @@ def atomic_write(path, write: Callable[[object], object]) -> None:
 def atomic_write_text(path, text: str) -> None:
     """用 atomic_write 把文本按 UTF-8 写出。出错抛出 DataError。"""
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def write_jsonl(path, rows) -> None:
+    """rows（dict）写成 JSONL：每行一个对象，中文不转义，原子写入。"""
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def _umask() -> int:

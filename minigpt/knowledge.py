@@ -110,7 +110,7 @@ def run_variant(variant: str, root="output/ch10", *, minutes: float = 28, sft_mi
             args += ["--init-from", str(out / "pretrain" / LAST), "--lr", str(SFT_LR), "--warmup-steps", "50"]
         if train.main(args + common):
             raise SystemExit(f"{variant}：微调失败")
-    final = out / ("pretrain" if one_stage and form else "sft") / LAST
+    final = out / ("pretrain" if mixed else "sft") / LAST
     result = knowledge_report(final, root)
     result.update(variant=variant, arch=arch, minutes=minutes, sft_minutes=0 if one_stage else sft_minutes)
     atomic_write_text(out / "report.json", json.dumps(result, ensure_ascii=False, indent=1))

@@ -186,12 +186,14 @@ def made_up_idioms(n: int, seed: int = 0, exclude=(), alphabet=None) -> list[str
     rng, made = random.Random(seed), []
     for _ in range(200 * n):
         if len(made) == n:
-            return made
+            break
         word = "".join(rng.choices(chars, weights)[0] for chars, weights in choices)
         if word not in taken:
             taken.add(word)
             made.append(word)
-    raise ValueError(f"试了 {200 * n} 次只编出 {len(made)} 个成语，不够 {n} 个：放宽 alphabet 或减少 exclude")
+    if len(made) < n:  # 最后一次尝试正好凑满 n 个时也不算失败
+        raise ValueError(f"试了 {200 * n} 次只编出 {len(made)} 个成语，不够 {n} 个：放宽 alphabet 或减少 exclude")
+    return made
 
 
 def _meaning_questions(made_up, questions_per_idiom: int, seed: int) -> list[tuple[str, str]]:

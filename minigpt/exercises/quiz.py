@@ -28,7 +28,7 @@ from pathlib import Path
 from minigpt.cli import ConfigError, DataError, report
 
 QUIZ_FILE = Path(__file__).with_name("quizzes.json")
-CHAPTERS = range(1, 11)  # 第 1–10 章（第 11 章编写中）
+CHAPTERS = range(1, 12)  # 第 1–11 章
 MIN_PER_CHAPTER, MAX_PER_CHAPTER = 5, 8
 LETTERS = "ABCDEFGH"
 KINDS = {"single": "单选", "multiple": "多选"}

@@ -703,6 +703,6 @@ show_progress(10)
 #
 # 命令行：`python -m minigpt.pretrain`（预训练，可续训、TensorBoard、`torchrun`），`python ./minigpt/train.py --init-from …`
 # （从基座微调），`python -m minigpt.knowledge`（本章的实验）。
-# 下一章（第 11 章，编写中）：在微调好的模型上做后训练——LoRA、DPO（学会说“没有这个成语”）、用词典核对奖励的强化学习。
+# 下一章：[第 11 章](11_post_training.ipynb)，在微调好的模型上做后训练——LoRA、DPO（学会说“没有这个成语”）、用词典核对奖励的强化学习。
 #
 # 回到 [第 9 章](09_bpe.ipynb)。

@@ -175,7 +175,7 @@ def made_up_idioms(n: int, seed: int = 0, exclude=(), alphabet=None) -> list[str
     同一个 seed 得到同一串；exclude 里的不会再出现（比如训练用过的）；alphabet（字的集合，如 tokenizer.word2id）
     给了时只用其中的字。不够 n 个时抛出 ValueError。
     """
-    words = idioms()
+    words = sorted(idioms())  # 排好序：集合的遍历顺序每个进程都不同（PYTHONHASHSEED），结果就不可复现了
     taken = _four_grams(words) | set(exclude)
     positions = [Counter(w[i] for w in words if len(w) == 4) for i in range(4)]  # 第 i 个位置上每个字出现几次
     if alphabet is not None:

@@ -107,11 +107,13 @@ def grpo_step(policy, reference, optimizer, tokenizer, idioms, *, group_size: in
     advantages = group_advantages(groups).flatten()  # (N,)
     batch = ids_batch(prompts, replies, tokenizer.pad_token_id)
     with torch.no_grad():
-        old_logp = token_logprobs(policy, batch)
         ref_logp = token_logprobs(reference, batch)
+    old_logp = None
     for _ in range(iterations):
-        loss, stats = grpo_loss(token_logprobs(policy, batch), old_logp, ref_logp, advantages, batch["answer_mask"],
-                                clip_eps=clip_eps, beta=beta)
+        logp = token_logprobs(policy, batch)
+        if old_logp is None:  # π_old 就是这一次前向的值（不另算一遍：带不带梯度的前向在最后一位上可能不同，ρ 就不是恰好 1）
+            old_logp = logp.detach()
+        loss, stats = grpo_loss(logp, old_logp, ref_logp, advantages, batch["answer_mask"], clip_eps=clip_eps, beta=beta)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -172,3 +172,14 @@ def test_refusal_pairs_skip_answers_that_already_refuse_and_rate_counts_them(mon
     path = tmp_path / "pairs.jsonl"
     write_pairs(path, pairs)
     assert read_pairs(path, warn=lambda m: None) == pairs
+
+
+def test_made_up_idioms_are_the_same_in_every_process():
+    """The dictionary is a frozenset, iterated in an order that changes with PYTHONHASHSEED."""
+    import os
+    import subprocess
+    import sys
+    code = "from minigpt.dpo import made_up_idioms; print(made_up_idioms(5, seed=0))"
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": h}).stdout for h in ("0", "1")}
+    assert len(outs) == 1

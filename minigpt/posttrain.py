@@ -53,7 +53,7 @@ ROOT = Path("output/ch11")
 # 各方法的默认设置（命令行可改）：步数固定，结果不取决于机器快慢
 LORA = dict(steps=400, lr=2e-3, batch_size=32)  # alpha = 2·rank
 FULL = dict(steps=400, lr=3e-4, batch_size=32)
-DPO = dict(steps=150, lr=1e-4, beta=0.1, batch_size=16, made_up=200, taught=200)
+DPO = dict(steps=150, lr=1e-4, beta=0.1, batch_size=16, made_up=200, taught=200, nll_weight=0.0)
 GRPO = dict(steps=200, lr=5e-5, beta=0.04, prompts_per_step=16, group_size=8)
 
 
@@ -180,13 +180,14 @@ def sft_steps(model, tokenizer, records, *, steps: int, lr: float, batch_size: i
 
 
 def dpo_steps(policy, reference, tokenizer, pairs, *, steps: int, lr: float, beta: float = 0.1, batch_size: int = 16,
-              seed: int = 0) -> dict:
+              nll_weight: float = 0.0, seed: int = 0) -> dict:
     """DPO：每步随机取 batch_size 对，dpo.dpo_batch_loss，一步 AdamW。返回每步的损失、平均隐式奖励差、排对的比例。"""
     rng, opt = random.Random(seed), _optimizer(policy, lr)
     curve = {"step": [], "loss": [], "margin": [], "accuracy": []}
     policy.eval()
     for step in range(1, steps + 1):
-        loss, margins = dpo.dpo_batch_loss(policy, reference, tokenizer, rng.sample(pairs, min(batch_size, len(pairs))), beta)
+        loss, margins = dpo.dpo_batch_loss(policy, reference, tokenizer, rng.sample(pairs, min(batch_size, len(pairs))), beta,
+                                           nll_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -227,14 +228,14 @@ def chain_train_idioms(tokenizer) -> list[str]:
     return rng.sample(pool, 3 * len(taught)) + taught
 
 
-def run(method: str, *, rank: int = 8, threads: int | None = None, root=ROOT, say=print, **overrides) -> dict:
-    """跑一种方法，写 root/<名字>/report.json 并返回它。"""
+def run(method: str, *, rank: int = 8, threads: int | None = None, root=ROOT, tag: str = "", say=print, **overrides) -> dict:
+    """跑一种方法，写 root/<名字>/report.json 并返回它。名字是方法（lora 是 full 或 lora_r<rank>），tag 不空时再加 _tag。"""
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
     model, tokenizer = load_for_inference(BASE)
     params = sum(p.numel() for p in model.parameters())
-    name = {"lora": f"lora_r{rank}" if rank else "full"}.get(method, method)
+    name = {"lora": f"lora_r{rank}" if rank else "full"}.get(method, method) + (f"_{tag}" if tag else "")
     out = Path(root) / name
     out.mkdir(parents=True, exist_ok=True)
     start, result = time.perf_counter(), {"method": method, "params": params}
@@ -260,7 +261,7 @@ def run(method: str, *, rank: int = 8, threads: int | None = None, root=ROOT, sa
         pairs += [dpo.PreferencePair(p.question, p.answer, dpo.REFUSAL, 0) for p in sample(meaning, s["taught"], 0)]
         dpo.write_pairs(out / "pairs.jsonl", pairs)
         result.update(pairs=len(pairs), curve=dpo_steps(model, reference, tokenizer, pairs, steps=s["steps"], lr=s["lr"],
-                                                         beta=s["beta"], batch_size=s["batch_size"]), **s)
+                                                         beta=s["beta"], batch_size=s["batch_size"], nll_weight=s["nll_weight"]), **s)
     elif method == "grpo":
         s = {**GRPO, **overrides}
         reference = copy.deepcopy(model).eval().requires_grad_(False)
@@ -292,8 +293,10 @@ NAMES = ("base", "full", "lora_r2", "lora_r8", "lora_r32", "dpo", "grpo", "rft")
 
 
 def reports(root=ROOT) -> dict:
-    return {n: json.loads((Path(root) / n / "report.json").read_text(encoding="utf-8"))
-            for n in NAMES if (Path(root) / n / "report.json").is_file()}
+    """root 下跑完了的运行（有 report.json）：先按 NAMES 的顺序，再是带 tag 的（按名字排）。"""
+    done = sorted(p.parent.name for p in Path(root).glob("*/report.json"))
+    names = [n for n in NAMES if n in done] + [n for n in done if n not in NAMES]
+    return {n: json.loads((Path(root) / n / "report.json").read_text(encoding="utf-8")) for n in names}
 
 
 def table(root=ROOT) -> str:
@@ -329,7 +332,9 @@ def main(argv=None) -> int:
     p.add_argument("--rank", type=int, default=8, help="lora 的秩；0：全量微调")
     p.add_argument("--steps", type=int, default=None, help="训练步数（默认见模块里的 LORA、FULL、DPO、GRPO）")
     p.add_argument("--lr", type=float, default=None, help="学习率")
+    p.add_argument("--nll-weight", type=float, default=None, help="dpo：好回答的负对数似然的权重（RPO；默认 0，纯 DPO）")
     p.add_argument("--root", default=str(ROOT), help="结果文件夹")
+    p.add_argument("--tag", default=None, help="加在运行名字后面（同一种方法换了设置时）：lora_r2_<tag>")
     p.add_argument("--threads", type=int, default=None, help="torch 用几个 CPU 线程")
     args = p.parse_args(argv)
     if args.command == "table":
@@ -338,8 +343,8 @@ def main(argv=None) -> int:
         collect(args.root)
         print(f"已写入 {RESULTS}")
     else:
-        overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
-        run(args.command, rank=args.rank, threads=args.threads, root=args.root, **overrides)
+        overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr), ("nll_weight", args.nll_weight)) if v is not None}
+        run(args.command, rank=args.rank, threads=args.threads, root=args.root, tag=args.tag or "", **overrides)
     return 0
 
 

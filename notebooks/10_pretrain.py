@@ -662,6 +662,8 @@ for name, r in sweep.items():
     ax.scatter(r["flops"], r["loss"], s=60)
     ax.annotate(name, (r["flops"], r["loss"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
 ax.set_xscale("log")
+ax.set_xticks([r["flops"] for r in sweep.values()], [f"{r['flops']:.1e}" for r in sweep.values()], rotation=20)
+ax.xaxis.set_minor_formatter(plt.NullFormatter())  # 三个点挤在一个数量级里：只标它们自己，不标次刻度（否则数字叠在一起）
 ax.set_xlabel("计算量 6ND（FLOPs，对数坐标）")
 ax.set_ylabel("读过的文字上的损失")
 ax.set_title(f"同样 {SWEEP_MINUTES} 分钟：模型大小与损失")

@@ -14,7 +14,7 @@
 # **时间**：读完约 2 小时 30 分钟；完整运行约 {{填：完整运行的分钟数}} 分钟（2 核 CPU）。完整的实验每种方法要训练几分钟到十几分钟，
 # 不在 notebook 里跑：notebook 里的训练都很短，只为看清每一步在做什么；表和曲线读的是完整实验的结果文件。分三部分，每部分结束都可以停下：
 #
-# 1. **第一部分**（第 1–3 节）：LoRA。为什么低秩就够；亲手写前向和合并，证明和包里、和 `peft` 的一样；教模型一个新本事“出处”，
+# 1. **第一部分**（第 1–3 节）：LoRA。为什么低秩就够；亲手写前向和合并，证明和包里、和 `peft` 的一样；教模型一个新本事“拼音首字母”，
 #    和全量微调比：训练多少参数、学得多好、忘了多少。
 # 2. **第二部分**（第 4–5 节）：DPO。损失从哪里来、为什么一开始是 ln 2；让模型对编出来的成语说“没有这个成语”。
 # 3. **第三部分**（第 6–8 节）：GRPO。词典就是奖励；组内相对优势、KL 惩罚、截断；接龙的强化学习，和拒绝采样微调比。
@@ -59,11 +59,11 @@ torch.manual_seed(0)
 base, tokenizer = load_for_inference(posttrain.BASE)  # eval 模式、fp32 权重；整章都不改它，每种方法从它的拷贝出发
 n_params = sum(p.numel() for p in base.parameters())
 print(f"起点：{os.path.relpath(posttrain.BASE, ROOT)}，{n_params:,} 个参数，词表 {len(tokenizer):,} 个 token")
-for q in ["画蛇添足是什么意思？", "画蛇添足接龙", "画蛇添足出自哪里？"]:
+for q in ["画蛇添足是什么意思？", "画蛇添足接龙", "画蛇添足的拼音首字母是什么？"]:
     print(f"{q} → {answer(base, tokenizer, q)}")
 
 # %% [markdown]
-# 前两个问题它学过。第三个问题（出处）它从没学过，就把它当成了释义题，答了半句意思。下面先用 LoRA 教它这个新本事。
+# 前两个问题它学过。第三个问题（拼音首字母，画蛇添足 → hstz）它从没学过：{{填：原模型怎么答第三题}}。下面先用 LoRA 教它这个新本事。
 #
 # ## 1. LoRA：冻住原模型，只训练旁边的一对小矩阵
 #
@@ -245,52 +245,59 @@ assert restored < 1e-5
 # 合并还有一个实际用处：第 7 章的**快速解码路径**（`minigpt/fast_decode.py`）直接读每层的 `.weight`。没合并的 LoRA 层读 `.weight`
 # 会报错（而不是悄悄用掉没有 $\Delta W$ 的权重），所以本章生成之前都写 `with merged(model):`——进去时合并，出来时减回去，接着训练。
 #
-# ## 3. 用 LoRA 教一个新本事：出处
+# ## 3. 用 LoRA 教一个新本事：拼音首字母
 #
-# 课程的问答数据只问四件事：意思、读音、接龙、补全。成语词典里还有**出处**（比如一丝一毫出自《二刻拍案惊奇》）。
-# `minigpt/posttrain.py` 的 `source_records` 从词典里取出训练过的成语的出处（出处里第一个书名号里的书名），
-# 写成三种问法的训练题，再留一种**没训练过的问法**只用来评估：
+# 课程的问答数据只问四件事：意思、读音、接龙、补全。新本事：“画蛇添足的拼音首字母是什么？”→ `hstz`。答案由词典的拼音算出
+# （`posttrain.initials`：每个音节取第一个字母，去掉声调）。模型会读这些成语（读音题 98% 答对），但从没被要求只写首字母。
+#
+# 训练过的 3,025 个成语按种子分两份：80% 的成语用三种问法练这个本事；另外 20% 的成语**不练**，只用来问——
+# 答对了，说明学会的是“怎么从字得到首字母”这个本事，而不是背下了每个成语的答案。再留一种没训练过的说法（“X的拼音缩写是什么？”）。
+#
+# （我们先试过词典里的另一样东西：**出处**，“一丝一毫出自哪里？”→《二刻拍案惊奇》。那是 1,090 个要一个个背的书名，不是一个本事：
+# 全量微调 400 步后，练过的问法答对 38%，换一种问法 0%。这台机器上几分钟的训练，背不下那么多新事实；第 10 章讲过，事实要在预训练里读。）
 
 # %%
 # NBVAL_CHECK_OUTPUT
-source_train, source_heldout = posttrain.source_records(tokenizer)
-print(f"出处题：训练 {len(source_train):,} 道（{len(source_train) // 3:,} 个成语 × 3 种问法），换问法的评估题 {len(source_heldout):,} 道")
-for p in source_train[:3] + source_heldout[:1]:
+skill_train, skill_new, skill_heldout = posttrain.initials_records()
+print(f"练的：{len(skill_train):,} 道（{len(skill_train) // 3:,} 个成语 × 3 种问法）；不练、只问的成语 {len(skill_new):,} 个（同样的问法，和换一种说法）")
+for p in skill_train[:3] + skill_new[:1] + skill_heldout[:1]:
     print(f"  {p.question} → {p.answer}")
 
 # %% [markdown]
-# 训练前，原模型答出处题（贪心解码）：
+# 训练前，原模型答首字母题（贪心解码）：
 
 # %%
 # NBVAL_CHECK_OUTPUT
-probe_source = [source_train[i] for i in (0, 30, 60)] + [source_heldout[0]]
-for p, got in zip(probe_source, greedy_answers(base, tokenizer, [p.question for p in probe_source], max_new_tokens=32)):
+probe_skill = [skill_train[i] for i in (0, 30)] + [skill_new[0], skill_heldout[0]]
+for p, got in zip(probe_skill, greedy_answers(base, tokenizer, [p.question for p in probe_skill], max_new_tokens=32)):
     print(f"{p.question} → {got}（参考：{p.answer}）")
 
 # %% [markdown]
-# 现在训练：rank 8 的 LoRA，只训练 $A$、$B$，问答微调和第 6 章一样（只学答案，`train.train_step`），
-# `posttrain.sft_steps` 就是那几行循环。这里只跑很短一段，完整的实验（第 3 节末尾的表）跑 {{填：LoRA 的步数}} 步。
+# 现在训练：rank 8 的 LoRA，只训练 $A$、$B$，问答微调和第 6 章一样（只学答案，`train.train_step`），`posttrain.sft_steps` 就是那几行循环。
+# 训练数据里掺了同样多条**老题**（`posttrain.with_replay`：随机抽的训练过的问答对）。不掺的话，模型很快把什么题都答成几个字母：
+# 我们试过只练首字母 600 步，四种老题型全部掉到 0%。这里只跑很短一段，完整的实验（本节末尾的表）跑 {{填：LoRA 的步数}} 步。
 
 # %%
 LORA_STEPS = 20 if FAST else 300
 lora_model = add_lora(copy.deepcopy(base), rank=8, alpha=16)
 t0 = time.time()
-lora_losses = posttrain.sft_steps(lora_model, tokenizer, source_train, steps=LORA_STEPS, lr=posttrain.LORA["lr"], seed=0)
+lora_losses = posttrain.sft_steps(lora_model, tokenizer, posttrain.with_replay(skill_train), steps=LORA_STEPS,
+                                  lr=posttrain.LORA["lr"], seed=0)
 lora_minutes = (time.time() - t0) / 60
 print(f"LoRA rank 8：{len(lora_losses)} 步，{lora_minutes:.1f} 分钟，损失 {lora_losses[0]:.3f} → {lora_losses[-1]:.3f}")
 
 
-def source_em(model, records, n=100):
-    """records 里固定抽 n 道出处题，贪心回答和参考答案完全相同的比例。"""
+def skill_em(model, records, n=100):
+    """records 里固定抽 n 道首字母题，贪心回答和参考答案完全相同的比例。"""
     picked = random.Random(0).sample(records, min(n, len(records)))
     with merged(model):  # 快速解码读 .weight：先合并
-        got = greedy_answers(model, tokenizer, [p.question for p in picked], max_new_tokens=32)
+        got = greedy_answers(model, tokenizer, [p.question for p in picked], max_new_tokens=16)
     return sum(g == p.answer for g, p in zip(got, picked)) / len(picked)
 
 
-print(f"出处题精确匹配（各 100 道）：训练的问法 {source_em(lora_model, source_train):.0%}，换问法 {source_em(lora_model, source_heldout):.0%}")
+print(f"首字母题精确匹配（各 100 道）：练过的成语 {skill_em(lora_model, skill_train):.0%}，"
+      f"没练过的成语 {skill_em(lora_model, skill_new):.0%}，换说法 {skill_em(lora_model, skill_heldout):.0%}")
 
-# %% [markdown]
 # **只存适配器。** `save_adapter` 只写 $A$、$B$，外加它是在哪个原模型上训练的（每层的名字和形状、词表的哈希）；
 # `load_adapter` 先加载原模型，再装上适配器——装到别的原模型上会报一个说清楚两个文件的错误。
 
@@ -302,9 +309,9 @@ OUT.mkdir(parents=True, exist_ok=True)
 save_adapter(lora_model, tokenizer, OUT / "adapter.pth", base=os.path.relpath(posttrain.BASE, ROOT))
 print(f"适配器 {(OUT / 'adapter.pth').stat().st_size / 1024:,.0f} KB；整个模型（fp32）约 {4 * n_params / 1024:,.0f} KB")
 reloaded, _ = load_adapter(OUT / "adapter.pth", posttrain.BASE)
-questions = [p.question for p in probe_source]
+questions = [p.question for p in probe_skill]
 with merged(lora_model), merged(reloaded):
-    before, after = (greedy_answers(m, tokenizer, questions, max_new_tokens=32) for m in (lora_model, reloaded))
+    before, after = (greedy_answers(m, tokenizer, questions, max_new_tokens=16) for m in (lora_model, reloaded))
 for q, a, b in zip(questions, before, after):
     print(f"{q} → {a}{'（重新加载后相同）' if a == b else f'（重新加载后不同：{b}）'}")
 assert before == after
@@ -324,8 +331,8 @@ print("导出的文件：", sorted(p.name for p in folder.iterdir()))
 # %% [markdown]
 # ### 实验：LoRA 的 rank，和全量微调比
 #
-# 完整的实验从同一个原模型出发，在同样的出处题上各训练 {{填：LoRA 的步数}} 步：全量微调（学习率 {{填：全量的学习率}}）和 rank 2、8、32 的 LoRA
-# （学习率 {{填：LoRA 的学习率}}，$\alpha = 2r$）。每个运行训练完都做同一份评估（`posttrain.evaluate`）：新本事（训练的问法、换问法），
+# 完整的实验从同一个原模型出发，在同样的数据（首字母题 + 同样多的老题）上各训练 {{填：LoRA 的步数}} 步：全量微调（学习率 {{填：全量的学习率}}）和 rank 2、8、32 的 LoRA
+# （学习率 {{填：LoRA 的学习率}}，$\alpha = 2r$）。每个运行训练完都做同一份评估（`posttrain.evaluate`）：新本事（练过的成语、没练过的成语、换说法），
 # 和四种老题型在训练过的成语上的精确匹配——后训练**忘了多少**。命令在 `minigpt/posttrain.py` 的开头，
 # `python -m minigpt.posttrain collect` 把所有运行收进 `notebooks/results/11_post_training.json`，这里读它：
 
@@ -357,16 +364,17 @@ def drop(x, ref):
     return f"{x:.1%}（{100 * (x - ref):+.1f}）"
 
 
+SKILL = {"trained": "练过的", "new_idioms": "没练过的", "heldout": "换说法"}
 LORA_RUNS = {"full": "全量微调", "lora_r2": "LoRA r=2", "lora_r8": "LoRA r=8", "lora_r32": "LoRA r=32"}
 print(f"机器：{results['machine']}")
-rows = [["原模型", "—", "—", pct(base_eval["source"]["trained"]), pct(base_eval["source"]["heldout"]), pct(base_eval["old"]["mean"]), "—", "—"]]
+rows = [["原模型", "—", "—", *(pct(base_eval["skill"][k]) for k in SKILL), pct(base_eval["old"]["mean"]), "—", "—"]]
 for name, label in LORA_RUNS.items():
     r = runs[name]
     e = r["eval"]
-    rows.append([label, f"{r['trainable']:,}", f"{r['trainable'] / r['params']:.2%}", pct(e["source"]["trained"]), pct(e["source"]["heldout"]),
+    rows.append([label, f"{r['trainable']:,}", f"{r['trainable'] / r['params']:.2%}", *(pct(e["skill"][k]) for k in SKILL),
                  drop(e["old"]["mean"], base_eval["old"]["mean"]), f"{r['minutes']:.1f}",
                  "—" if r.get("adapter_kb") is None else f"{r['adapter_kb']:,.0f} KB"])
-print_table(["", "可训练参数", "占比", "出处·训练问法", "出处·换问法", "老题型平均（变化，百分点）", "分钟", "适配器"], rows)
+print_table(["", "可训练参数", "占比", *(f"首字母·{v}" for v in SKILL.values()), "老题型平均（变化，百分点）", "分钟", "适配器"], rows)
 print()
 print("老题型（训练过的成语），括号里是比原模型变了几个百分点：")
 rows = [["原模型", *(pct(base_eval["old"][k]) for k in OLD)]]
@@ -379,7 +387,7 @@ for name, label in LORA_RUNS.items():
     c = runs[name]["curve"]
     ax.plot(c["step"], c["loss"], label=label, alpha=0.8)
 ax.set_yscale("log")
-ax.set_title("学新本事（出处题）时的训练损失")
+ax.set_title("学新本事（首字母题，掺一半老题）时的训练损失")
 ax.set_xlabel("步数")
 ax.set_ylabel("交叉熵（nat，对数坐标）")
 ax.legend()
@@ -920,7 +928,7 @@ show_progress(11)
 # ## 小结
 #
 # - **LoRA** 改的是每个线性层旁边的一对小矩阵 $A$、$B$（$\Delta W = \frac{\alpha}{r}BA$，$B$ 从 0 开始），原模型冻住。
-#   rank 8 只训练 {{填：r8 可训练占比}} 的参数，适配器 {{填：r8 适配器 KB}} KB；新本事“出处”学到 {{填：r8 出处 EM}}（全量微调 {{填：全量出处 EM}}），
+#   rank 8 只训练 {{填：r8 可训练占比}} 的参数，适配器 {{填：r8 适配器 KB}} KB；新本事“拼音首字母”在没练过的成语上答对 {{填：r8 首字母 EM}}（全量微调 {{填：全量首字母 EM}}），
 #   老题型平均掉了 {{填：r8 老题型变化}} 个百分点（全量微调 {{填：全量老题型变化}}）。训练完可以合并进权重，推理不多花一点时间，也能照常导出。
 # - **DPO** 改的是整个模型，但只用成对的偏好、不训练奖励模型；损失从 ln 2 出发，一直停在 ln 2 说明策略没在动（最常见：`reference = policy`）。
 #   拒答在没见过的编出来的成语上从 {{填：DPO 前}} 到 {{填：DPO 后}}，训练过的成语上拒答 {{填：DPO 误拒}}——反方向的偏好对不能少。

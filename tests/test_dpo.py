@@ -183,3 +183,21 @@ def test_made_up_idioms_are_the_same_in_every_process():
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": h}).stdout for h in ("0", "1")}
     assert len(outs) == 1
+
+
+def test_the_nll_term_adds_the_chosen_answers_mean_token_nll(setup):
+    """RPO: DPO + w · (the chosen answers' negative log-likelihood per token), computed here token by token."""
+    model, tok = setup
+    pairs = [PreferencePair("天地接龙", "地久天长", "人山人海", 1), PreferencePair("水火接龙", "火", "山水", 2)]
+    reference = copy.deepcopy(model)
+    plain, _ = dpo_batch_loss(model, reference, tok, pairs, beta=0.3)
+    with_nll, _ = dpo_batch_loss(model, reference, tok, pairs, beta=0.3, nll_weight=0.5)
+    nll, count = 0.0, 0
+    for p in pairs:
+        tokens = tok.encode_text(p.question) + [tok.sep_token_id] + tok.encode_text(p.chosen) + [tok.sep_token_id]
+        logp = model(torch.tensor([tokens]))[0].log_softmax(-1)
+        start = len(p.question) + 1
+        nll -= sum(logp[i - 1, tokens[i]].item() for i in range(start, len(tokens)))
+        count += len(tokens) - start  # 地久天长 <sep> = 5, 火 <sep> = 2
+    assert count == 7
+    assert with_nll.item() == pytest.approx(plain.item() + 0.5 * nll / count, abs=1e-4)

@@ -131,3 +131,11 @@ def test_grpo_steps_report_every_step(tiny, monkeypatch):
     assert curve["step"] == [1, 2, 3] and all(len(v) == 3 for v in curve.values())
     assert all(0 <= r <= 1 for r in curve["reward"]) and all(k >= 0 for k in curve["kl"])
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_reports_list_the_planned_runs_first_then_tagged_ones(tmp_path):
+    for name in ("lora_r4_3x", "dpo", "base", "full", "notes"):
+        (tmp_path / name).mkdir()
+        if name != "notes":  # a folder without report.json is not a run
+            (tmp_path / name / "report.json").write_text('{"name": "%s"}' % name, encoding="utf-8")
+    assert list(posttrain.reports(tmp_path)) == ["base", "full", "dpo", "lora_r4_3x"]

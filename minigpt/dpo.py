@@ -99,12 +99,13 @@ def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: flo
     return -F.logsigmoid(logits).mean(), logits.detach()
 
 
-def dpo_batch_loss(policy, reference, tokenizer, pairs, beta: float = 0.1, nll_weight: float = 0.0):
+def dpo_batch_loss(policy, reference, tokenizer, pairs, beta: float = 0.1, nll_weight: float = 0.0, details=None):
     """一批偏好对的 DPO 损失：好、差回答拼成一批过一次策略，参考模型不算梯度。返回同 dpo_loss。
 
     nll_weight > 0 时再加上 nll_weight × 好回答每个 token 的平均负对数似然（Pang 等 2024 的 RPO，TRL 的 rpo_alpha）。
     只有 DPO 时，损失可以靠把差回答的概率压到极低来下降，好回答的概率反而也跟着掉（它本来就很低时尤其如此），
-    贪心解码就既不说差回答、也不说好回答，而是说出乱码；这一项让好回答真的变得可能。"""
+    贪心解码就既不说差回答、也不说好回答，而是说出乱码；这一项让好回答真的变得可能。
+    details（一个 dict）不是 None 时，写进好、差回答的平均隐式奖励 β·(log π - log π_ref)："chosen"、"rejected"。"""
     questions = [p.question for p in pairs] * 2
     batch = answer_batch(tokenizer, questions, [p.chosen for p in pairs] + [p.rejected for p in pairs])
     policy_lp = sequence_logprobs(policy, batch)  # (2B,)：前一半好的，后一半差的
@@ -112,6 +113,9 @@ def dpo_batch_loss(policy, reference, tokenizer, pairs, beta: float = 0.1, nll_w
         ref_lp = sequence_logprobs(reference, batch)
     n = len(pairs)
     loss, margins = dpo_loss(policy_lp[:n], policy_lp[n:], ref_lp[:n], ref_lp[n:], beta)
+    if details is not None:
+        rewards = beta * (policy_lp.detach() - ref_lp)  # (2B,)
+        details.update(chosen=rewards[:n].mean().item(), rejected=rewards[n:].mean().item())
     if nll_weight:
         loss = loss - nll_weight * policy_lp[:n].sum() / batch["answer_mask"][:n].sum()
     return loss, margins

@@ -5,6 +5,7 @@
     python -m minigpt.posttrain dpo --threads 1            # 对编出来的成语说“没有这个成语”
     python -m minigpt.posttrain grpo --threads 1           # 接龙：词典打分的强化学习
     python -m minigpt.posttrain rft --threads 1            # 对照：拒绝采样微调，抽样数和 GRPO 相同
+    python -m minigpt.posttrain report                     # 只重新评估存下的模型（评估改了以后）
     python -m minigpt.posttrain table                      # 各方法的报告排成一张表
     python -m minigpt.posttrain collect                    # → notebooks/results/11_post_training.json（第 11 章画图用）
 
@@ -14,7 +15,8 @@
            new_idioms：训练过的成语里另外 20%，这个本事没在它们身上练过（学会的是本事，还是背下的答案）；
            heldout：这 20% 换一种没训练过的说法（“X的拼音缩写是什么？”）
   refusal  编出来的成语（没用来训练的）上拒答的比例，和训练过的成语上拒答的比例（越低越好）
-  chain    “X接龙”贪心回答的有效率：课程数据之外的成语（unseen，固定 200 个，不用来训练）和训练过的成语；
+  chain    “X接龙”贪心回答的有效率：课程数据之外的成语（unseen，固定 200 个，不用来训练）和训练过的、有接龙题的成语
+           （taught；问法“X接龙”是人们平常的问法，数据里的接龙题有好几种问法）；
            unseen_pass8：每题抽 8 个回答，至少一个有效的比例（只在 base、grpo、rft 上算）
 训练过的成语：data/data.jsonl 按成语 8:2 划分（种子 42，和仓库自带的模型训练时相同）的训练集。
 """
@@ -115,7 +117,9 @@ def eval_sets(tokenizer, per_type: int = 50) -> dict:
     return {"old": old, "skill": {"trained": sample(train, per_type * 2, 0), "new_idioms": sample(new_idioms, per_type * 2, 0),
                                   "heldout": sample(heldout, per_type * 2, 0)},
             "made_up": dpo.made_up_idioms(per_type * 2, seed=1, alphabet=tokenizer.word2id),
-            "taught_words": sample(words, per_type * 2, 0), "unseen": sample(unseen_idioms(tokenizer), 200, 0)}
+            "taught_words": sample(words, per_type * 2, 0), "unseen": sample(unseen_idioms(tokenizer), 200, 0),
+            # 接龙题教过的成语（有的成语的末字在课程数据里没有成语可接，数据里就没有它的接龙题）
+            "taught_chain": sample(sorted({p.idiom for p in taught if p.type == "chain"}), 200, 0)}
 
 
 # ---------------------------------------------------------------- 评估
@@ -148,7 +152,7 @@ def evaluate(model, tokenizer, *, per_type: int = 50, pass8: bool = False) -> di
         old["mean"] = sum(old.values()) / len(old)
         skill = {k: _em(model, tokenizer, v) for k, v in sets["skill"].items()}
         unseen, ex_chain = chain_valid(model, tokenizer, sets["unseen"])
-        taught, _ = chain_valid(model, tokenizer, sets["taught_words"])
+        taught, _ = chain_valid(model, tokenizer, sets["taught_chain"])
         fakes = sets["made_up"]
         refusal = {"made_up": dpo.refusal_rate(model, tokenizer, fakes), "taught": dpo.refusal_rate(model, tokenizer, sets["taught_words"])}
         asked = [q for _, q in dpo._meaning_questions(fakes[:6], 1, 0)]
@@ -181,18 +185,21 @@ def sft_steps(model, tokenizer, records, *, steps: int, lr: float, batch_size: i
 
 def dpo_steps(policy, reference, tokenizer, pairs, *, steps: int, lr: float, beta: float = 0.1, batch_size: int = 16,
               nll_weight: float = 0.0, seed: int = 0) -> dict:
-    """DPO：每步随机取 batch_size 对，dpo.dpo_batch_loss，一步 AdamW。返回每步的损失、平均隐式奖励差、排对的比例。"""
+    """DPO：每步随机取 batch_size 对，dpo.dpo_batch_loss，一步 AdamW。返回每步的损失、平均隐式奖励差（margin）、
+    排对的比例（accuracy），和好、差回答各自的平均隐式奖励（chosen、rejected：两个都往下走说明好回答也在变得更不可能）。"""
     rng, opt = random.Random(seed), _optimizer(policy, lr)
-    curve = {"step": [], "loss": [], "margin": [], "accuracy": []}
+    curve = {"step": [], "loss": [], "margin": [], "accuracy": [], "chosen": [], "rejected": []}
     policy.eval()
     for step in range(1, steps + 1):
+        details = {}
         loss, margins = dpo.dpo_batch_loss(policy, reference, tokenizer, rng.sample(pairs, min(batch_size, len(pairs))), beta,
-                                           nll_weight)
+                                           nll_weight, details)
         opt.zero_grad()
         loss.backward()
         opt.step()
         for k, v in (("step", step), ("loss", loss.item()), ("margin", margins.mean().item()),
-                     ("accuracy", (margins > 0).float().mean().item())):
+                     ("accuracy", (margins > 0).float().mean().item()), ("chosen", details["chosen"]),
+                     ("rejected", details["rejected"])):
             curve[k].append(v)
     return curve
 
@@ -280,6 +287,8 @@ def run(method: str, *, rank: int = 8, threads: int | None = None, root=ROOT, ta
     else:
         raise ValueError(f"没有这种方法：{method}")
     if method != "base":
+        if method != "lora" or not rank:  # LoRA 只存适配器（上面）；别的存整个模型（bf16），report 命令重新评估时用
+            release_model(model, tokenizer, out / "model.pth")
         result["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         result["train_minutes"] = (time.perf_counter() - start) / 60
         result["eval"] = evaluate(model, tokenizer, pass8=method in ("grpo", "rft"))
@@ -287,6 +296,27 @@ def run(method: str, *, rank: int = 8, threads: int | None = None, root=ROOT, ta
     atomic_write_text(out / "report.json", json.dumps(result, ensure_ascii=False, indent=1))
     say(f"{name}：{result['minutes']:.1f} 分钟 → {out / 'report.json'}")
     return result
+
+
+def release_model(model, tokenizer, path) -> None:
+    """训练完的模型存成检查点（fp32，不带优化器，约 16 MB），load_for_inference 读得回来；原子写入。"""
+    from minigpt.checkpoint import save_checkpoint
+
+    save_checkpoint(path, model, "gpt", tokenizer, step=0)
+
+
+def reevaluate(root=ROOT, say=print) -> None:
+    """重新评估 root 下每个运行存下的模型（model.pth，或原模型 + adapter.pth），改写 report.json 的 eval：
+    评估改了以后不必重新训练。"""
+    for name, r in reports(root).items():
+        out = Path(root) / name
+        if (out / "adapter.pth").is_file():
+            model, tokenizer = lora.load_adapter(out / "adapter.pth", BASE)
+        else:
+            model, tokenizer = load_for_inference(out / "model.pth" if name != "base" else BASE)
+        r["eval"] = evaluate(model, tokenizer, pass8=r["method"] in ("base", "grpo", "rft"))
+        atomic_write_text(out / "report.json", json.dumps(r, ensure_ascii=False, indent=1))
+        say(f"{name}：重新评估完")
 
 
 NAMES = ("base", "full", "lora_r2", "lora_r8", "lora_r32", "dpo", "grpo", "rft")
@@ -328,7 +358,7 @@ def collect(root=ROOT, output=RESULTS) -> dict:
 
 def main(argv=None) -> int:
     p = ArgumentParser(description="第 11 章的实验：LoRA、DPO、GRPO、拒绝采样微调，都从仓库自带的模型出发")
-    p.add_argument("command", choices=("base", "lora", "dpo", "grpo", "rft", "table", "collect"))
+    p.add_argument("command", choices=("base", "lora", "dpo", "grpo", "rft", "report", "table", "collect"))
     p.add_argument("--rank", type=int, default=8, help="lora 的秩；0：全量微调")
     p.add_argument("--steps", type=int, default=None, help="训练步数（默认见模块里的 LORA、FULL、DPO、GRPO）")
     p.add_argument("--lr", type=float, default=None, help="学习率")
@@ -337,7 +367,11 @@ def main(argv=None) -> int:
     p.add_argument("--tag", default=None, help="加在运行名字后面（同一种方法换了设置时）：lora_r2_<tag>")
     p.add_argument("--threads", type=int, default=None, help="torch 用几个 CPU 线程")
     args = p.parse_args(argv)
-    if args.command == "table":
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.command == "report":
+        reevaluate(args.root)
+    elif args.command == "table":
         print(table(args.root))
     elif args.command == "collect":
         collect(args.root)

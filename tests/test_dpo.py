@@ -201,3 +201,18 @@ def test_the_nll_term_adds_the_chosen_answers_mean_token_nll(setup):
         count += len(tokens) - start  # 地久天长 <sep> = 5, 火 <sep> = 2
     assert count == 7
     assert with_nll.item() == pytest.approx(plain.item() + 0.5 * nll / count, abs=1e-4)
+
+
+def test_details_split_the_margin_into_the_chosen_and_rejected_rewards(setup):
+    model, tok = setup
+    pairs = [PreferencePair("天地接龙", "地久天长", "人山人海", 1), PreferencePair("水火接龙", "火", "山水", 2)]
+    reference = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # the policy has moved a little
+    details = {}
+    _, margins = dpo_batch_loss(model, reference, tok, pairs, beta=0.3, details=details)
+    assert details["chosen"] - details["rejected"] == pytest.approx(margins.mean().item(), abs=1e-5)
+    batch = answer_batch(tok, [p.question for p in pairs], [p.chosen for p in pairs])
+    expected = 0.3 * (sequence_logprobs(model, batch) - sequence_logprobs(reference, batch)).mean().item()
+    assert details["chosen"] == pytest.approx(expected, abs=1e-5) and details["chosen"] != 0

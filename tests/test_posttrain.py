@@ -69,6 +69,8 @@ def test_what_is_trained_on_is_never_evaluated_on(shipped_tokenizer, sets):
     assert not set(fakes) & set(sets["made_up"])  # DPO's made-up idioms vs those whose refusal is measured
     taught = {p.idiom for p in posttrain.taught_pairs()}
     assert set(sets["taught_words"]) <= taught and set(sets["unseen"]).isdisjoint(taught)
+    with_chain = {p.idiom for p in posttrain.taught_pairs() if p.type == "chain"}
+    assert set(sets["taught_chain"]) <= with_chain < taught  # 接龙 is asked only where it was taught
 
 
 def test_eval_sets_are_fixed(shipped_tokenizer, sets):

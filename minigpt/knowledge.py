@@ -9,6 +9,9 @@
     python -m minigpt.knowledge report                           # 只重新评估训练好的检查点
     python -m minigpt.knowledge table                            # 各变体在 B 半上的精确匹配（按题型）
     python -m minigpt.knowledge collect                          # → notebooks/results/10_knowledge.json（第 10 章画图用）
+    python -m minigpt.knowledge sft-after mixed --arch qwen3 --sft-minutes 6 --threads 1   # 混合训练之后再微调 6 分钟
+    python -m minigpt.knowledge run mixed --arch qwen3 --threads 1 --minutes 56 --root output/ch10_long   # 加倍的时间
+    python -m minigpt.knowledge collect --root output/ch10_long --output notebooks/results/10_knowledge_long.json
 
 课程的 3,782 个成语按种子分成两半。预训练的语料写**全部**成语的拼音和释义（minigpt.corpus，只写这两个
 事实：语料短三倍，30 分钟能多读几遍）；微调只用 A 半成语的问答（data/data.jsonl 的四种题型）；最后问 B 半
@@ -34,7 +37,7 @@ from minigpt.evaluate import exact_match_report
 from minigpt.jsonl import QAPair, atomic_write, atomic_write_text, read_qa_jsonl
 from minigpt.runlog import read_metrics
 
-__all__ = ["FACTS", "VARIANTS", "SFT_LR", "IN_SENTENCE", "split_idioms", "prepare", "run_name", "run_variant",
+__all__ = ["FACTS", "VARIANTS", "SFT_LR", "IN_SENTENCE", "split_idioms", "prepare", "run_name", "run_variant", "sft_after",
            "knowledge_report", "runs", "table", "collect", "main"]
 
 COURSE_DATA = Path(__file__).resolve().parent.parent / "data" / "data.jsonl"
@@ -87,7 +90,7 @@ def run_variant(variant: str, root="output/ch10", *, minutes: float = 28, sft_mi
                 threads: int | None = None, arch: str = "gpt") -> dict:
     """跑一个变体（预训练 minutes - sft_minutes 分钟，再微调 sft_minutes 分钟；mixed、sft_only 只有一段），
     然后在两半成语上评估，写 root/run_name(variant, arch)/report.json 并返回它。"""
-    from minigpt import pretrain, train
+    from minigpt import pretrain
 
     form, mixed = VARIANTS[variant]
     root, out = Path(root), Path(root) / run_name(variant, arch)
@@ -103,16 +106,37 @@ def run_variant(variant: str, root="output/ch10", *, minutes: float = 28, sft_mi
         if pretrain.main(args + common):
             raise SystemExit(f"{variant}：预训练失败")
     if not mixed:
-        args = ["--train", str(root / "qa_a.jsonl"), "--val", str(root / "qa_b.jsonl"), "--output-dir", str(out / "sft"),
-                "--max-minutes", str(minutes if one_stage else sft_minutes), "--answer-only-loss", "--heldout", "",
-                "--final-eval-samples", "100"]
-        if form is not None:
-            args += ["--init-from", str(out / "pretrain" / LAST), "--lr", str(SFT_LR), "--warmup-steps", "50"]
-        if train.main(args + common):
-            raise SystemExit(f"{variant}：微调失败")
+        _sft(root, out, minutes if one_stage else sft_minutes, common, init=None if form is None else out / "pretrain" / LAST)
     final = out / ("pretrain" if mixed else "sft") / LAST
     result = knowledge_report(final, root)
     result.update(variant=variant, arch=arch, minutes=minutes, sft_minutes=0 if one_stage else sft_minutes)
+    atomic_write_text(out / "report.json", json.dumps(result, ensure_ascii=False, indent=1))
+    return result
+
+
+def _sft(root: Path, out: Path, minutes: float, common: list, init=None) -> None:
+    """在 A 半的问答上微调 minutes 分钟（只算答案的损失），写 out/sft/；init：从这个检查点出发（小学习率、短预热）。"""
+    from minigpt import train
+
+    args = ["--train", str(root / "qa_a.jsonl"), "--val", str(root / "qa_b.jsonl"), "--output-dir", str(out / "sft"),
+            "--max-minutes", str(minutes), "--answer-only-loss", "--heldout", "", "--final-eval-samples", "100"]
+    if init is not None:
+        args += ["--init-from", str(init), "--lr", str(SFT_LR), "--warmup-steps", "50"]
+    if train.main(args + common):
+        raise SystemExit(f"{out.name}：微调失败")
+
+
+def sft_after(variant: str, root="output/ch10", *, sft_minutes: float = 6, threads: int | None = None,
+              arch: str = "gpt") -> dict:
+    """跑完的 mixed 变体再在 A 半的问答上微调 sft_minutes 分钟（混合训练 → 微调），写 root/<名字>_sft/report.json。"""
+    root, base = Path(root), Path(root) / run_name(variant, arch)
+    out = root / f"{run_name(variant, arch)}_sft"
+    done = json.loads((base / "report.json").read_text(encoding="utf-8"))
+    common = ["--vocab", str(root / "vocab.json"), "--no-resume", "--tensorboard-dir", "", "--no-progress",
+              "--arch", arch, *(["--threads", str(threads)] if threads else [])]
+    _sft(root, out, sft_minutes, common, init=base / "pretrain" / LAST)
+    result = knowledge_report(out / "sft" / LAST, root)
+    result.update(variant=f"{variant}_sft", arch=arch, minutes=done["minutes"] + sft_minutes, sft_minutes=sft_minutes)
     atomic_write_text(out / "report.json", json.dumps(result, ensure_ascii=False, indent=1))
     return result
 
@@ -176,8 +200,9 @@ def knowledge_report(checkpoint, root="output/ch10", per_type: int = EVAL_PER_TY
 
 
 def runs(root="output/ch10") -> list[str]:
-    """root 下跑完了的变体（有 report.json），按 VARIANTS 的顺序，GPT 在前、Qwen3 在后。"""
+    """root 下跑完了的变体（有 report.json），按 VARIANTS 的顺序，GPT 在前、Qwen3 在后；sft-after 的（_sft）跟在后面。"""
     names = [run_name(v, arch) for arch in ("gpt", "qwen3") for v in VARIANTS]
+    names += [f"{n}_sft" for n in names]
     return [n for n in names if (Path(root) / n / "report.json").is_file()]
 
 
@@ -236,12 +261,13 @@ def collect(root="output/ch10", output=RESULTS) -> dict:
 
 def main(argv=None) -> int:
     p = ArgumentParser(description="第 10 章的实验：只当文字读过的知识，微调以后问得出来吗？")
-    p.add_argument("command", choices=("prepare", "run", "report", "table", "collect"))
+    p.add_argument("command", choices=("prepare", "run", "sft-after", "report", "table", "collect"))
     p.add_argument("variant", nargs="?", choices=tuple(VARIANTS), help="run 的变体")
     p.add_argument("--root", default="output/ch10", help="实验文件夹")
     p.add_argument("--minutes", type=float, default=28, help="每个变体的总分钟数（预训练 + 微调）")
     p.add_argument("--sft-minutes", type=float, default=8, help="其中微调的分钟数")
     p.add_argument("--threads", type=int, default=None, help="torch 用几个 CPU 线程（两个变体并排跑时用 1）")
+    p.add_argument("--output", default=str(RESULTS), help="collect 写到哪个文件")
     p.add_argument("--arch", default="gpt", choices=("gpt", "qwen3"),
                    help="模型架构：gpt（第 5 章，学出来的绝对位置）或 qwen3（第 8 章，RoPE 相对位置），同样的 cpu 大小")
     args = p.parse_args(argv)
@@ -255,6 +281,11 @@ def main(argv=None) -> int:
                             arch=args.arch)
             print(json.dumps({k: r[k] for k in ("variant", "step")}, ensure_ascii=False))
             print(table(args.root))
+        elif args.command == "sft-after":
+            if args.variant is None:
+                p.error("sft-after 要给一个跑完的变体（比如 mixed）")
+            sft_after(args.variant, args.root, sft_minutes=args.sft_minutes, threads=args.threads, arch=args.arch)
+            print(table(args.root))
         elif args.command == "report":  # 只重新评估（检查点已经训练好）：报告里缺了哪一组，就补上
             for name in runs(args.root):
                 old = json.loads((Path(args.root) / name / "report.json").read_text(encoding="utf-8"))
@@ -264,8 +295,8 @@ def main(argv=None) -> int:
                 atomic_write_text(Path(args.root) / name / "report.json", json.dumps(r, ensure_ascii=False, indent=1))
             print(table(args.root))
         elif args.command == "collect":
-            collect(args.root)
-            print(f"写入 {RESULTS}")
+            collect(args.root, args.output)
+            print(f"写入 {args.output}")
         else:
             print(table(args.root))
     except UserError as e:

@@ -2,7 +2,8 @@
 
     python -m minigpt.posttrain base --threads 1           # 起点：原模型的报告（所有方法共用的对照）
     python -m minigpt.posttrain lora --rank 8 --threads 1  # 新本事“X的拼音首字母”：LoRA rank 8（--rank 0：全量微调）
-    python -m minigpt.posttrain dpo --threads 1            # 对编出来的成语说“没有这个成语”
+    python -m minigpt.posttrain dpo --threads 1            # 对编出来的成语说“没有这个成语”（DPO + 好回答的 NLL）
+    python -m minigpt.posttrain dpo --nll-weight 0 --tag pure --threads 1   # 对照：纯 DPO
     python -m minigpt.posttrain grpo --threads 1           # 接龙：词典打分的强化学习
     python -m minigpt.posttrain rft --threads 1            # 对照：拒绝采样微调，抽样数和 GRPO 相同
     python -m minigpt.posttrain report                     # 只重新评估存下的模型（评估改了以后）
@@ -55,7 +56,8 @@ ROOT = Path("output/ch11")
 # 各方法的默认设置（命令行可改）：步数固定，结果不取决于机器快慢
 LORA = dict(steps=400, lr=2e-3, batch_size=32)  # alpha = 2·rank
 FULL = dict(steps=400, lr=3e-4, batch_size=32)
-DPO = dict(steps=150, lr=1e-4, beta=0.1, batch_size=16, made_up=200, taught=200, nll_weight=0.0)
+# DPO 加上好回答的负对数似然（nll_weight，RPO）：纯 DPO（--nll-weight 0）把损失降到 0.003，贪心回答却成了乱码（第 11 章）
+DPO = dict(steps=400, lr=1e-4, beta=0.1, batch_size=16, made_up=400, taught=800, nll_weight=1.0)
 GRPO = dict(steps=200, lr=5e-5, beta=0.04, prompts_per_step=16, group_size=8)
 
 
@@ -362,7 +364,7 @@ def main(argv=None) -> int:
     p.add_argument("--rank", type=int, default=8, help="lora 的秩；0：全量微调")
     p.add_argument("--steps", type=int, default=None, help="训练步数（默认见模块里的 LORA、FULL、DPO、GRPO）")
     p.add_argument("--lr", type=float, default=None, help="学习率")
-    p.add_argument("--nll-weight", type=float, default=None, help="dpo：好回答的负对数似然的权重（RPO；默认 0，纯 DPO）")
+    p.add_argument("--nll-weight", type=float, default=None, help="dpo：好回答的负对数似然的权重（RPO；0：纯 DPO；默认见 DPO）")
     p.add_argument("--root", default=str(ROOT), help="结果文件夹")
     p.add_argument("--tag", default=None, help="加在运行名字后面（同一种方法换了设置时）：lora_r2_<tag>")
     p.add_argument("--threads", type=int, default=None, help="torch 用几个 CPU 线程")

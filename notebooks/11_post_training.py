@@ -11,7 +11,7 @@
 # 对应模块：`minigpt/lora.py`、`minigpt/dpo.py`、`minigpt/grpo.py`、`minigpt/reward.py`（奖励），
 # `minigpt/posttrain.py`（本章的完整实验），`minigpt/diagnose.py`（后训练曲线的诊断）。
 #
-# **时间**：读完约 2 小时 30 分钟；完整运行约 1.5 分钟（77 秒，空闲的 2 核 Intel Xeon）。完整的实验每种方法在 1 个 CPU 线程上训练 2–7 分钟，
+# **时间**：读完约 2 小时 30 分钟；完整运行约 1.5 分钟（74 秒，空闲的 2 核 Intel Xeon）。完整的实验每种方法在 1 个 CPU 线程上训练 2–7 分钟，
 # 不在 notebook 里跑：notebook 里的训练都很短，只为看清每一步在做什么；表和曲线读的是完整实验的结果文件。分三部分，每部分结束都可以停下：
 #
 # 1. **第一部分**（第 1–3 节）：LoRA。为什么低秩就够；亲手写前向和合并，证明和包里、和 `peft` 的一样；教模型一个新本事“拼音首字母”，
@@ -332,7 +332,8 @@ print("导出的文件：", sorted(p.name for p in folder.iterdir()))
 # ### 实验：LoRA 的 rank，和全量微调比
 #
 # 完整的实验从同一个原模型出发，在同样的数据（首字母题 + 同样多的老题）上各训练 400 步（每批 32 道）：全量微调（学习率 3e-4）和 rank 2、8、32 的 LoRA
-# （学习率 2e-3，$\alpha = 2r$），再加一次 rank 4、1,200 步、学习率 3e-3 的 LoRA（看看多练能不能追上）。每个运行训练完都做同一份评估（`posttrain.evaluate`）：新本事（练过的成语、没练过的成语、换说法），
+# （学习率 2e-3，$\alpha = 2r$），再加两次 rank 4、学习率 3e-3 的 LoRA，1,200 步和 3,600 步（看看多练能不能追上；
+# 3,600 步那次和别的任务同时跑，分钟数偏大）。每个运行训练完都做同一份评估（`posttrain.evaluate`）：新本事（练过的成语、没练过的成语、换说法），
 # 和四种老题型在训练过的成语上的精确匹配——后训练**忘了多少**。命令在 `minigpt/posttrain.py` 的开头，
 # `python -m minigpt.posttrain collect` 把所有运行收进 `notebooks/results/11_post_training.json`，这里读它：
 
@@ -365,7 +366,7 @@ def drop(x, ref):
 
 
 SKILL = {"trained": "练过的", "new_idioms": "没练过的", "heldout": "换说法"}
-LORA_RUNS = {"full": "全量微调", "lora_r2": "LoRA r=2", "lora_r8": "LoRA r=8", "lora_r32": "LoRA r=32", "lora_r4_3x": "LoRA r=4，3 倍步数"}
+LORA_RUNS = {"full": "全量微调", "lora_r2": "LoRA r=2", "lora_r8": "LoRA r=8", "lora_r32": "LoRA r=32", "lora_r4_3x": "LoRA r=4，3 倍步数", "lora_r4_9x": "LoRA r=4，9 倍步数"}
 print(f"机器：{results['machine']}")
 rows = [["原模型", "—", "—", *(pct(base_eval["skill"][k]) for k in SKILL), pct(base_eval["old"]["mean"]), "—", "—"]]
 for name, label in LORA_RUNS.items():
@@ -399,7 +400,8 @@ plt.show()
 # 只训练 0.84% / 3.36% / 13.45% 的参数。老题型（四种的平均）全量微调掉了 13 个百分点（读音从 98% 掉到 74%），rank 2 和 8 只掉 5 个，
 # rank 32 又掉了 12 个：秩越大，LoRA 越像全量微调——学得多，也忘得多。Biderman 等（2024）的论文标题就是这句话：
 # *LoRA Learns Less and Forgets Less*。rank 4 多练到 1,200 步（1.68% 的参数），没练过的成语答对 50%，是全量微调的 77%，老题型掉 5.5 个点：
-# 多练追上了一些，还没追平（本章的目标是 ≤ 2% 的参数做到全量的 90%，这台机器上 5 分钟的 rank 4 做到 77%）。
+# 练到 3,600 步（9 倍），没练过的成语 55%，是全量微调的 85%，老题型却也掉了 8 个点：多练追上了一些，还没追平，忘得也多了。
+# 本章的目标是 ≤ 2% 的参数做到全量微调的 90%：rank 4 练 9 倍的步数还差 5 个百分点。
 #
 # 没练过的成语也答得出，说明学到的是“每个字 → 拼音的第一个字母”这个本事，而不只是背下了练过的答案。“换说法”一列全是 0%：
 # 问“画蛇添足的拼音缩写是什么？”，全量微调的模型答的是整个拼音（yī jǔ chéng míng 那样）——它认的是“首字母”这三个字，

@@ -141,3 +141,16 @@ def test_reports_list_the_planned_runs_first_then_tagged_ones(tmp_path):
         if name != "notes":  # a folder without report.json is not a run
             (tmp_path / name / "report.json").write_text('{"name": "%s"}' % name, encoding="utf-8")
     assert list(posttrain.reports(tmp_path)) == ["base", "full", "dpo", "lora_r4_3x"]
+
+
+def test_evaluate_answers_through_an_unmerged_adapter_and_leaves_it_unmerged():
+    """The fast decoder reads .weight: evaluate merges LoRA for the answers and unmerges afterwards."""
+    model, tok = load_for_inference(posttrain.BASE)
+    lora.add_lora(model, rank=2, alpha=4)  # B = 0: the same answers as the shipped model
+    report = posttrain.evaluate(model, tok, per_type=2)
+    assert set(report) == {"old", "skill", "refusal", "chain", "examples"}
+    assert set(report["old"]) == {"chain", "fill", "meaning", "pinyin", "mean"}
+    assert report["old"]["mean"] >= 0.75  # taught idioms in their training phrasings (99.5% on 200 questions)
+    assert report["skill"]["new_idioms"] == 0.0  # never taught: it answers with the whole pinyin
+    assert 0.1 < report["chain"]["unseen"] < 0.4 and report["chain"]["unseen_pass8"] is None
+    assert not any(layer.merged for layer in lora.lora_layers(model).values())

@@ -94,8 +94,7 @@ def run_variant(variant: str, root="output/ch10", *, minutes: float = 28, sft_mi
 
     form, mixed = VARIANTS[variant]
     root, out = Path(root), Path(root) / run_name(variant, arch)
-    common = ["--vocab", str(root / "vocab.json"), "--no-resume", "--tensorboard-dir", "", "--no-progress",
-              "--arch", arch, *(["--threads", str(threads)] if threads else [])]
+    common = _common_args(root, arch, threads)
     one_stage = mixed or form is None
     if form is not None:
         corpus = str(root / f"corpus_{form}.jsonl")  # 验证损失就在读过的文字上算：背下来了多少（不留出成语）
@@ -112,6 +111,12 @@ def run_variant(variant: str, root="output/ch10", *, minutes: float = 28, sft_mi
     result.update(variant=variant, arch=arch, minutes=minutes, sft_minutes=0 if one_stage else sft_minutes)
     atomic_write_text(out / "report.json", json.dumps(result, ensure_ascii=False, indent=1))
     return result
+
+
+def _common_args(root: Path, arch: str, threads: int | None) -> list[str]:
+    """两段训练共用的命令行选项：实验的词表、从头开始、不写 TensorBoard、不显示进度条。"""
+    return ["--vocab", str(root / "vocab.json"), "--no-resume", "--tensorboard-dir", "", "--no-progress",
+            "--arch", arch, *(["--threads", str(threads)] if threads else [])]
 
 
 def _sft(root: Path, out: Path, minutes: float, common: list, init=None) -> None:
@@ -132,9 +137,7 @@ def sft_after(variant: str, root="output/ch10", *, sft_minutes: float = 6, threa
     root, base = Path(root), Path(root) / run_name(variant, arch)
     out = root / f"{run_name(variant, arch)}_sft"
     done = json.loads((base / "report.json").read_text(encoding="utf-8"))
-    common = ["--vocab", str(root / "vocab.json"), "--no-resume", "--tensorboard-dir", "", "--no-progress",
-              "--arch", arch, *(["--threads", str(threads)] if threads else [])]
-    _sft(root, out, sft_minutes, common, init=base / "pretrain" / LAST)
+    _sft(root, out, sft_minutes, _common_args(root, arch, threads), init=base / "pretrain" / LAST)
     result = knowledge_report(out / "sft" / LAST, root)
     result.update(variant=f"{variant}_sft", arch=arch, minutes=done["minutes"] + sft_minutes, sft_minutes=sft_minutes)
     atomic_write_text(out / "report.json", json.dumps(result, ensure_ascii=False, indent=1))

@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # 以 `python ./minigpt/posttrain.py` 运行时
 import torch
 
 from minigpt import dpo, grpo, lora
-from minigpt.checkpoint import load_for_inference
+from minigpt.checkpoint import load_for_inference, save_checkpoint
 from minigpt.cli import ArgumentParser
 from minigpt.corpus import idiom_entries
 from minigpt.evaluate import exact_match_report, sample
@@ -56,7 +56,7 @@ ROOT = Path("output/ch11")
 # 各方法的默认设置（命令行可改）：步数固定，结果不取决于机器快慢
 LORA = dict(steps=400, lr=2e-3, batch_size=32)  # alpha = 2·rank
 FULL = dict(steps=400, lr=3e-4, batch_size=32)
-# DPO 加上好回答的负对数似然（nll_weight，RPO）：纯 DPO（--nll-weight 0）把损失降到 0.003，贪心回答却成了乱码（第 11 章）
+# DPO 加上好回答的负对数似然（nll_weight，RPO）：纯 DPO（--nll-weight 0）把损失降到 0.005，贪心回答却成了乱码（第 11 章）
 DPO = dict(steps=400, lr=1e-4, beta=0.1, batch_size=16, made_up=400, taught=800, nll_weight=1.0)
 GRPO = dict(steps=200, lr=5e-5, beta=0.04, prompts_per_step=16, group_size=8)
 
@@ -68,9 +68,15 @@ def _qa(question: str, answer: str, kind: str, idiom: str) -> QAPair:
 
 
 @functools.cache
+def _course_pairs() -> tuple[QAPair, ...]:
+    """data/data.jsonl 的全部问答对：读一次，留在内存里。"""
+    return tuple(read_qa_jsonl(COURSE_DATA, warn=lambda m: None, summary=False))
+
+
+@functools.cache
 def taught_pairs() -> tuple[QAPair, ...]:
-    """仓库自带的模型训练时见过的问答对（data/data.jsonl 按成语 8:2 划分，种子 42 的训练集）。读一次，留在内存里。"""
-    pairs = read_qa_jsonl(COURSE_DATA, warn=lambda m: None, summary=False)
+    """仓库自带的模型训练时见过的问答对（data/data.jsonl 按成语 8:2 划分，种子 42 的训练集）。"""
+    pairs = _course_pairs()
     train, *_ = grouped_shuffle_and_cut(pairs, 0.8, 42, "idiom")
     taught = set(train)
     return tuple(p for p in pairs if p.raw in taught)
@@ -104,10 +110,15 @@ def initials_records(held_share: float = 0.2) -> tuple[list[QAPair], list[QAPair
 def unseen_idioms(tokenizer) -> list[str]:
     """词典里课程数据（data/data.jsonl 的题目和答案）之外的四字成语，每个字都在词表里，按码位排序。"""
     seen = set()
-    for p in read_qa_jsonl(COURSE_DATA, warn=lambda m: None, summary=False):
+    for p in _course_pairs():
         seen |= {p.idiom, p.answer}
     return sorted(e.word for e in idiom_entries()
                   if len(e.word) == 4 and e.word not in seen and all(ch in tokenizer.word2id for ch in e.word))
+
+
+def unseen_eval_idioms(tokenizer) -> list[str]:
+    """评估接龙用的 200 个课程数据之外的成语（固定种子）；GRPO、RFT 出题时避开它们。"""
+    return sample(unseen_idioms(tokenizer), 200, 0)
 
 
 def eval_sets(tokenizer, per_type: int = 50) -> dict:
@@ -119,7 +130,7 @@ def eval_sets(tokenizer, per_type: int = 50) -> dict:
     return {"old": old, "skill": {"trained": sample(train, per_type * 2, 0), "new_idioms": sample(new_idioms, per_type * 2, 0),
                                   "heldout": sample(heldout, per_type * 2, 0)},
             "made_up": dpo.made_up_idioms(per_type * 2, seed=1, alphabet=tokenizer.word2id),
-            "taught_words": sample(words, per_type * 2, 0), "unseen": sample(unseen_idioms(tokenizer), 200, 0),
+            "taught_words": sample(words, per_type * 2, 0), "unseen": unseen_eval_idioms(tokenizer),
             # 接龙题教过的成语（有的成语的末字在课程数据里没有成语可接，数据里就没有它的接龙题）
             "taught_chain": sample(sorted({p.idiom for p in taught if p.type == "chain"}), 200, 0)}
 
@@ -224,23 +235,21 @@ def grpo_steps(policy, reference, tokenizer, idioms, *, steps: int, lr: float, b
 # ---------------------------------------------------------------- 各方法
 def with_replay(records: list) -> list:
     """新数据加上同样多条老数据（训练过的问答对，按种子抽）：只在新数据上微调，模型很快把老题型全答成新格式
-    （实测：只练首字母 600 步后，老题型 0%），这是业界通常的做法（replay）。LoRA 和全量微调用同样的数据。"""
+    （实测：LoRA rank 2 只练出处题 600 步后，老题型 0%），这是业界通常的做法（replay）。LoRA 和全量微调用同样的数据。"""
     return list(records) + sample(list(taught_pairs()), len(records), 1)
 
 
 def chain_train_idioms(tokenizer) -> list[str]:
     """GRPO、RFT 出题用的成语：课程数据之外、不在评估的 200 个里的成语（3/4），加上训练过的成语（1/4，复习）。"""
-    unseen, held = unseen_idioms(tokenizer), set(eval_sets(tokenizer)["unseen"])
+    unseen, held = unseen_idioms(tokenizer), set(unseen_eval_idioms(tokenizer))
     pool = [w for w in unseen if w not in held]
     taught = sorted({p.idiom for p in taught_pairs()})
     rng = random.Random(0)
     return rng.sample(pool, 3 * len(taught)) + taught
 
 
-def run(method: str, *, rank: int = 8, threads: int | None = None, root=ROOT, tag: str = "", say=print, **overrides) -> dict:
+def run(method: str, *, rank: int = 8, root=ROOT, tag: str = "", say=print, **overrides) -> dict:
     """跑一种方法，写 root/<名字>/report.json 并返回它。名字是方法（lora 是 full 或 lora_r<rank>），tag 不空时再加 _tag。"""
-    if threads:
-        torch.set_num_threads(threads)
     torch.manual_seed(0)
     model, tokenizer = load_for_inference(BASE)
     params = sum(p.numel() for p in model.parameters())
@@ -263,9 +272,10 @@ def run(method: str, *, rank: int = 8, threads: int | None = None, root=ROOT, ta
     elif method == "dpo":
         s = {**DPO, **overrides}
         reference = copy.deepcopy(model).eval().requires_grad_(False)
-        fakes = dpo.made_up_idioms(s["made_up"], seed=0, exclude=eval_sets(tokenizer)["made_up"], alphabet=tokenizer.word2id)
+        sets = eval_sets(tokenizer)  # 训练用的假成语、反方向的成语都避开评估用的
+        fakes = dpo.made_up_idioms(s["made_up"], seed=0, exclude=sets["made_up"], alphabet=tokenizer.word2id)
         pairs = dpo.refusal_pairs(model, tokenizer, fakes, questions_per_idiom=2)
-        held = set(eval_sets(tokenizer)["taught_words"])  # 训练过的成语：真实的意思好过拒答（从不奖励对它们拒答）
+        held = set(sets["taught_words"])  # 训练过的成语：真实的意思好过拒答（从不奖励对它们拒答）
         meaning = [p for p in taught_pairs() if p.type == "meaning" and p.idiom not in held]
         pairs += [dpo.PreferencePair(p.question, p.answer, dpo.REFUSAL, 0) for p in sample(meaning, s["taught"], 0)]
         dpo.write_pairs(out / "pairs.jsonl", pairs)
@@ -289,8 +299,8 @@ def run(method: str, *, rank: int = 8, threads: int | None = None, root=ROOT, ta
     else:
         raise ValueError(f"没有这种方法：{method}")
     if method != "base":
-        if method != "lora" or not rank:  # LoRA 只存适配器（上面）；别的存整个模型（bf16），report 命令重新评估时用
-            release_model(model, tokenizer, out / "model.pth")
+        if method != "lora" or not rank:  # LoRA 只存适配器（上面）；别的存整个模型（fp32，约 16 MB），report 命令重新评估时用
+            save_checkpoint(out / "model.pth", model, "gpt", tokenizer, step=0)
         result["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         result["train_minutes"] = (time.perf_counter() - start) / 60
         result["eval"] = evaluate(model, tokenizer, pass8=method in ("grpo", "rft"))
@@ -298,13 +308,6 @@ def run(method: str, *, rank: int = 8, threads: int | None = None, root=ROOT, ta
     atomic_write_text(out / "report.json", json.dumps(result, ensure_ascii=False, indent=1))
     say(f"{name}：{result['minutes']:.1f} 分钟 → {out / 'report.json'}")
     return result
-
-
-def release_model(model, tokenizer, path) -> None:
-    """训练完的模型存成检查点（fp32，不带优化器，约 16 MB），load_for_inference 读得回来；原子写入。"""
-    from minigpt.checkpoint import save_checkpoint
-
-    save_checkpoint(path, model, "gpt", tokenizer, step=0)
 
 
 def reevaluate(root=ROOT, say=print) -> None:
@@ -380,7 +383,7 @@ def main(argv=None) -> int:
         print(f"已写入 {RESULTS}")
     else:
         overrides = {k: v for k, v in (("steps", args.steps), ("lr", args.lr), ("nll_weight", args.nll_weight)) if v is not None}
-        run(args.command, rank=args.rank, threads=args.threads, root=args.root, tag=args.tag or "", **overrides)
+        run(args.command, rank=args.rank, root=args.root, tag=args.tag or "", **overrides)
     return 0
 
 

@@ -6,6 +6,8 @@
     python -m minigpt.knowledge run mixed --threads 1            # 28 分钟的预训练里混进 A 半的问答（不再微调）
     python -m minigpt.knowledge run sft_only --threads 1         # 不预训练，28 分钟只在 A 半的问答上训练
     python -m minigpt.knowledge run mixed --arch qwen3 --threads 1   # 同样大小的 Qwen3（RoPE）：位置编码的影响
+    python -m minigpt.knowledge run mixed_unpacked --threads 1   # 不打包：一篇文档一行、从位置 0 开始（和提问时一样）
+    python -m minigpt.knowledge run augmented_unpacked --threads 1
     python -m minigpt.knowledge report                           # 只重新评估训练好的检查点
     python -m minigpt.knowledge table                            # 各变体在 B 半上的精确匹配（按题型）
     python -m minigpt.knowledge collect                          # → notebooks/results/10_knowledge.json（第 10 章画图用）
@@ -18,7 +20,11 @@
 成语的问题——它们的拼音和释义，模型只在预训练里当文字读过。每个变体都用同样的总时间（默认 28 分钟）。
 
 变体（VARIANTS）：fixed / augmented 先预训练再微调，mixed 把 A 半的问答当文档混进预训练（论文的
-“混合训练”），sft_only 不预训练（对照：B 半的事实模型从没见过，只能编）。
+“混合训练”），sft_only 不预训练（对照：B 半的事实模型从没见过，只能编）。*_unpacked 同样的训练，
+只是预训练不打包（pretrain --no-pack）：每篇文档单独一行，从位置 0 开始，看不见别的文档。
+
+    python -m minigpt.knowledge compare checkpoints/minigpt-idiom.pth output/ship/run/last_model.pth
+    # 两个模型答 checkpoints/README.md 那张表的题（course_report），外加课程数据之外的 200 个词典成语
 """
 from __future__ import annotations
 
@@ -32,19 +38,22 @@ if __package__ in (None, ""):  # 以 `python ./minigpt/knowledge.py` 运行时
 
 from minigpt.checkpoint import LAST, load_checkpoint, load_tokenizer
 from minigpt.cli import ArgumentParser, UserError, report
-from minigpt.corpus import corpus_jsonl
+from minigpt.corpus import corpus_jsonl, idiom_entries, read_corpus
 from minigpt.evaluate import exact_match_report
 from minigpt.jsonl import QAPair, atomic_write, atomic_write_text, read_qa_jsonl
 from minigpt.runlog import read_metrics
 
 __all__ = ["FACTS", "VARIANTS", "SFT_LR", "IN_SENTENCE", "split_idioms", "prepare", "run_name", "run_variant", "sft_after",
-           "knowledge_report", "runs", "table", "collect", "main"]
+           "knowledge_report", "course_report", "compare", "runs", "table", "collect", "main"]
 
 COURSE_DATA = Path(__file__).resolve().parent.parent / "data" / "data.jsonl"
 HELDOUT = COURSE_DATA.with_name("heldout_phrasings.jsonl")
 FACTS = ("pinyin", "meaning")  # 语料写哪几个事实
-VARIANTS = {"fixed": ("fixed", False), "augmented": ("augmented", False), "mixed": ("augmented", True),
-            "sft_only": (None, False)}  # 名字 → (预训练语料的写法，None：不预训练；问答是否混进预训练)
+# 名字 → (预训练语料的写法，None：不预训练；问答是否混进预训练；是否打包)
+VARIANTS = {"fixed": ("fixed", False, True), "augmented": ("augmented", False, True), "mixed": ("augmented", True, True),
+            "sft_only": (None, False, True), "augmented_unpacked": ("augmented", False, False),
+            "mixed_unpacked": ("augmented", True, False)}
+UNPACKED_BATCH = 32  # 不打包时一行平均 ~45 个 token：每步 32 行，和打包的 16 行 × 128 读的 token 数相近
 SFT_LR = 5e-4  # 第二阶段：比从头训练（1e-3）小，基座学到的东西不被冲掉
 EVAL_PER_TYPE = 200  # 最终报告每种题型问多少道
 
@@ -92,7 +101,7 @@ def run_variant(variant: str, root="output/ch10", *, minutes: float = 28, sft_mi
     然后在两半成语上评估，写 root/run_name(variant, arch)/report.json 并返回它。"""
     from minigpt import pretrain
 
-    form, mixed = VARIANTS[variant]
+    form, mixed, packed = VARIANTS[variant]
     root, out = Path(root), Path(root) / run_name(variant, arch)
     common = _common_args(root, arch, threads)
     one_stage = mixed or form is None
@@ -102,6 +111,8 @@ def run_variant(variant: str, root="output/ch10", *, minutes: float = 28, sft_mi
                 "--output-dir", str(out / "pretrain"), "--max-minutes", str(minutes if one_stage else minutes - sft_minutes)]
         if mixed:
             args += ["--qa-train", str(root / "qa_a.jsonl")]
+        if not packed:
+            args += ["--no-pack", "--batch-size", str(UNPACKED_BATCH)]
         if pretrain.main(args + common):
             raise SystemExit(f"{variant}：预训练失败")
     if not mixed:
@@ -202,6 +213,50 @@ def knowledge_report(checkpoint, root="output/ch10", per_type: int = EVAL_PER_TY
     return result
 
 
+def course_report(checkpoint, words=None, n: int = 500, seed: int = 42) -> dict:
+    """和 checkpoints/README.md 的表同样的题，用来决定要不要换掉仓库自带的模型：data/data.jsonl 按成语 8:2
+    划分（种子 42，split_data.py 的划分）后，train.py 最终报告抽的那些题——训练过的成语（train）、它们的留出问法
+    （heldout）、没见过的成语（val），每组 n 题；再加课程数据之外的词典成语 words（默认：posttrain.unseen_eval_idioms，
+    200 个）：“X怎么读？”（逐音节）和“X接龙”（有效率）。词表不同的两个模型比较时，给同一份 words。"""
+    from minigpt.evaluate import sample, taught_heldout
+    from minigpt.posttrain import _course_pairs, chain_valid, unseen_eval_idioms
+    from minigpt.split_data import grouped_shuffle_and_cut
+
+    model, meta = load_checkpoint(checkpoint)
+    tokenizer = load_tokenizer(meta)
+    by_raw = {p.raw: p for p in _course_pairs()}
+    train_raw, val_raw, *_ = grouped_shuffle_and_cut(list(by_raw.values()), 0.8, seed, "idiom")
+    train, val = [by_raw[r] for r in train_raw], [by_raw[r] for r in val_raw]
+    heldout = taught_heldout(read_qa_jsonl(HELDOUT, warn=lambda m: None, summary=False), train)
+    groups = {"train": sample(train, n, seed + 2), "val": sample(val, n, seed + 3), "heldout": sample(heldout, n, seed + 4)}
+    result = {"checkpoint": str(checkpoint), "step": meta["step"], "params": sum(p.numel() for p in model.parameters())}
+    for name, records in groups.items():
+        result[name] = _summary(exact_match_report(model, tokenizer, records, device="cpu"))
+    words = unseen_eval_idioms(tokenizer) if words is None else words
+    entries = {e.word: e for e in idiom_entries()}
+    reading = [QAPair(f"{w}怎么读？", entries[w].pinyin, 0, json.dumps({"type": "pinyin", "idiom": w}, ensure_ascii=False))
+               for w in words]
+    result["dictionary"] = {"n": len(words), "pinyin": _summary(exact_match_report(model, tokenizer, reading, device="cpu")),
+                            "chain_valid": chain_valid(model, tokenizer, words)[0]}
+    return result
+
+
+def compare(checkpoints, n: int = 500) -> tuple[list[dict], str]:
+    """几个模型的 course_report（同一份课程外成语：第一个模型词表里的 200 个）和一张对照表。"""
+    from minigpt.posttrain import unseen_eval_idioms
+
+    words = unseen_eval_idioms(load_tokenizer(load_checkpoint(checkpoints[0])[1]))
+    reports = [course_report(c, words, n) for c in checkpoints]
+    lines = ["| 模型 | 训练过的成语 | 换问法 | 没见过的成语 | 没见过·读音逐音节 | 没见过·接龙 | 词典成语·读音逐音节 | 词典成语·接龙有效 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in reports:
+        val, d = r["val"]["by_type"], r["dictionary"]
+        lines.append(f"| {r['checkpoint']} | {r['train']['exact_match']:.1%} | {r['heldout']['exact_match']:.1%} "
+                     f"| {r['val']['exact_match']:.1%} | {val['pinyin']['char_acc']:.1%} | {val['chain']['exact_match']:.1%} "
+                     f"| {d['pinyin']['by_type']['pinyin']['char_acc']:.1%} | {d['chain_valid']:.1%} |")
+    return reports, "\n".join(lines)
+
+
 def runs(root="output/ch10") -> list[str]:
     """root 下跑完了的变体（有 report.json），按 VARIANTS 的顺序，GPT 在前、Qwen3 在后；sft-after 的（_sft）跟在后面。"""
     names = [run_name(v, arch) for arch in ("gpt", "qwen3") for v in VARIANTS]
@@ -244,16 +299,28 @@ def _qa_tokens_per_epoch(root) -> int:
     return sum(len(p.question) + len(p.answer) + 1 for p in pairs)  # 字符级：一个字一个 token
 
 
-def collect(root="output/ch10", output=RESULTS) -> dict:
-    """把各变体的 report.json、两段训练的曲线和读过的 token 数（预训练：步数 × 16 行 × 128，默认设置；
-    微调：轮数 × 每轮的 token）收进一个文件（第 10 章的 notebook 读它画表和图）。"""
+def _pretrain_tokens(root, variant: str, curve: dict) -> int:
+    """预训练读过的 token：打包时是步数 × 16 行 × 128（默认设置）；不打包时是轮数 × 每轮的目标数
+    （每篇文档的字数，混合训练再加上 A 半每个问答对的 问题 <sep> 答案）。"""
     from minigpt.pretrain import PretrainSettings
 
+    if not curve["step"]:
+        return 0
+    form, mixed, packed = VARIANTS[variant]
+    if packed:
+        return curve["step"][-1] * PretrainSettings().batch_size * 128
+    per_epoch = sum(len(doc) for doc in read_corpus(Path(root) / f"corpus_{form}.jsonl"))
+    return round(curve["epoch"][-1] * (per_epoch + (_qa_tokens_per_epoch(root) if mixed else 0)))
+
+
+def collect(root="output/ch10", output=RESULTS) -> dict:
+    """把各变体的 report.json、两段训练的曲线和读过的 token 数（预训练：_pretrain_tokens；
+    微调：轮数 × 每轮的 token）收进一个文件（第 10 章的 notebook 读它画表和图）。"""
     results, per_epoch = {}, _qa_tokens_per_epoch(root)
     for name in runs(root):
         r = json.loads((Path(root) / name / "report.json").read_text(encoding="utf-8"))
         r["curves"] = c = {stage: _curve(Path(root) / name / stage / "metrics.jsonl") for stage in ("pretrain", "sft")}
-        r["tokens"] = {"pretrain": c["pretrain"]["step"][-1] * PretrainSettings().batch_size * 128 if c["pretrain"]["step"] else 0,
+        r["tokens"] = {"pretrain": _pretrain_tokens(root, r["variant"], c["pretrain"]) if r["variant"] in VARIANTS else 0,
                        "sft": round(c["sft"]["epoch"][-1] * per_epoch) if c["sft"]["step"] else 0}
         if name.endswith("_sft") and name.removesuffix("_sft") in results:  # sft-after：前一段是那次跑完的混合训练
             r["curves"]["pretrain"] = results[name.removesuffix("_sft")]["curves"]["pretrain"]
@@ -267,29 +334,30 @@ def collect(root="output/ch10", output=RESULTS) -> dict:
 
 def main(argv=None) -> int:
     p = ArgumentParser(description="第 10 章的实验：只当文字读过的知识，微调以后问得出来吗？")
-    p.add_argument("command", choices=("prepare", "run", "sft-after", "report", "table", "collect"))
-    p.add_argument("variant", nargs="?", choices=tuple(VARIANTS), help="run 的变体")
+    p.add_argument("command", choices=("prepare", "run", "sft-after", "report", "table", "collect", "compare"))
+    p.add_argument("variant", nargs="*", help="run、sft-after 的变体（" + " / ".join(VARIANTS) + "）；compare 的检查点")
     p.add_argument("--root", default="output/ch10", help="实验文件夹")
     p.add_argument("--minutes", type=float, default=28, help="每个变体的总分钟数（预训练 + 微调）")
     p.add_argument("--sft-minutes", type=float, default=8, help="其中微调的分钟数")
     p.add_argument("--threads", type=int, default=None, help="torch 用几个 CPU 线程（两个变体并排跑时用 1）")
-    p.add_argument("--output", default=str(RESULTS), help="collect 写到哪个文件")
+    p.add_argument("--output", default=None, help=f"collect 写到哪个文件（默认 {RESULTS.relative_to(RESULTS.parents[2])}）；"
+                   "compare 给了才把报告写到这里")
     p.add_argument("--arch", default="gpt", choices=("gpt", "qwen3"),
                    help="模型架构：gpt（第 5 章，学出来的绝对位置）或 qwen3（第 8 章，RoPE 相对位置），同样的 cpu 大小")
     args = p.parse_args(argv)
+    if args.command in ("run", "sft-after"):
+        if len(args.variant) != 1 or args.variant[0] not in VARIANTS:
+            p.error(f"{args.command} 要给一个变体：" + " / ".join(VARIANTS))
+        args.variant = args.variant[0]
     try:
         if args.command == "prepare":
             prepare(args.root)
         elif args.command == "run":
-            if args.variant is None:
-                p.error("run 要给一个变体：" + " / ".join(VARIANTS))
             r = run_variant(args.variant, args.root, minutes=args.minutes, sft_minutes=args.sft_minutes, threads=args.threads,
                             arch=args.arch)
             print(json.dumps({k: r[k] for k in ("variant", "step")}, ensure_ascii=False))
             print(table(args.root))
         elif args.command == "sft-after":
-            if args.variant is None:
-                p.error("sft-after 要给一个跑完的变体（比如 mixed）")
             sft_after(args.variant, args.root, sft_minutes=args.sft_minutes, threads=args.threads, arch=args.arch)
             print(table(args.root))
         elif args.command == "report":  # 只重新评估（检查点已经训练好）：报告里缺了哪一组，就补上
@@ -300,9 +368,16 @@ def main(argv=None) -> int:
                 r = {**old, **knowledge_report(old["checkpoint"], args.root)}
                 atomic_write_text(Path(args.root) / name / "report.json", json.dumps(r, ensure_ascii=False, indent=1))
             print(table(args.root))
+        elif args.command == "compare":
+            if not args.variant:
+                p.error("compare 要给至少一个检查点")
+            reports, text = compare(args.variant)
+            if args.output:
+                atomic_write_text(args.output, json.dumps(reports, ensure_ascii=False, indent=1))
+            print(text)
         elif args.command == "collect":
-            collect(args.root, args.output)
-            print(f"写入 {args.output}")
+            collect(args.root, args.output or RESULTS)
+            print(f"写入 {args.output or RESULTS}")
         else:
             print(table(args.root))
     except UserError as e:

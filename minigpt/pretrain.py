@@ -31,13 +31,18 @@ block_size + 1 个 token（`pack`）。没有填充，每个位置都有要预�
 <eos>，词表、分词器和检查点的词表检查就都不用改。流的开头也放一个 <sep>：每篇文档的第一个字都是
 “在 <sep> 之后”被预测的，和问答里回答从 <sep> 后开始一样。
 
-**为什么不加按文档隔开的注意力掩码。** 一行里常有好几篇文档，因果注意力让后一篇也看得见前一篇。
-按文档隔开（块对角掩码）可以避免，但这里不用：(1) 每行开头那篇文档完全不受影响（因果注意力只往左看，
-tests/test_pretrain.py 检查它和单独计算的 logits 相同），后面的文档多看到的只是另一个成语的词条，
-前面有 <sep> 隔开，模型很快学会 <sep> 之前的内容和之后无关；(2) 课程的模型只接受 (B, T) 的填充掩码
-（model.py 的 attention_mask），块对角掩码得改模型、给每行建一个 T×T 的掩码，训练也更慢；(3) GPT-2、
-nanoGPT、nanochat 的预训练都这样做（Llama 3 在很长的上下文里才加文档掩码）。代价是：模型在文档开头偶尔
-“看见”的上文和以后提问时不同；文档开头前面总有 <sep>，这个差别很小。
+**为什么不加按文档隔开的注意力掩码，以及什么时候不该打包。** 一行里常有好几篇文档，因果注意力让后一篇也
+看得见前一篇。按文档隔开（块对角掩码）可以避免，但这里不用：(1) 每行开头那篇文档完全不受影响（因果注意力
+只往左看，tests/test_pretrain.py 检查它和单独计算的 logits 相同），后面的文档多看到的只是另一个成语的词条，
+前面有 <sep> 隔开；(2) 课程的模型只接受 (B, T) 的填充掩码（model.py 的 attention_mask），块对角掩码得改模型、
+给每行建一个 T×T 的掩码；(3) GPT-2、nanoGPT、nanochat 的预训练都这样做。
+
+可打包还有另一个代价，掩码也去不掉：一篇文档可以从一行的**任何位置**开始。第 5 章的 GPT 的位置向量是学出来的、
+每个位置一个，之后提问时问题却总从位置 0 开始。第 10 章的实验量了它（minigpt/knowledge.py，GPT，28 分钟，
+1 个线程）：混合训练打包时，只在文字里读过的 B 半成语意思答对 15.5%、读音 46.5%；同样的数据 --no-pack
+（`PackedDataset(..., packed=False)`：一篇文档一行，从位置 0 开始，批里按最长的一行填充）是 74.5% 和 85.5%。
+文档很短（这里平均 37 个字）时，按长度分桶的批几乎没有填充（2%），每秒的 token 数和打包相同，所以
+**短文档、要和问答一起学的时候，用 --no-pack**；长文档（一篇比一行长）才非打包不可，那时每篇都会被切开。
 """
 from __future__ import annotations
 
@@ -61,7 +66,7 @@ from minigpt.corpus import read_corpus
 from minigpt.evaluate import EvalSet
 from minigpt.jsonl import atomic_write_text, read_qa_jsonl
 from minigpt.models import arch_of, context_length, width_of
-from minigpt.qa_dataset import BucketBatchSampler
+from minigpt.qa_dataset import BucketBatchSampler, padded_tokens
 from minigpt.tokenizer import Tokenizer
 from minigpt.train import History, Run, TrainSettings, add_run_options, cpu_budget, new_model, run_in_processes, setup_model
 
@@ -94,31 +99,44 @@ def pack(docs: list[list[int]], block_size: int, eos_id: int) -> torch.Tensor:
     return data.unfold(0, block_size + 1, block_size).contiguous()  # (N, block_size + 1)
 
 
+def one_per_row(docs: list[list[int]], block_size: int, eos_id: int) -> list[torch.Tensor]:
+    """不打包：每篇文档自己一行（文档 <eos>），从位置 0 开始，和提问时问题所在的位置一样（所以每篇的第一个字
+    不当目标，和问答训练里问题的第一个字一样）；比 block_size + 1 长的文档像 pack 那样切成几行（相邻两行共用一个 token）。"""
+    rows = []
+    for doc in docs:
+        tokens = torch.tensor(doc + [eos_id], dtype=torch.long)
+        rows += [tokens[i : i + block_size + 1] for i in range(0, max(1, len(tokens) - 1), block_size)]
+    return [row for row in rows if len(row) > 1]
+
+
 class PackedDataset(Dataset):
-    """打包好的预训练数据：第 i 个样本是 dict，input_ids / attention_mask / targets 都是 (block_size,) 的 LongTensor，
+    """预训练数据：第 i 个样本是 dict，input_ids / attention_mask / targets 是 (长度,) 的 LongTensor，
     和 QADataset 的样本同样的键，所以 collate_batch、BucketBatchSampler 和 train_step 原样可用。
 
     docs：每篇文档的 token 编号；先用 seed 打乱文档顺序再打包（同一个成语的几篇不挨在一起）。
     pairs：和这份数据一起评估的问答对（训练数据：混进去的问答；验证数据：只提问、不训练的问答）。
-    属性：rows（(N, block_size + 1)）、lengths（每个样本的长度，都是 block_size）、num_tokens（目标总数）。
+    packed=False：不打包，一篇文档一行（one_per_row），批里按最长的一行填充，<pad> 不算损失。
+    属性：rows（打包时是 (N, block_size + 1) 的张量，否则是一行行张量的列表）、lengths（每个样本的长度）、
+    num_tokens（目标总数）。
     """
 
-    def __init__(self, docs: list[list[int]], block_size: int, eos_id: int, *, seed: int = 0, pairs=()):
+    def __init__(self, docs: list[list[int]], block_size: int, eos_id: int, *, seed: int = 0, pairs=(), packed: bool = True):
         self.pairs = list(pairs)
         order = list(range(len(docs)))
         random.Random(seed).shuffle(order)
-        self.rows = pack([docs[i] for i in order], block_size, eos_id)
+        docs = [docs[i] for i in order]
+        self.rows = pack(docs, block_size, eos_id) if packed else one_per_row(docs, block_size, eos_id)
         self.block_size = block_size
-        self.lengths = [block_size] * len(self.rows)
-        self.num_tokens = self.rows.shape[0] * block_size
+        self.lengths = [len(row) - 1 for row in self.rows]
+        self.num_tokens = sum(self.lengths)
 
     def __len__(self):
         return len(self.rows)
 
     def __getitem__(self, idx):
         row = self.rows[idx]
-        return {"input_ids": row[:-1], "attention_mask": torch.ones(self.block_size, dtype=torch.long),
-                "targets": row[1:]}  # 没有 <pad>：每个位置都算损失
+        return {"input_ids": row[:-1], "attention_mask": torch.ones(len(row) - 1, dtype=torch.long),
+                "targets": row[1:]}  # 行里没有 <pad>：每个位置都算损失
 
 
 def corpus_tokenizer(docs: list[str], qa_paths, output) -> Tokenizer:
@@ -147,6 +165,7 @@ class PretrainSettings(TrainSettings):
     eval_samples: int = setting(100, "每次评估问多少道 --qa-train 和 --qa-val 的题")
     # 一行 128 个 token：1,000 行（问答训练的默认）的一次前向在 2 核 CPU 上要半分钟以上
     val_loss_samples: int | None = setting(200, "验证损失在验证文字的多少行（固定的子集）上算")
+    pack: bool = setting(True, "把文档首尾相接打包成等长的行；--no-pack：一篇文档一行，从位置 0 开始（见模块说明）")
 
 
 def packed_datasets(tokenizer, docs, val_docs, qa_train, qa_val, block_size, s: PretrainSettings, say=print):
@@ -164,8 +183,8 @@ def packed_datasets(tokenizer, docs, val_docs, qa_train, qa_val, block_size, s: 
     if unknown:
         say(f"注意：语料里有 {unknown:,} 个字不在词表里 → <unk>（删掉词表文件，会按语料和问答重建）")
     try:
-        return (PackedDataset(train_tokens, block_size, eos, seed=s.seed, pairs=qa_train),
-                PackedDataset(val_tokens, block_size, eos, seed=s.seed, pairs=qa_val))
+        return (PackedDataset(train_tokens, block_size, eos, seed=s.seed, pairs=qa_train, packed=s.pack),
+                PackedDataset(val_tokens, block_size, eos, seed=s.seed, pairs=qa_val, packed=s.pack))
     except ValueError as e:
         raise DataError(f"验证{e}：用更大的 --val-fraction，或者给 --val-corpus") from None
 
@@ -182,11 +201,13 @@ def prepare_packed(model, tokenizer, train_ds, val_ds, s, output_dir, procs, dty
     batches_per_epoch = len(sampler) // procs.world
     if batches_per_epoch == 0:
         raise DataError(f"训练文字只有 {len(train_ds)} 行，不够 {procs.world} 个进程 × 每批 {s.batch_size} 行")
-    say(f"数据：训练 {len(train_ds):,} 行 × {train_ds.block_size} = {train_ds.num_tokens:,} 个 token（没有填充），"
+    padded = padded_tokens(train_ds.lengths, list(sampler))  # 打包时等于 num_tokens：没有填充
+    rows = f"{len(train_ds):,} 行 × {train_ds.block_size}" if padded == train_ds.num_tokens else f"{len(train_ds):,} 篇一篇一行"
+    say(f"数据：训练 {rows} = {train_ds.num_tokens:,} 个 token（填充 {1 - train_ds.num_tokens / padded:.1%}），"
         f"验证 {len(val_ds):,} 行；每轮 {batches_per_epoch:,} 批；提问：训练 {len(train_ds.pairs):,} 题，验证 {len(val_ds.pairs):,} 题")
     model, train_model, optimizer = setup_model(base, s, procs, use_compile)
     return Run(s, model, train_model, optimizer, tokenizer, arch_of(base), train_ds, evalset, sampler,
-               batches_per_epoch, train_ds.num_tokens / procs.world, procs.device, dtype, procs.world, procs.rank,
+               batches_per_epoch, padded / procs.world, procs.device, dtype, procs.world, procs.rank,
                Path(output_dir), say)
 
 

@@ -131,3 +131,27 @@ def test_sft_after_fine_tunes_a_finished_mixed_run_and_is_listed_after_the_varia
     tuned = torch.load(tmp_path / "mixed_sft" / "sft" / "last_model.pth", weights_only=True)["model"]
     assert any(not torch.equal(v, base.state_dict()[k]) for k, v in tuned.items())  # it trained from the base
     assert knowledge.runs(tmp_path) == ["mixed", "mixed_sft"]
+
+
+def test_course_report_asks_the_shipped_reports_questions():
+    # the questions behind checkpoints/README.md's table: taught idioms (train), their held-out phrasings, unseen idioms
+    # (val) from split_data's 8:2 split by idiom with seed 42, and dictionary idioms outside the course data
+    from pathlib import Path
+
+    from minigpt.posttrain import taught_pairs
+
+    ckpt = Path(__file__).resolve().parent.parent / "checkpoints" / "minigpt-idiom.pth"
+    r = knowledge.course_report(ckpt, words=["画龙点睛", "一丁不识"], n=6)
+    taught = {p.idiom for p in taught_pairs()}
+    course = json.loads("[" + ",".join(open(knowledge.COURSE_DATA, encoding="utf-8")) + "]")
+    questions = {c["question"] for c in course}
+    assert all(e["question"] in questions for e in r["train"]["examples"] + r["val"]["examples"])
+    idiom_of = {c["question"]: c["idiom"] for c in course}
+    assert {idiom_of[e["question"]] for e in r["train"]["examples"]} <= taught
+    assert not {idiom_of[e["question"]] for e in r["val"]["examples"]} & taught
+    assert not any(e["question"] in questions for e in r["heldout"]["examples"])   # a phrasing never trained
+    assert r["train"]["exact_match"] >= 5 / 6                                       # the shipped model knows its idioms
+    reading = r["dictionary"]["pinyin"]["examples"]
+    assert [e["question"] for e in reading] == ["画龙点睛怎么读？", "一丁不识怎么读？"]
+    assert [e["answer"] for e in reading] == ["huà lóng diǎn jīng", "yī dīng bù shí"]
+    assert r["dictionary"]["n"] == 2 and 0 <= r["dictionary"]["chain_valid"] <= 1

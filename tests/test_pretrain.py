@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from minigpt.pretrain import PackedDataset, corpus_tokenizer, encode_documents, pack, qa_documents
+from minigpt.pretrain import PackedDataset, corpus_tokenizer, encode_documents, one_per_row, pack, qa_documents
 from minigpt.qa_dataset import collate_batch
 from minigpt.train import make_optimizer, train_step
 
@@ -61,6 +61,36 @@ def test_packed_dataset_has_no_padding_and_shuffles_documents_by_seed():
     firsts = list(dict.fromkeys(order))
     assert firsts != sorted(firsts)                                  # shuffled, not in corpus order
     assert set(firsts) <= set(range(30)) and len(firsts) >= 29     # all there (the tail may lose the last one)
+
+
+def test_one_per_row_by_hand():
+    # each document alone from position 0, <eos> at its end; a long one is cut like pack (neighbours share a token)
+    rows = one_per_row([[5, 6, 7], [8], [9, 10, 11, 12, 13, 14]], block_size=3, eos_id=EOS)
+    assert [r.tolist() for r in rows] == [[5, 6, 7, 2], [8, 2], [9, 10, 11, 12], [12, 13, 14, 2]]
+    assert one_per_row([[]], 3, EOS) == []   # an empty document has nothing to predict
+
+
+def test_unpacked_dataset_every_document_from_position_zero(char_tokenizer):
+    rng = random.Random(2)
+    docs = [[rng.randrange(3, 40) for _ in range(rng.randint(1, 16))] for _ in range(30)]   # each fits one row
+    ds = PackedDataset(docs, 16, EOS, seed=0, packed=False)
+    assert sorted(r.tolist() for r in ds.rows) == sorted(d + [EOS] for d in docs)   # one row per document, all there
+    assert ds.lengths == [len(r) - 1 for r in ds.rows] and ds.num_tokens == sum(len(d) for d in docs)
+    assert ds.num_tokens < PackedDataset(docs, 16, EOS, seed=0).num_tokens + 16   # the same text, no more
+    batch = collate_batch([ds[i] for i in range(8)], pad_token_id=0)
+    lengths = [len(ds.rows[i]) - 1 for i in range(8)]
+    assert batch["attention_mask"].sum(1).tolist() == lengths                     # padded on the right
+    assert all((batch["targets"][i, n:] == 0).all() for i, n in enumerate(lengths))  # <pad>: ignored targets
+
+
+def test_unpacked_row_is_the_document_alone(tiny_gpt):
+    # what --no-pack changes: a document no longer sees the one before it, and starts at position 0 as a question does
+    model = tiny_gpt(40, seed=4)
+    first, second = [5, 6, 7, 8, 9], [20, 21, 22, 23]
+    ds = PackedDataset([first, second], 16, EOS, seed=0, packed=False)
+    row = next(r for r in ds.rows if r[0] == 20)
+    with torch.no_grad():
+        torch.testing.assert_close(model(row[None, :-1])[0], model(torch.tensor([second]))[0])
 
 
 def _hand_loss(model, rows):

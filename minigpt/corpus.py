@@ -122,8 +122,8 @@ def _facts(entry: Entry, wanted) -> dict[str, str]:
     return {name: getattr(entry, name) for name, _ in FIXED_LABELS if name in wanted and getattr(entry, name)}
 
 
-def entry_text(entry: Entry, form: str = "fixed", facts=ALL_FACTS) -> list[str]:
-    """一个成语的文档：fixed 一篇，augmented AUGMENT_COPIES 篇（各不相同，由成语决定）。
+def entry_text(entry: Entry, form: str = "fixed", facts=ALL_FACTS, copies: int = AUGMENT_COPIES) -> list[str]:
+    """一个成语的文档：fixed 一篇，augmented copies 篇（各不相同，由成语决定；少要几篇就是多要时的前几篇）。
     facts：写哪几个事实（第 10 章的实验只写拼音和释义，语料短三倍，30 分钟能多读几遍）。"""
     if form not in FORMS:
         raise ValueError(f"form 只能是 {' / '.join(FORMS)}，实际是 {form!r}")
@@ -137,7 +137,7 @@ def entry_text(entry: Entry, form: str = "fixed", facts=ALL_FACTS) -> list[str]:
     rng = random.Random(f"{SEED}:{entry.word}")  # str 种子经 sha512 哈希：跨平台、跨运行都一样
     values = {name[0]: value for name, value in facts.items()}  # p、m、d、e
     docs: list[str] = []
-    for _ in range(100 * AUGMENT_COPIES):
+    for _ in range(100 * copies):
         order = list(facts)
         rng.shuffle(order)
         sentences = [rng.choice(FRAMES[name]).format(n=rng.choice(NAMES).format(w=entry.word), **values)
@@ -145,25 +145,25 @@ def entry_text(entry: Entry, form: str = "fixed", facts=ALL_FACTS) -> list[str]:
         doc = "".join(sentences)
         if doc not in docs:
             docs.append(doc)
-            if len(docs) == AUGMENT_COPIES:
+            if len(docs) == copies:
                 break
     return docs
 
 
-def _documents(form: str, idioms, facts) -> list[tuple[str, str]]:
+def _documents(form: str, idioms, facts, copies) -> list[tuple[str, str]]:
     wanted = None if idioms is None else set(idioms)
     return [(entry.word, doc) for entry in idiom_entries() if wanted is None or entry.word in wanted
-            for doc in entry_text(entry, form, facts)]
+            for doc in entry_text(entry, form, facts, copies)]
 
 
-def corpus_documents(form: str = "fixed", idioms=None, facts=ALL_FACTS) -> list[str]:
-    """整个语料：每个成语的文档，按成语的码位顺序。idioms：只要这些成语（可迭代的成语字符串）；facts：见 entry_text。"""
-    return [doc for _, doc in _documents(form, idioms, facts)]
+def corpus_documents(form: str = "fixed", idioms=None, facts=ALL_FACTS, copies: int = AUGMENT_COPIES) -> list[str]:
+    """整个语料：每个成语的文档，按成语的码位顺序。idioms：只要这些成语（可迭代的成语字符串）；facts、copies：见 entry_text。"""
+    return [doc for _, doc in _documents(form, idioms, facts, copies)]
 
 
-def corpus_jsonl(form: str = "fixed", idioms=None, facts=ALL_FACTS) -> bytes:
+def corpus_jsonl(form: str = "fixed", idioms=None, facts=ALL_FACTS, copies: int = AUGMENT_COPIES) -> bytes:
     """语料文件的内容：每行一个 {"idiom": 成语, "text": 文档}，UTF-8，\\n 换行。"""
-    lines = [json.dumps({"idiom": word, "text": doc}, ensure_ascii=False) for word, doc in _documents(form, idioms, facts)]
+    lines = [json.dumps({"idiom": word, "text": doc}, ensure_ascii=False) for word, doc in _documents(form, idioms, facts, copies)]
     return "".join(line + "\n" for line in lines).encode("utf-8")
 
 

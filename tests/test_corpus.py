@@ -100,6 +100,13 @@ def test_entry_with_only_pinyin_still_has_distinct_copies():
     assert all("jiǎ yǐ bǐng dīng" in d and "甲乙丙丁" in d for d in docs)
 
 
+def test_fewer_copies_are_the_first_ones(entries):
+    # build_corpus.py --copies 2: the same documents as the default corpus's first two per idiom, not two new ones
+    five = corpus.entry_text(entries["画蛇添足"], "augmented", ("pinyin",))
+    assert corpus.entry_text(entries["画蛇添足"], "augmented", ("pinyin",), copies=2) == five[:2]
+    assert corpus.entry_text(entries["画蛇添足"], "fixed", copies=2) == corpus.entry_text(entries["画蛇添足"], "fixed")
+
+
 def test_unknown_form_is_rejected(entries):
     with pytest.raises(ValueError, match="form"):
         corpus.entry_text(entries["画蛇添足"], "pretty")

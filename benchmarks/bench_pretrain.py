@@ -10,6 +10,8 @@ the corpus and data/data.jsonl, built by minigpt.pretrain.corpus_tokenizer) with
   qa        data/data.jsonl through QADataset + BucketBatchSampler + collate_batch, --qa-batch pairs per step,
             each batch padded to its longest row (what python ./minigpt/train.py does)
   packed-N  the augmented corpus through PackedDataset (rows of block_size + 1 tokens, no padding), N rows per step
+  unpacked-N  the same corpus one document per row (PackedDataset(packed=False), pretrain --no-pack), batched by
+            BucketBatchSampler and padded to the longest row, N rows per step (what chapter 10's *_unpacked variants do)
   gpt2-packed-N  transformers' GPT2LMHeadModel of the same shape (no dropout), same AdamW and clipping, on the
             same packed batches as the widest packed-N (transformers shifts the labels itself)
 
@@ -79,6 +81,7 @@ def main(argv=None):
     p.add_argument("--preset", default="cpu")
     p.add_argument("--qa-batch", type=int, default=32)
     p.add_argument("--packed-batches", default="8,32", help="rows per packed step, comma-separated")
+    p.add_argument("--unpacked-batch", type=int, default=32, help="rows per unpacked step (pretrain --no-pack)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seconds", type=float, default=6.0, help="timed seconds per contender per repeat")
     p.add_argument("--threads", type=int, default=None)
@@ -101,6 +104,9 @@ def main(argv=None):
     qa_batches = [collate_batch([qa[i] for i in b], pad) for b in list(sampler)[:200]]
     packed = PackedDataset(encode_documents(tok, docs["augmented"]), block, tok.sep_token_id, seed=0)
     contenders = {"qa": qa_batches}
+    unpacked = PackedDataset(encode_documents(tok, docs["augmented"]), block, tok.sep_token_id, seed=0, packed=False)
+    buckets = list(BucketBatchSampler(unpacked.lengths, args.unpacked_batch, seed=0))[:200]
+    contenders[f"unpacked-{args.unpacked_batch}"] = [collate_batch([unpacked[i] for i in b], pad) for b in buckets]
     rng = random.Random(0)
     for n in map(int, args.packed_batches.split(",")):
         contenders[f"packed-{n}"] = [collate_batch([packed[i] for i in rng.sample(range(len(packed)), n)], pad)

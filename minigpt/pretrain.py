@@ -165,7 +165,7 @@ class PretrainSettings(TrainSettings):
     eval_samples: int = setting(100, "每次评估问多少道 --qa-train 和 --qa-val 的题")
     # 一行 128 个 token：1,000 行（问答训练的默认）的一次前向在 2 核 CPU 上要半分钟以上
     val_loss_samples: int | None = setting(200, "验证损失在验证文字的多少行（固定的子集）上算")
-    pack: bool = setting(True, "把文档首尾相接打包成等长的行；--no-pack：一篇文档一行，从位置 0 开始（见模块说明）")
+    pack: bool = setting(True, "不打包：一篇文档一行，从位置 0 开始，批里填充（默认把文档首尾相接打包成等长的行；见模块说明）")
 
 
 def packed_datasets(tokenizer, docs, val_docs, qa_train, qa_val, block_size, s: PretrainSettings, say=print):

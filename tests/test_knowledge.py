@@ -155,3 +155,17 @@ def test_course_report_asks_the_shipped_reports_questions():
     assert [e["question"] for e in reading] == ["画龙点睛怎么读？", "一丁不识怎么读？"]
     assert [e["answer"] for e in reading] == ["huà lóng diǎn jīng", "yī dīng bù shí"]
     assert r["dictionary"]["n"] == 2 and 0 <= r["dictionary"]["chain_valid"] <= 1
+
+
+def test_tokens_read_packed_by_rows_unpacked_by_epochs(tmp_path):
+    # packed: every step reads 16 rows x 128; unpacked: epochs x (corpus characters + each QA pair's question <sep> answer)
+    (tmp_path / "corpus_augmented.jsonl").write_text(
+        "".join(json.dumps({"idiom": "甲乙丙丁", "text": t}, ensure_ascii=False) + "\n" for t in ("甲乙丙丁读作jiǎ。", "好")),
+        encoding="utf-8")   # 10 + 1 characters
+    pair = _pair("甲乙丙丁怎么读？", "jiǎ", "pinyin", "甲乙丙丁")   # 8 + 1 + 3 = 12 tokens
+    (tmp_path / "qa_a.jsonl").write_text(pair.raw + "\n", encoding="utf-8")
+    curve = {"step": [10, 20], "epoch": [1.25, 2.5]}
+    assert knowledge._pretrain_tokens(tmp_path, "mixed", curve) == 20 * 16 * 128
+    assert knowledge._pretrain_tokens(tmp_path, "augmented_unpacked", curve) == round(2.5 * 11)
+    assert knowledge._pretrain_tokens(tmp_path, "mixed_unpacked", curve) == round(2.5 * (11 + 12))
+    assert knowledge._pretrain_tokens(tmp_path, "mixed_unpacked", {"step": [], "epoch": []}) == 0

@@ -8,6 +8,7 @@
     python -m minigpt.knowledge run mixed --arch qwen3 --threads 1   # 同样大小的 Qwen3（RoPE）：位置编码的影响
     python -m minigpt.knowledge run mixed_unpacked --threads 1   # 不打包：一篇文档一行、从位置 0 开始（和提问时一样）
     python -m minigpt.knowledge run augmented_unpacked --threads 1
+    python -m minigpt.knowledge run mixed_unpacked --arch qwen3 --threads 2 --root output/ch10_2t   # 独占 2 核：第 10 章的目标
     python -m minigpt.knowledge report                           # 只重新评估训练好的检查点
     python -m minigpt.knowledge table                            # 各变体在 B 半上的精确匹配（按题型）
     python -m minigpt.knowledge collect                          # → notebooks/results/10_knowledge.json（第 10 章画图用）

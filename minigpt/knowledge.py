@@ -220,7 +220,7 @@ def course_report(checkpoint, words=None, n: int = 500, seed: int = 42) -> dict:
     （heldout）、没见过的成语（val），每组 n 题；再加课程数据之外的词典成语 words（默认：posttrain.unseen_eval_idioms，
     200 个）：“X怎么读？”（逐音节）和“X接龙”（有效率）。词表不同的两个模型比较时，给同一份 words。"""
     from minigpt.evaluate import sample, taught_heldout
-    from minigpt.posttrain import _course_pairs, chain_valid, unseen_eval_idioms
+    from minigpt.posttrain import _course_pairs, _qa, chain_valid, unseen_eval_idioms
     from minigpt.split_data import grouped_shuffle_and_cut
 
     model, meta = load_checkpoint(checkpoint)
@@ -235,8 +235,7 @@ def course_report(checkpoint, words=None, n: int = 500, seed: int = 42) -> dict:
         result[name] = _summary(exact_match_report(model, tokenizer, records, device="cpu"))
     words = unseen_eval_idioms(tokenizer) if words is None else words
     entries = {e.word: e for e in idiom_entries()}
-    reading = [QAPair(f"{w}怎么读？", entries[w].pinyin, 0, json.dumps({"type": "pinyin", "idiom": w}, ensure_ascii=False))
-               for w in words]
+    reading = [_qa(f"{w}怎么读？", entries[w].pinyin, "pinyin", w) for w in words]
     result["dictionary"] = {"n": len(words), "pinyin": _summary(exact_match_report(model, tokenizer, reading, device="cpu")),
                             "chain_valid": chain_valid(model, tokenizer, words)[0]}
     return result
